@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* core/error.c - texts for error codes. */
+#include <string.h>
+
+#include "uffdbox/common.h"
+
+static const char *const project_errors[] = {
+	[UFFDBOX_E_NOFEATURE - UFFDBOX_E_BASE] =
+		"a required userfaultfd feature is not offered by this kernel "
+		"(or hidden by UFFDBOX_FEATURE_MASK)",
+	[UFFDBOX_E_DENIED - UFFDBOX_E_BASE] =
+		"userfaultfd denied: use UFFD_USER_MODE_ONLY, make /dev/userfaultfd accessible, "
+		"set vm.unprivileged_userfaultfd=1, or grant CAP_SYS_PTRACE",
+	[UFFDBOX_E_BADMASK - UFFDBOX_E_BASE] =
+		"UFFDBOX_FEATURE_MASK is not a number (use e.g. 0x8000)",
+	[UFFDBOX_E_MSG_SHORT - UFFDBOX_E_BASE] = "uffd message buffer is shorter than one message",
+	[UFFDBOX_E_MSG_UNKNOWN - UFFDBOX_E_BASE] = "uffd message has an unknown event code",
+	[UFFDBOX_E_MSG_INVALID - UFFDBOX_E_BASE] = "uffd message fields are inconsistent",
+	[UFFDBOX_E_NOHUGE - UFFDBOX_E_BASE] =
+		"no huge pages available (reserve some: echo N > /proc/sys/vm/nr_hugepages)",
+};
+
+/*
+ * strerror() is neither async-signal-safe nor thread-safe in every libc;
+ * strerrordesc_np() (glibc 2.32+) returns a constant string and is both.
+ */
+const char *uffdbox_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err == 0)
+		return "success";
+	if (err > UFFDBOX_E_BASE && err < UFFDBOX_E_END)
+		return project_errors[err - UFFDBOX_E_BASE];
+	const char *s = strerrordesc_np(err);
+	return s ? s : "unknown error";
+}

@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int uffdbox__fsm_placeholder;

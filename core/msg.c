@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int uffdbox__msg_placeholder;

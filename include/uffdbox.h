@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* uffdbox.h - the umbrella header: everything public in uffdbox. */
+#ifndef UFFDBOX_H
+#define UFFDBOX_H
+
+#include "uffdbox/common.h"
+#include "uffdbox/compat.h"
+#include "uffdbox/uffd.h"
+#include "uffdbox/region.h"
+#include "uffdbox/msg.h"
+#include "uffdbox/fsm.h"
+
+#endif /* UFFDBOX_H */
