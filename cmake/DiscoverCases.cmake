@@ -1,5 +1,8 @@
 # Runs at ctest time (from TEST_INCLUDE_FILES): registers one test per line
-# of `uffdbox-tests --list` (NAME TIMEOUT LOCK LABEL, tab-separated).
+# of `uffdbox-tests --list` (NAME TIMEOUT LOCK LABEL, tab-separated), twice:
+# as NAME on the kernel as it is, and as legacy/NAME with
+# UFFDBOX_FEATURE_MASK hiding what Linux 6.1 lacks (WP_UNPOPULATED, POISON,
+# WP_ASYNC, MOVE), so every fallback path runs here too.
 function(uffdbox_discover_cases exe)
   if(NOT EXISTS "${exe}")
     add_test(uffdbox-tests-not-built "${CMAKE_COMMAND}" -E echo "${exe} is not built")
@@ -20,12 +23,19 @@ function(uffdbox_discover_cases exe)
     list(GET f 1 timeout)
     list(GET f 2 lock)
     list(GET f 3 label)
-    add_test("${name}" "${exe}" "${name}")
     math(EXPR ct_timeout "${timeout} + 15")
-    set_tests_properties("${name}" PROPERTIES TIMEOUT ${ct_timeout} SKIP_RETURN_CODE 77
-                         LABELS "unit;${label}")
-    if(NOT lock STREQUAL "-")
-      set_tests_properties("${name}" PROPERTIES RESOURCE_LOCK "${lock}")
-    endif()
+    foreach(variant "" "legacy/")
+      set(t "${variant}${name}")
+      add_test("${t}" "${exe}" "${name}")
+      set_tests_properties("${t}" PROPERTIES TIMEOUT ${ct_timeout} SKIP_RETURN_CODE 77
+                           LABELS "unit;${label}")
+      if(variant STREQUAL "legacy/")
+        set_tests_properties("${t}" PROPERTIES ENVIRONMENT "UFFDBOX_FEATURE_MASK=0x1e000"
+                             LABELS "unit;${label};legacy")
+      endif()
+      if(NOT lock STREQUAL "-")
+        set_tests_properties("${t}" PROPERTIES RESOURCE_LOCK "${lock}")
+      endif()
+    endforeach()
   endforeach()
 endfunction()

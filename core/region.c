@@ -31,6 +31,7 @@ struct uffdbox_region {
 	int memfd;
 	void *alias;
 	uint64_t ioctls;
+	unsigned int modes; /* registration modes, when u != NULL */
 	char name[32];
 };
 
@@ -246,6 +247,7 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 			goto fail;
 		}
 		r->u = u;
+		r->modes = o.modes ? o.modes : UFFDBOX_REG_MISSING;
 	}
 	*out = r;
 	return 0;
@@ -342,4 +344,54 @@ enum uffdbox_addr_class uffdbox_region_classify(const struct uffdbox_region *r, 
 	if (r->guard_len && a >= b + r->len && a - (b + r->len) < r->guard_len)
 		return UFFDBOX_ADDR_GUARD_AFTER;
 	return UFFDBOX_ADDR_OUTSIDE;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* 5.14 */
+#endif
+
+/*
+ * Without WP_UNPOPULATED, UFFDIO_WRITEPROTECT skips page-table entries that
+ * do not exist yet, so a never-touched page would take its first write
+ * silently.  Make every page exist first, without raising the region's own
+ * missing faults: where MISSING is registered, resolve each missing page with
+ * a write-protected copy of zeros (ZEROPAGE has no WP mode); elsewhere let the
+ * kernel populate the range.
+ */
+static int populate_for_wp(struct uffdbox_region *r)
+{
+	if (!(r->modes & UFFDBOX_REG_MISSING))
+		return madvise(r->body, r->len, MADV_POPULATE_WRITE) < 0 ? -errno : 0;
+	void *zeros =
+		mmap(NULL, r->len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (zeros == MAP_FAILED)
+		return -errno;
+	size_t off = 0;
+	int rc = 0;
+	while (off < r->len) {
+		ssize_t n = uffdbox_uffd_copy(r->u, r->body + off, (char *)zeros + off,
+					      r->len - off, UFFDBOX_MAP_WP);
+		if (n > 0)
+			off += (size_t)n;
+		else if (n == -EEXIST)
+			off += r->psz; /* present already: protected below */
+		else {
+			rc = n < 0 ? (int)n : -EIO;
+			break;
+		}
+	}
+	munmap(zeros, r->len);
+	return rc;
+}
+
+int uffdbox_region_wp_arm(struct uffdbox_region *r)
+{
+	if (!r->u || !(r->modes & UFFDBOX_REG_WP))
+		return -EINVAL;
+	if (!(uffdbox_uffd_features(r->u) & UFFD_FEATURE_WP_UNPOPULATED)) {
+		int rc = populate_for_wp(r);
+		if (rc < 0)
+			return rc;
+	}
+	return uffdbox_uffd_writeprotect(r->u, r->body, r->len, true, 0);
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_region.c - guarded regions on every memory type. */
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -245,5 +247,111 @@ TEST_CASE(region_free_unmaps_everything, TMEM_ALL, 0)
 	/* And the fresh memory is not registered: no fault, plain zeros. */
 	ASSERT_EQ(p[0], 0);
 	munmap(q, len + 2 * psz);
+	uffdbox_uffd_close(u);
+}
+
+static void *write_main(void *arg)
+{
+	__atomic_store_n((char *)arg, 0x42, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* Arm WP on a never-touched region; the first write to an untouched page
+ * must be a WP fault whichever path arming took. */
+static void wp_arm(struct tctx *t, bool hide_unpopulated, unsigned int modes)
+{
+	uint64_t avail = 0;
+	if (hide_unpopulated)
+		setenv("UFFDBOX_FEATURE_MASK", "0x2000", 1); /* WP_UNPOPULATED */
+	ASSERT_OK(uffdbox_uffd_probe(NULL, &avail, NULL));
+	/* The ambient UFFDBOX_FEATURE_MASK may hide it too (the legacy pass). */
+	hide_unpopulated = !(avail & UFFD_FEATURE_WP_UNPOPULATED);
+	uint64_t feats = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+			 (t->mem == TMEM_ANON ? 0 : UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	struct uffdbox_uffd_opts o = {.sz = sizeof(o),
+				      .need_features = feats,
+				      .want_features = UFFD_FEATURE_WP_UNPOPULATED};
+	struct uffdbox_uffd *u = tfx_uffd(t, feats);
+	uffdbox_uffd_close(u);
+	/* tfx_uffd asks only for what it needs; ask for WP_UNPOPULATED too. */
+	o.need_features |= t->mem == TMEM_SHMEM	    ? UFFD_FEATURE_MISSING_SHMEM
+			   : t->mem == TMEM_HUGETLB ? UFFD_FEATURE_MISSING_HUGETLBFS
+						    : 0;
+	ASSERT_OK(uffdbox_uffd_open(&o, &u));
+	ASSERT_EQ(!!(uffdbox_uffd_features(u) & UFFD_FEATURE_WP_UNPOPULATED), !hide_unpopulated);
+	struct uffdbox_region *r = tfx_region(t, u, 3, modes);
+	char *p = uffdbox_region_addr(r);
+	size_t psz = uffdbox_region_page_size(r);
+	ASSERT_OK(uffdbox_region_wp_arm(r));
+	/* An untouched page: the write must stop on a WP fault (not a missing
+	 * one), with the page's pre-write contents (zeros) visible. */
+	pthread_t tid;
+	ASSERT_EQ(pthread_create(&tid, NULL, write_main, p + 2 * psz + 1), 0);
+	struct pollfd pfd = {.fd = uffdbox_uffd_fd(u), .events = POLLIN};
+	unsigned char msg[32];
+	uint64_t flags = 0, addr;
+	int missing = 0;
+	for (;;) {
+		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+		ASSERT_EQ(uffdbox_uffd_read(u, msg, 32), 32);
+		memcpy(&flags, msg + 8, 8);
+		memcpy(&addr, msg + 16, 8);
+		ASSERT_EQ(msg[0], UFFD_EVENT_PAGEFAULT);
+		ASSERT_UEQ(addr, (uintptr_t)(p + 2 * psz));
+		if (flags & UFFD_PAGEFAULT_FLAG_WP)
+			break;
+		/* With WP_UNPOPULATED and MISSING both registered, an untouched
+		 * page is still missing first: resolving it write-protected
+		 * (copy with MODE_WP) turns the retried write into the WP fault. */
+		ASSERT_UEQ(flags, UFFD_PAGEFAULT_FLAG_WRITE);
+		ASSERT(modes & UFFDBOX_REG_MISSING);
+		ASSERT_EQ(missing++, 0);
+		void *zeros = calloc(1, psz);
+		ASSERT_EQ(uffdbox_uffd_copy(u, p + 2 * psz, zeros, psz, UFFDBOX_MAP_WP), psz);
+		free(zeros);
+	}
+	ASSERT_UEQ(flags, UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE);
+	/* The fallback populated every page: no missing fault at all. */
+	if (hide_unpopulated)
+		ASSERT_EQ(missing, 0);
+	else
+		ASSERT_EQ(missing, !!(modes & UFFDBOX_REG_MISSING));
+	ASSERT_EQ(__atomic_load_n(&p[2 * psz + 1], __ATOMIC_RELAXED), 0);
+	ASSERT_OK(uffdbox_uffd_writeprotect(u, p + 2 * psz, psz, false, 0));
+	pthread_join(tid, NULL);
+	ASSERT_EQ(p[2 * psz + 1], 0x42);
+	/* The written page is unprotected now; a second write is silent. */
+	p[2 * psz + 2] = 0x43;
+	uffdbox_region_free(r);
+	uffdbox_uffd_close(u);
+}
+
+TEST_CASE(region_wp_arm, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	wp_arm(t, false, UFFDBOX_REG_MISSING | UFFDBOX_REG_WP);
+}
+
+TEST_CASE(region_wp_arm_without_unpopulated, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	/* The pre-6.4 path: pages populated with WP zero pages first. */
+	wp_arm(t, true, UFFDBOX_REG_MISSING | UFFDBOX_REG_WP);
+}
+
+TEST_CASE(region_wp_arm_wp_only_without_unpopulated, TMEM_ANON | TMEM_SHMEM,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	/* WP registered alone: populated by MADV_POPULATE_WRITE first. */
+	wp_arm(t, true, UFFDBOX_REG_WP);
+}
+
+TEST_CASE(region_wp_arm_needs_wp_registration, TMEM_ANON, 0)
+{
+	struct uffdbox_uffd *u = tfx_uffd(t, 0);
+	struct uffdbox_region *r = tfx_region(t, u, 1, UFFDBOX_REG_MISSING);
+	ASSERT_ERR(uffdbox_region_wp_arm(r), -EINVAL);
+	uffdbox_region_free(r);
+	r = tfx_region(t, NULL, 1, 0);
+	ASSERT_ERR(uffdbox_region_wp_arm(r), -EINVAL);
+	uffdbox_region_free(r);
 	uffdbox_uffd_close(u);
 }

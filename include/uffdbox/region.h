@@ -105,6 +105,23 @@ UFFDBOX_API uint64_t uffdbox_region_ioctls(const struct uffdbox_region *r);
  */
 UFFDBOX_API int uffdbox_region_alias(struct uffdbox_region *r, void **out);
 
+/*
+ * uffdbox_region_wp_arm - write-protect the whole body, so that the first
+ * write to every page, touched or not, is a WP fault.
+ *
+ * The region must be registered with UFFDBOX_REG_WP.  With
+ * UFFD_FEATURE_WP_UNPOPULATED negotiated on its uffd this is one ioctl.
+ * Without it (kernels before 6.4, or the feature hidden by
+ * UFFDBOX_FEATURE_MASK) never-touched pages are populated first: with
+ * write-protected zero pages where MISSING is registered (so those pages
+ * raise no missing fault afterwards: they read as zeros), with
+ * MADV_POPULATE_WRITE otherwise.
+ * Returns 0, -EINVAL (not registered for WP), -EAGAIN (a non-cooperative
+ * event is pending: read it and call again), or -errno.
+ * Thread-safe; not async-signal-safe.
+ */
+UFFDBOX_API int uffdbox_region_wp_arm(struct uffdbox_region *r);
+
 enum uffdbox_addr_class {
 	UFFDBOX_ADDR_OUTSIDE = 0,
 	UFFDBOX_ADDR_BODY = 1,
