@@ -9,5 +9,6 @@
 #include "uffdbox/region.h"
 #include "uffdbox/msg.h"
 #include "uffdbox/fsm.h"
+#include "uffdbox/sandbox.h"
 
 #endif /* UFFDBOX_H */

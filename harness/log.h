@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/log.h - the event log: a lock-free ring of normalized records and
+ * a digest over every record appended.
+ *
+ * Appending is async-signal-safe (the SYNC transport appends from its SIGBUS
+ * handler) and safe from several threads at once: a record takes its
+ * sequence number with one atomic increment and is published by a
+ * per-slot commit word.  The digest is the wrapping sum of each record's
+ * hash; the sequence number is part of what is hashed, so the digest is
+ * order-sensitive without any lock.
+ */
+#ifndef UFFDBOX_HARNESS_LOG_H
+#define UFFDBOX_HARNESS_LOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "uffdbox/sandbox.h"
+
+struct uffdbox__log {
+	struct uffdbox_record *ring;
+	_Atomic uint64_t *commit; /* seq + 1 once ring[seq & mask] is complete */
+	size_t mask;
+	_Atomic uint64_t next;
+	_Atomic uint64_t digest;
+	bool timestamps;
+	struct timespec t0;
+};
+
+int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps);
+void uffdbox__log_fini(struct uffdbox__log *log);
+/* Fill rec->seq (and ts_ns), store it, fold it into the digest. Returns seq. */
+uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *rec);
+void uffdbox__log_reset(struct uffdbox__log *log);
+int uffdbox__log_get(const struct uffdbox__log *log, uint64_t seq, struct uffdbox_record *out);
+uint64_t uffdbox__record_hash(const struct uffdbox_record *rec);
+
+/* Names for the JSON fields. */
+const char *uffdbox__kind_name(unsigned int kind);
+const char *uffdbox__access_name(unsigned int access);
+const char *uffdbox__resolution_name(unsigned int res);
+
+typedef const char *(*uffdbox__region_name_fn)(const void *arg, int region);
+/* One JSON object per line for each record still in the ring. */
+int uffdbox__log_write_jsonl(const struct uffdbox__log *log, FILE *f, uffdbox__region_name_fn name,
+			     const void *arg);
+
+#endif /* UFFDBOX_HARNESS_LOG_H */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/sandbox_int.h - the sandbox's insides, shared by its parts:
+ * sandbox.c (lifecycle, regions, policies, the pipeline), sync.c (the SIGBUS
+ * transport) and served.c (the handler thread, pause/release, watchdog).
+ */
+#ifndef UFFDBOX_HARNESS_SANDBOX_INT_H
+#define UFFDBOX_HARNESS_SANDBOX_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "uffdbox/sandbox.h"
+#include "uffdbox/uffd.h"
+#include "log.h"
+
+#define SB_MAX_REGIONS 64
+#define SB_MAX_THREADS 1024
+#define SB_MAX_PAUSED  64
+#define SB_SCRATCH     32 /* pages a region can fill at once (concurrent faults) */
+
+enum sb_page_state {
+	SB_PAGE_MISSING = 0,
+	SB_PAGE_PRESENT = 1,
+	SB_PAGE_WP = 2, /* present and write-protected */
+	SB_PAGE_POISONED = 3,
+};
+
+struct sb_region {
+	struct uffdbox_region *r;
+	uintptr_t start, end;
+	size_t psz;
+	unsigned int modes;
+	bool can_zeropage;
+	struct uffdbox_policy pol;
+	_Atomic uint8_t *state; /* one per page */
+	char *scratch;		/* SB_SCRATCH pages */
+	_Atomic uint32_t scratch_busy;
+	uint64_t zero_digest;
+	char name[32];
+};
+
+struct sb_paused {
+	bool used;
+	struct uffdbox_paused p;
+	uintptr_t page_addr;
+	uint32_t offset;
+	struct timespec since;
+};
+
+struct uffdbox_sandbox {
+	struct uffdbox_uffd *u;
+	enum uffdbox_transport transport;
+	bool busy_poll;
+	bool noncooperative;
+	unsigned int watchdog_ms;
+	struct sb_region regions[SB_MAX_REGIONS];
+	_Atomic int nregions;
+	struct uffdbox__log log;
+	_Atomic int32_t tids[SB_MAX_THREADS]; /* kernel tid of logical id i+1 */
+	_Atomic uint32_t ntids;
+	const char *zeros; /* read-only zeros, as large as the largest page */
+	size_t zeros_len;
+
+	/* SERVED */
+	pthread_t thread;
+	bool thread_started;
+	int stop_fd;
+	_Atomic bool stopping;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct sb_paused paused[SB_MAX_PAUSED];
+	uint64_t next_pause_id;
+};
+
+/* A fault, whichever transport saw it. */
+struct sb_fault {
+	uintptr_t addr; /* as reported: exact (sync, EXACT_ADDRESS) or page */
+	bool write;
+	bool wp; /* write-protect fault */
+	bool minor;
+	int32_t tid; /* kernel tid, 0 if unknown */
+};
+
+/* What handling a fault came to. */
+enum sb_outcome {
+	SB_DONE = 0,	 /* resolved (or the thread released) */
+	SB_NOT_OURS = 1, /* outside every region, or a poisoned page */
+	SB_RETRY = 2,	 /* -EAGAIN: drain events, then retry */
+	SB_HELD = 3,	 /* paused: the served thread keeps it */
+};
+
+int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr);
+uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid);
+/* The pipeline: classify -> policy -> resolve -> record.  Async-signal-safe
+ * for the SYNC transport (no PAUSE there). */
+enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, const struct sb_fault *f);
+/* Resolve page @page of region @ri with its source (or @contents), record it
+ * as @res with @kind/@access/@thread.  Used by release and the watchdog. */
+int uffdbox__sb_resolve_held(struct uffdbox_sandbox *sb, const struct sb_paused *pz,
+			     const void *contents, enum uffdbox_resolution res, uint8_t kind);
+void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, uint64_t page,
+			uint32_t offset, uint64_t len, uint8_t access, uint32_t thread, uint8_t res,
+			uint64_t digest);
+
+int uffdbox__sync_install(struct uffdbox_sandbox *sb);
+void uffdbox__sync_uninstall(struct uffdbox_sandbox *sb);
+int uffdbox__served_start(struct uffdbox_sandbox *sb);
+void uffdbox__served_stop(struct uffdbox_sandbox *sb);
+
+#endif /* UFFDBOX_HARNESS_SANDBOX_INT_H */

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/served.c - the SERVED transport: a handler thread reads batches of
+ * uffd messages and feeds them to the pipeline; it also holds paused faults
+ * until the test releases them, and runs the watchdog that releases any
+ * fault held too long.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "uffdbox/compat.h"
+#include "sandbox_int.h"
+
+#define BATCH	  16
+#define MAX_RETRY 64
+
+struct served_state {
+	struct sb_fault retry[MAX_RETRY];
+	int nretry;
+};
+
+static uint64_t ms_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 +
+	       (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000);
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* Keep a fault the policy paused; wake anyone waiting for one. */
+static void hold(struct uffdbox_sandbox *sb, const struct sb_fault *f)
+{
+	int ri = uffdbox__sb_find(sb, f->addr);
+	struct sb_region *R = &sb->regions[ri];
+	uint64_t page = (f->addr - R->start) / R->psz;
+
+	pthread_mutex_lock(&sb->mu);
+	for (int i = 0; i < SB_MAX_PAUSED; i++) {
+		struct sb_paused *pz = &sb->paused[i];
+		if (pz->used)
+			continue;
+		memset(pz, 0, sizeof(*pz));
+		pz->used = true;
+		pz->p.id = ++sb->next_pause_id;
+		pz->p.region = ri;
+		pz->p.page = page;
+		pz->p.thread = uffdbox__sb_thread_id(sb, f->tid);
+		pz->p.access = f->write ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ;
+		pz->p.kind = f->wp ? UFFDBOX_EV_WP : UFFDBOX_EV_MISSING;
+		pz->page_addr = R->start + page * R->psz;
+		pz->offset = (uint32_t)((f->addr - R->start) % R->psz);
+		clock_gettime(CLOCK_MONOTONIC, &pz->since);
+		pthread_cond_broadcast(&sb->cv);
+		pthread_mutex_unlock(&sb->mu);
+		return;
+	}
+	pthread_mutex_unlock(&sb->mu);
+	/* More paused threads than slots: never leave one hanging. */
+	fprintf(stderr,
+		"uffdbox: more than %d paused faults; releasing region \"%s\" page %llu "
+		"with zeros\n",
+		SB_MAX_PAUSED, R->name, (unsigned long long)page);
+	struct sb_paused tmp = {.p = {.region = ri,
+				      .page = page,
+				      .kind = f->wp ? UFFDBOX_EV_WP : UFFDBOX_EV_MISSING},
+				.page_addr = R->start + page * R->psz};
+	uffdbox__sb_resolve_held(sb, &tmp, NULL, UFFDBOX_RES_TIMEOUT, UFFDBOX_EV_WATCHDOG);
+}
+
+static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, const struct sb_fault *f)
+{
+	switch (uffdbox__sb_handle_fault(sb, f)) {
+	case SB_HELD:
+		hold(sb, f);
+		break;
+	case SB_RETRY:
+		/* A non-cooperative event is unread; it is in this batch or the
+		 * next: retry after reading it. */
+		if (st->nretry < MAX_RETRY)
+			st->retry[st->nretry++] = *f;
+		break;
+	case SB_NOT_OURS:
+		/* Registered by us but no region claims it (being torn down):
+		 * wake the thread rather than leave it. */
+		uffdbox_uffd_wake(sb->u, (void *)(f->addr & ~(uintptr_t)4095), 4096);
+		break;
+	case SB_DONE:
+		break;
+	}
+}
+
+/* The range [start, end) lost its pages (REMOVE/UNMAP): record it. */
+static void dropped(struct uffdbox_sandbox *sb, uint8_t kind, uint64_t start, uint64_t end)
+{
+	int ri = uffdbox__sb_find(sb, (uintptr_t)start);
+	uint64_t page = 0;
+	if (ri >= 0) {
+		struct sb_region *R = &sb->regions[ri];
+		page = (start - R->start) / R->psz;
+		for (uint64_t a = start; a < end && a < R->end; a += R->psz)
+			atomic_store_explicit(&R->state[(a - R->start) / R->psz], SB_PAGE_MISSING,
+					      memory_order_relaxed);
+	}
+	uffdbox__sb_record(sb, kind, ri, page, 0, end - start, UFFDBOX_ACCESS_NONE, 0,
+			   UFFDBOX_RES_NONE, 0);
+}
+
+static void handle_msg(struct uffdbox_sandbox *sb, struct served_state *st, const unsigned char *m)
+{
+	switch (m[0]) {
+	case UFFD_EVENT_PAGEFAULT: {
+		uint64_t flags = rd64(m + 8);
+		struct sb_fault f = {
+			.addr = (uintptr_t)rd64(m + 16),
+			.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
+			.wp = (flags & UFFD_PAGEFAULT_FLAG_WP) != 0,
+			.minor = (flags & UFFD_PAGEFAULT_FLAG_MINOR) != 0,
+			.tid = (int32_t)rd32(m + 24),
+		};
+		run_fault(sb, st, &f);
+		break;
+	}
+	case UFFD_EVENT_FORK:
+		/*
+		 * The child got a uffd of its own over its copy of our
+		 * regions.  uffdbox does not serve children: closing that fd
+		 * unregisters the child's ranges, so the child reads its own
+		 * copy (zeros where nothing was mapped yet) and never blocks.
+		 */
+		close((int)rd32(m + 8));
+		uffdbox__sb_record(sb, UFFDBOX_EV_FORK, -1, 0, 0, 0, UFFDBOX_ACCESS_NONE, 0,
+				   UFFDBOX_RES_NONE, 0);
+		break;
+	case UFFD_EVENT_REMAP: {
+		uint64_t from = rd64(m + 8), len = rd64(m + 24);
+		int ri = uffdbox__sb_find(sb, (uintptr_t)from);
+		uint64_t page = ri >= 0 ? (from - sb->regions[ri].start) / sb->regions[ri].psz : 0;
+		uffdbox__sb_record(sb, UFFDBOX_EV_REMAP, ri, page, 0, len, UFFDBOX_ACCESS_NONE, 0,
+				   UFFDBOX_RES_NONE, 0);
+		break;
+	}
+	case UFFD_EVENT_REMOVE:
+		dropped(sb, UFFDBOX_EV_REMOVE, rd64(m + 8), rd64(m + 16));
+		break;
+	case UFFD_EVENT_UNMAP:
+		dropped(sb, UFFDBOX_EV_UNMAP, rd64(m + 8), rd64(m + 16));
+		break;
+	default:
+		break; /* an event this version does not know: nothing waits on it */
+	}
+}
+
+/* Release every held fault older than the watchdog allows. */
+static void watchdog(struct uffdbox_sandbox *sb)
+{
+	for (int i = 0; i < SB_MAX_PAUSED; i++) {
+		pthread_mutex_lock(&sb->mu);
+		struct sb_paused pz = sb->paused[i];
+		bool expired = pz.used && ms_since(&pz.since) >= sb->watchdog_ms;
+		if (expired)
+			sb->paused[i].used = false;
+		pthread_mutex_unlock(&sb->mu);
+		if (!expired)
+			continue;
+		fprintf(stderr,
+			"uffdbox: watchdog: thread %u held at region \"%s\" page %llu for %u ms "
+			"without release; resolving it with zeros\n",
+			pz.p.thread, sb->regions[pz.p.region].name, (unsigned long long)pz.p.page,
+			sb->watchdog_ms);
+		uffdbox__sb_resolve_held(sb, &pz, NULL, UFFDBOX_RES_TIMEOUT, UFFDBOX_EV_WATCHDOG);
+	}
+}
+
+/* Milliseconds until the oldest held fault expires; -1 when none is held. */
+static int next_deadline(struct uffdbox_sandbox *sb)
+{
+	int best = -1;
+	pthread_mutex_lock(&sb->mu);
+	for (int i = 0; i < SB_MAX_PAUSED; i++) {
+		if (!sb->paused[i].used)
+			continue;
+		uint64_t age = ms_since(&sb->paused[i].since);
+		int left = age >= sb->watchdog_ms ? 0 : (int)(sb->watchdog_ms - age);
+		if (best < 0 || left < best)
+			best = left;
+	}
+	pthread_mutex_unlock(&sb->mu);
+	return best;
+}
+
+static void *served_main(void *arg)
+{
+	struct uffdbox_sandbox *sb = arg;
+	struct served_state st = {0};
+	struct pollfd p[2] = {{.fd = uffdbox_uffd_fd(sb->u), .events = POLLIN},
+			      {.fd = sb->stop_fd, .events = POLLIN}};
+	unsigned char buf[32 * BATCH];
+	unsigned int spins = 0;
+
+	while (!atomic_load_explicit(&sb->stopping, memory_order_acquire)) {
+		if (!sb->busy_poll || st.nretry) {
+			int timeout = next_deadline(sb);
+			if (st.nretry)
+				timeout = 1;
+			if (poll(p, 2, timeout) < 0 && errno != EINTR)
+				break;
+			if (p[1].revents)
+				break;
+		}
+		ssize_t n = uffdbox_uffd_read(sb->u, buf, sizeof(buf));
+		if (n > 0) {
+			for (ssize_t off = 0; off + 32 <= n; off += 32)
+				handle_msg(sb, &st, buf + off);
+		} else if (n != -EAGAIN && n != -EINTR) {
+			fprintf(stderr, "uffdbox: reading the userfaultfd: %s\n",
+				uffdbox_strerror((int)n));
+			break;
+		}
+		if (st.nretry) {
+			struct served_state again = {0};
+			for (int i = 0; i < st.nretry; i++)
+				run_fault(sb, &again, &st.retry[i]);
+			st = again;
+		}
+		if (!sb->busy_poll || (++spins & 1023) == 0)
+			watchdog(sb);
+	}
+	return NULL;
+}
+
+int uffdbox__served_start(struct uffdbox_sandbox *sb)
+{
+	sb->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sb->stop_fd < 0)
+		return -errno;
+	int rc = pthread_create(&sb->thread, NULL, served_main, sb);
+	if (rc != 0)
+		return -rc;
+	sb->thread_started = true;
+	return 0;
+}
+
+void uffdbox__served_stop(struct uffdbox_sandbox *sb)
+{
+	if (sb->thread_started) {
+		uint64_t one = 1;
+		atomic_store(&sb->stopping, true);
+		if (write(sb->stop_fd, &one, sizeof(one)) < 0)
+			perror("uffdbox: stopping the handler thread");
+		pthread_join(sb->thread, NULL);
+		sb->thread_started = false;
+	}
+	/* Whoever is still held gets zeros and goes. */
+	uffdbox_sandbox_release_all(sb);
+	if (sb->stop_fd >= 0)
+		close(sb->stop_fd);
+	sb->stop_fd = -1;
+}
+
+/* --- pause / release --------------------------------------------------------- */
+
+int uffdbox_sandbox_wait_paused(struct uffdbox_sandbox *sb, int region, uint64_t page,
+				unsigned int timeout_ms, struct uffdbox_paused *out)
+{
+	struct timespec deadline;
+	int rc = 0;
+
+	if (sb->transport != UFFDBOX_TRANSPORT_SERVED)
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&sb->mu);
+	for (;;) {
+		for (int i = 0; i < SB_MAX_PAUSED; i++) {
+			struct sb_paused *pz = &sb->paused[i];
+			if (pz->used && (region < 0 || pz->p.region == region) &&
+			    (page == UINT64_MAX || pz->p.page == page)) {
+				*out = pz->p;
+				pthread_mutex_unlock(&sb->mu);
+				return 0;
+			}
+		}
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&sb->cv, &sb->mu, &deadline);
+	}
+	pthread_mutex_unlock(&sb->mu);
+	return -ETIMEDOUT;
+}
+
+int uffdbox_sandbox_release_all(struct uffdbox_sandbox *sb)
+{
+	int n = 0;
+	for (int i = 0; i < SB_MAX_PAUSED; i++) {
+		pthread_mutex_lock(&sb->mu);
+		struct sb_paused pz = sb->paused[i];
+		sb->paused[i].used = false;
+		pthread_mutex_unlock(&sb->mu);
+		if (pz.used &&
+		    uffdbox__sb_resolve_held(sb, &pz, NULL, UFFDBOX_RES_TIMEOUT, pz.p.kind) == 0)
+			n++;
+	}
+	return n;
+}
+
+int uffdbox_sandbox_release(struct uffdbox_sandbox *sb, uint64_t id, const void *contents)
+{
+	struct sb_paused pz = {0};
+
+	pthread_mutex_lock(&sb->mu);
+	for (int i = 0; i < SB_MAX_PAUSED; i++) {
+		if (sb->paused[i].used && sb->paused[i].p.id == id) {
+			pz = sb->paused[i];
+			sb->paused[i].used = false;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sb->mu);
+	if (!pz.used)
+		return -ENOENT;
+	return uffdbox__sb_resolve_held(sb, &pz, contents, UFFDBOX_RES_RELEASED, pz.p.kind);
+}
