@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -15,13 +17,30 @@
 #include "uffdbox/compat.h"
 #include "sandbox_int.h"
 
-#define BATCH	  16
-#define MAX_RETRY 64
+#define BATCH 16
 
+/* Faults that got -EAGAIN, to retry once pending events are read.  Grows as
+ * needed (this is the handler thread, not a signal handler): a fault is never
+ * dropped. */
 struct served_state {
-	struct sb_fault retry[MAX_RETRY];
-	int nretry;
+	struct sb_fault *retry;
+	int nretry, cap;
 };
+
+static void push_retry(struct served_state *st, const struct sb_fault *f)
+{
+	if (st->nretry == st->cap) {
+		int cap = st->cap ? 2 * st->cap : 16;
+		struct sb_fault *n = realloc(st->retry, (size_t)cap * sizeof(*n));
+		if (!n) {
+			fprintf(stderr, "uffdbox: out of memory queueing a fault retry\n");
+			abort();
+		}
+		st->retry = n;
+		st->cap = cap;
+	}
+	st->retry[st->nretry++] = *f;
+}
 
 static uint64_t ms_since(const struct timespec *t)
 {
@@ -94,8 +113,7 @@ static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, const
 	case SB_RETRY:
 		/* A non-cooperative event is unread; it is in this batch or the
 		 * next: retry after reading it. */
-		if (st->nretry < MAX_RETRY)
-			st->retry[st->nretry++] = *f;
+		push_retry(st, f);
 		break;
 	case SB_NOT_OURS:
 		/* Registered by us but no region claims it (being torn down):
@@ -235,14 +253,20 @@ static void *served_main(void *arg)
 			break;
 		}
 		if (st.nretry) {
-			struct served_state again = {0};
-			for (int i = 0; i < st.nretry; i++)
-				run_fault(sb, &again, &st.retry[i]);
-			st = again;
+			/* The threads that caused the events must run to finish
+			 * them before the kernel accepts resolutions again. */
+			sched_yield();
+			int todo_n = st.nretry;
+			struct sb_fault *todo = st.retry;
+			st = (struct served_state){0};
+			for (int i = 0; i < todo_n; i++)
+				run_fault(sb, &st, &todo[i]);
+			free(todo);
 		}
 		if (!sb->busy_poll || (++spins & 1023) == 0)
 			watchdog(sb);
 	}
+	free(st.retry);
 	return NULL;
 }
 

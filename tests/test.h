@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <uffdbox.h>
 
@@ -65,6 +66,36 @@ enum {
 	static void test_##name_(struct tctx *t __attribute__((unused)))
 
 #define TEST_CASE(name_, mems_, feats_) TEST_CASE_FLAGS(name_, mems_, feats_, 0)
+
+/* Built with a sanitizer?  Their SIGSEGV/SIGBUS handlers turn a fatal
+ * signal into a report and a non-zero exit. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifndef TEST_ASAN
+#define TEST_ASAN 0
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#ifndef TEST_TSAN
+#define TEST_TSAN 0
+#endif
+
+/* A child's wait status says it died of @sig (or, under ASan, that ASan
+ * caught it and exited non-zero). */
+#define TEST_DIED_OF(status, sig)                                                        \
+	((WIFSIGNALED(status) && WTERMSIG(status) == (sig)) ||                           \
+	 (TEST_ASAN && WIFEXITED(status) && WEXITSTATUS(status) != 0))
 
 /* --- assertions: each prints both sides and where ------------------------ */
 void test_fail(const char *file, int line, const char *fmt, ...)

@@ -51,6 +51,15 @@ static void *read_main(void *arg)
 	return NULL;
 }
 
+/* Non-cooperative events are recorded after the kernel has let their
+ * caller go (it does so when the message is read): wait for the record. */
+static uint64_t await_count(struct uffdbox_sandbox *sb, uint64_t n)
+{
+	for (int i = 0; i < 5000 && uffdbox_sandbox_log_count(sb) < n; i++)
+		usleep(1000);
+	return uffdbox_sandbox_log_count(sb);
+}
+
 static const struct uffdbox_policy pause_policy = {.sz = sizeof(pause_policy),
 						   .action = UFFDBOX_POLICY_PAUSE};
 
@@ -98,7 +107,7 @@ TEST_CASE(sandbox_pause_release, TMEM_NONE, 0)
 
 static void *write_main(void *arg)
 {
-	*(volatile char *)arg = 0x5e;
+	__atomic_store_n((char *)arg, 0x5e, __ATOMIC_RELAXED); /* read while held */
 	return NULL;
 }
 
@@ -188,8 +197,7 @@ TEST_CASE(sandbox_free_never_leaves_a_thread_blocked, TMEM_NONE, 0)
 	}
 	int status;
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-	       (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV));
+	ASSERT((WIFEXITED(status) && WEXITSTATUS(status) == 0) || TEST_DIED_OF(status, SIGSEGV));
 }
 
 TEST_CASE(sandbox_noncooperative_events, TMEM_NONE,
@@ -207,7 +215,7 @@ TEST_CASE(sandbox_noncooperative_events, TMEM_NONE,
 	/* REMOVE: pages dropped; the next access faults again */
 	ASSERT_EQ(madvise((void *)(b + 4096), 2 * 4096, MADV_DONTNEED), 0);
 	ASSERT_EQ(b[4096], 0x44);
-	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 4);
+	ASSERT_EQ(await_count(sb, 4), 4);
 	ASSERT_OK(uffdbox_sandbox_log_get(sb, 2, &r));
 	ASSERT_EQ(r.kind, UFFDBOX_EV_REMOVE);
 	ASSERT_EQ(r.page, 1);
@@ -217,7 +225,7 @@ TEST_CASE(sandbox_noncooperative_events, TMEM_NONE,
 	ASSERT_EQ(r.page, 1);
 	/* UNMAP of the last page */
 	ASSERT_EQ(munmap((void *)(b + 3 * 4096), 4096), 0);
-	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 5);
+	ASSERT_EQ(await_count(sb, 5), 5);
 	ASSERT_OK(uffdbox_sandbox_log_get(sb, 4, &r));
 	ASSERT_EQ(r.kind, UFFDBOX_EV_UNMAP);
 	ASSERT_EQ(r.page, 3);
@@ -226,7 +234,7 @@ TEST_CASE(sandbox_noncooperative_events, TMEM_NONE,
 			  (void *)(b + 3 * 4096));
 	ASSERT_PTR_EQ(to, b + 3 * 4096);
 	/* REMAP, then (6.18) an UNMAP for the old range */
-	ASSERT_GE(uffdbox_sandbox_log_count(sb), 6);
+	ASSERT_GE(await_count(sb, 6), 6);
 	ASSERT_OK(uffdbox_sandbox_log_get(sb, 5, &r));
 	ASSERT_EQ(r.kind, UFFDBOX_EV_REMAP);
 	ASSERT_EQ(r.page, 0);
@@ -235,6 +243,10 @@ TEST_CASE(sandbox_noncooperative_events, TMEM_NONE,
 
 TEST_CASE(sandbox_fork_served, TMEM_NONE, UFFD_FEATURE_EVENT_FORK)
 {
+	if (TEST_TSAN)
+		SKIP("under TSan, fork() holds TSan's internal locks while the kernel waits for the "
+		     "handler thread to read the FORK event, and that thread needs those locks: a "
+		     "deadlock of TSan's fork interceptor, not of uffdbox (runs in other presets)");
 	struct uffdbox_sandbox *sb = served(true, 0);
 	static const char pat[] = {0x55};
 	struct uffdbox_policy p = {
@@ -254,7 +266,7 @@ TEST_CASE(sandbox_fork_served, TMEM_NONE, UFFD_FEATURE_EVENT_FORK)
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 	bool have_fork = uffdbox_uffd_features(uffdbox_sandbox_uffd(sb)) & UFFD_FEATURE_EVENT_FORK;
 	struct uffdbox_record r;
-	ASSERT_EQ(uffdbox_sandbox_log_count(sb), have_fork ? 2 : 1);
+	ASSERT_EQ(await_count(sb, have_fork ? 2 : 1), have_fork ? 2 : 1);
 	if (have_fork) {
 		ASSERT_OK(uffdbox_sandbox_log_get(sb, 1, &r));
 		ASSERT_EQ(r.kind, UFFDBOX_EV_FORK);
@@ -270,7 +282,9 @@ struct churn {
 static void *remove_main(void *arg)
 {
 	struct churn *c = arg;
-	while (!c->stop)
+	/* Bounded: a thread that changes the mm without pause starves every
+	 * resolution (the kernel refuses them while its events are in flight). */
+	for (int i = 0; i < 5000 && !c->stop; i++)
 		madvise((void *)c->b, 4096, MADV_DONTNEED);
 	return NULL;
 }

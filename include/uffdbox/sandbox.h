@@ -258,7 +258,13 @@ UFFDBOX_API int uffdbox_sandbox_release_all(struct uffdbox_sandbox *sb);
 
 /* --- the log -------------------------------------------------------------- */
 
-/* Records appended so far (including those the ring overwrote). */
+/*
+ * Records appended so far (including those the ring overwrote).
+ * A fault's record is in the log before the faulting thread runs on.  A
+ * non-cooperative event's (fork, remap, remove, unmap) may come a moment
+ * after its caller returned: the kernel lets the caller go as soon as the
+ * handler thread has read the message.
+ */
 UFFDBOX_API uint64_t uffdbox_sandbox_log_count(const struct uffdbox_sandbox *sb);
 /* Copy record @seq (if still in the ring) into *out: 0 or -ENOENT. */
 UFFDBOX_API int uffdbox_sandbox_log_get(const struct uffdbox_sandbox *sb, uint64_t seq,
