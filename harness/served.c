@@ -335,6 +335,29 @@ int uffdbox_sandbox_wait_paused(struct uffdbox_sandbox *sb, int region, uint64_t
 	return -ETIMEDOUT;
 }
 
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct uffdbox_paused *)a)->id,
+		 y = ((const struct uffdbox_paused *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+int uffdbox_sandbox_paused(struct uffdbox_sandbox *sb, struct uffdbox_paused *out, size_t max)
+{
+	struct uffdbox_paused all[SB_MAX_PAUSED];
+	int n = 0;
+
+	pthread_mutex_lock(&sb->mu);
+	for (int i = 0; i < SB_MAX_PAUSED; i++)
+		if (sb->paused[i].used)
+			all[n++] = sb->paused[i].p;
+	pthread_mutex_unlock(&sb->mu);
+	qsort(all, (size_t)n, sizeof(all[0]), by_id);
+	for (int i = 0; i < n && (size_t)i < max; i++)
+		out[i] = all[i];
+	return n;
+}
+
 int uffdbox_sandbox_release_all(struct uffdbox_sandbox *sb)
 {
 	int n = 0;

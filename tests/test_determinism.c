@@ -12,8 +12,8 @@
 static int add(struct uffdbox_sandbox *sb, const char *name, size_t pages, unsigned int modes,
 	       const struct uffdbox_policy *pol)
 {
-	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = pages, .name = name,
-					 .modes = modes};
+	struct uffdbox_region_opts ro = {
+		.sz = sizeof(ro), .pages = pages, .name = name, .modes = modes};
 	int ri = uffdbox_sandbox_add_region(sb, &ro, pol);
 	ASSERT_OK(ri);
 	return ri;
@@ -29,8 +29,10 @@ static uint64_t scenario_single(char **jsonl, size_t *jsonl_len)
 	static unsigned char input[3 * 4096 + 123];
 	for (size_t i = 0; i < sizeof(input); i++)
 		input[i] = (unsigned char)(i * 31 + (i >> 7));
-	struct uffdbox_policy in = {.sz = sizeof(in), .source = UFFDBOX_SOURCE_BUFFER,
-				    .data = input, .data_len = sizeof(input)};
+	struct uffdbox_policy in = {.sz = sizeof(in),
+				    .source = UFFDBOX_SOURCE_BUFFER,
+				    .data = input,
+				    .data_len = sizeof(input)};
 	struct uffdbox_policy wp = {.sz = sizeof(wp), .action = UFFDBOX_POLICY_INJECT_WP};
 	int ri = add(sb, "input", 8, 0, &in);
 	int rw = add(sb, "state", 4, UFFDBOX_REG_WP, &wp);
@@ -75,8 +77,8 @@ static uint64_t scenario_threads(char **jsonl, size_t *jsonl_len)
 	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
 	struct uffdbox_policy pause = {.sz = sizeof(pause), .action = UFFDBOX_POLICY_PAUSE};
 	static const char pat[] = "abc";
-	struct uffdbox_policy out = {.sz = sizeof(out), .source = UFFDBOX_SOURCE_PATTERN,
-				     .data = pat, .data_len = 3};
+	struct uffdbox_policy out = {
+		.sz = sizeof(out), .source = UFFDBOX_SOURCE_PATTERN, .data = pat, .data_len = 3};
 	int rh = add(sb, "held", 3, 0, &pause), ro = add(sb, "out", 3, 0, &out);
 	struct worker wk[3];
 	pthread_t th[3];

@@ -244,7 +244,8 @@ TEST_CASE(sandbox_noncooperative_events, TMEM_NONE,
 TEST_CASE(sandbox_fork_served, TMEM_NONE, UFFD_FEATURE_EVENT_FORK)
 {
 	if (TEST_TSAN)
-		SKIP("under TSan, fork() holds TSan's internal locks while the kernel waits for the "
+		SKIP("under TSan, fork() holds TSan's internal locks while the kernel waits for "
+		     "the "
 		     "handler thread to read the FORK event, and that thread needs those locks: a "
 		     "deadlock of TSan's fork interceptor, not of uffdbox (runs in other presets)");
 	struct uffdbox_sandbox *sb = served(true, 0);
@@ -309,5 +310,44 @@ TEST_CASE(sandbox_faults_during_remove_events, TMEM_NONE, UFFD_FEATURE_EVENT_REM
 	}
 	c.stop = true;
 	pthread_join(tr, NULL);
+	uffdbox_sandbox_free(sb);
+}
+
+TEST_CASE(sandbox_eexist_race, TMEM_NONE, 0)
+{
+	/* Two threads fault on one page; the first resolution maps it, the
+	 * second finds it there (EEXIST): woken, recorded as "exists". */
+	struct uffdbox_sandbox *sb = served(false, 0);
+	int ri = add(sb, "race", 1, &pause_policy);
+	struct reader a = {.addr = base(sb, ri) + 1}, b = {.addr = base(sb, ri) + 2};
+	pthread_t ta, tb;
+	struct uffdbox_paused pa, pb;
+	ASSERT_EQ(pthread_create(&ta, NULL, read_main, &a), 0);
+	ASSERT_OK(uffdbox_sandbox_wait_paused(sb, ri, 0, 5000, &pa));
+	ASSERT_EQ(pthread_create(&tb, NULL, read_main, &b), 0);
+	struct uffdbox_paused all[4];
+	int n = 0;
+	for (int i = 0; i < 5000 && (n = uffdbox_sandbox_paused(sb, all, 4)) < 2; i++)
+		usleep(1000);
+	ASSERT_EQ(n, 2);
+	ASSERT_EQ(all[0].page, 0);
+	ASSERT_EQ(all[1].page, 0);
+	char page[4096];
+	memset(page, 0x17, sizeof(page));
+	ASSERT_OK(uffdbox_sandbox_release(sb, pa.id, page));
+	pthread_join(ta, NULL);
+	ASSERT_EQ(a.got, 0x17);
+	/* the second is still held (same page, mapped now) */
+	ASSERT_OK(uffdbox_sandbox_wait_paused(sb, ri, 0, 5000, &pb));
+	ASSERT_NE(pb.id, pa.id);
+	memset(page, 0x18, sizeof(page));
+	ASSERT_OK(uffdbox_sandbox_release(sb, pb.id, page));
+	pthread_join(tb, NULL);
+	ASSERT_EQ(b.got, 0x17); /* the first contents stay */
+	struct uffdbox_record r;
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 2);
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, 1, &r));
+	ASSERT_EQ(r.resolution, UFFDBOX_RES_EXISTS);
+	ASSERT_UEQ(r.digest, 0);
 	uffdbox_sandbox_free(sb);
 }

@@ -239,6 +239,13 @@ UFFDBOX_API int uffdbox_sandbox_wait_paused(struct uffdbox_sandbox *sb, int regi
 					    unsigned int timeout_ms, struct uffdbox_paused *out);
 
 /*
+ * uffdbox_sandbox_paused - copy up to @max held faults into @out, oldest
+ * first.  Returns how many are held (may exceed @max).  Thread-safe.
+ */
+UFFDBOX_API int uffdbox_sandbox_paused(struct uffdbox_sandbox *sb, struct uffdbox_paused *out,
+				       size_t max);
+
+/*
  * uffdbox_sandbox_release - resolve a paused fault and let its thread go.
  * @contents: a page of bytes to map, or NULL for the region's source.
  * Returns 0, -ENOENT (no such paused fault), or the resolving error.
