@@ -83,6 +83,21 @@ uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *re
 	return seq;
 }
 
+void uffdbox__log_amend(struct uffdbox__log *log, const struct uffdbox_record *old,
+			const struct uffdbox_record *new)
+{
+	size_t slot = old->seq & log->mask;
+
+	atomic_fetch_add_explicit(&log->digest,
+				  uffdbox__record_hash(new) - uffdbox__record_hash(old),
+				  memory_order_relaxed);
+	if (atomic_load_explicit(&log->commit[slot], memory_order_acquire) != old->seq + 1)
+		return;
+	atomic_store_explicit(&log->commit[slot], 0, memory_order_relaxed);
+	log->ring[slot] = *new;
+	atomic_store_explicit(&log->commit[slot], old->seq + 1, memory_order_release);
+}
+
 void uffdbox__log_reset(struct uffdbox__log *log)
 {
 	size_t used = atomic_load(&log->next);

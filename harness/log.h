@@ -34,6 +34,10 @@ int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps)
 void uffdbox__log_fini(struct uffdbox__log *log);
 /* Fill rec->seq (and ts_ns), store it, fold it into the digest. Returns seq. */
 uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *rec);
+/* Replace record @old (as appended) by @new (same seq): the digest follows;
+ * the slot is rewritten if the ring still holds it. */
+void uffdbox__log_amend(struct uffdbox__log *log, const struct uffdbox_record *old,
+			const struct uffdbox_record *new);
 void uffdbox__log_reset(struct uffdbox__log *log);
 int uffdbox__log_get(const struct uffdbox__log *log, uint64_t seq, struct uffdbox_record *out);
 uint64_t uffdbox__record_hash(const struct uffdbox_record *rec);

@@ -39,6 +39,10 @@ struct sb_region {
 	char *scratch;		/* SB_SCRATCH pages */
 	_Atomic uint32_t scratch_busy;
 	uint64_t zero_digest;
+	/* Digest of every page the policy makes, when they are all alike (a
+	 * pattern whose period divides the page size): no hash per fault. */
+	uint64_t pol_digest;
+	bool pol_digest_valid;
 	char name[32];
 };
 
@@ -72,6 +76,7 @@ struct uffdbox_sandbox {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct sb_paused paused[SB_MAX_PAUSED];
+	_Atomic int nheld; /* used slots of paused[]: 0 spares the watchdog a scan */
 	uint64_t next_pause_id;
 };
 
@@ -81,7 +86,8 @@ struct sb_fault {
 	bool write;
 	bool wp; /* write-protect fault */
 	bool minor;
-	int32_t tid; /* kernel tid, 0 if unknown */
+	int32_t tid;   /* kernel tid, 0 if unknown */
+	uint64_t seq1; /* seq + 1 of its record once logged (retries amend it) */
 };
 
 /* What handling a fault came to. */
@@ -96,7 +102,9 @@ int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr);
 uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid);
 /* The pipeline: classify -> policy -> resolve -> record.  Async-signal-safe
  * for the SYNC transport (no PAUSE there). */
-enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, const struct sb_fault *f);
+enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f);
+/* Recompute what depends on the region's policy (after set_policy). */
+void uffdbox__sb_policy_changed(struct sb_region *R);
 /* Resolve page @page of region @ri with its source (or @contents), record it
  * as @res with @kind/@access/@thread.  Used by release and the watchdog. */
 int uffdbox__sb_resolve_held(struct uffdbox_sandbox *sb, const struct sb_paused *pz,

@@ -78,6 +78,7 @@ static void hold(struct uffdbox_sandbox *sb, const struct sb_fault *f)
 			continue;
 		memset(pz, 0, sizeof(*pz));
 		pz->used = true;
+		atomic_fetch_add(&sb->nheld, 1);
 		pz->p.id = ++sb->next_pause_id;
 		pz->p.region = ri;
 		pz->p.page = page;
@@ -104,7 +105,7 @@ static void hold(struct uffdbox_sandbox *sb, const struct sb_fault *f)
 	uffdbox__sb_resolve_held(sb, &tmp, NULL, UFFDBOX_RES_TIMEOUT, UFFDBOX_EV_WATCHDOG);
 }
 
-static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, const struct sb_fault *f)
+static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, struct sb_fault *f)
 {
 	switch (uffdbox__sb_handle_fault(sb, f)) {
 	case SB_HELD:
@@ -189,12 +190,16 @@ static void handle_msg(struct uffdbox_sandbox *sb, struct served_state *st, cons
 /* Release every held fault older than the watchdog allows. */
 static void watchdog(struct uffdbox_sandbox *sb)
 {
+	if (atomic_load_explicit(&sb->nheld, memory_order_relaxed) == 0)
+		return;
 	for (int i = 0; i < SB_MAX_PAUSED; i++) {
 		pthread_mutex_lock(&sb->mu);
 		struct sb_paused pz = sb->paused[i];
 		bool expired = pz.used && ms_since(&pz.since) >= sb->watchdog_ms;
-		if (expired)
+		if (expired) {
 			sb->paused[i].used = false;
+			atomic_fetch_sub(&sb->nheld, 1);
+		}
 		pthread_mutex_unlock(&sb->mu);
 		if (!expired)
 			continue;
@@ -211,6 +216,8 @@ static void watchdog(struct uffdbox_sandbox *sb)
 static int next_deadline(struct uffdbox_sandbox *sb)
 {
 	int best = -1;
+	if (atomic_load_explicit(&sb->nheld, memory_order_relaxed) == 0)
+		return -1;
 	pthread_mutex_lock(&sb->mu);
 	for (int i = 0; i < SB_MAX_PAUSED; i++) {
 		if (!sb->paused[i].used)
@@ -364,6 +371,8 @@ int uffdbox_sandbox_release_all(struct uffdbox_sandbox *sb)
 	for (int i = 0; i < SB_MAX_PAUSED; i++) {
 		pthread_mutex_lock(&sb->mu);
 		struct sb_paused pz = sb->paused[i];
+		if (pz.used)
+			atomic_fetch_sub(&sb->nheld, 1);
 		sb->paused[i].used = false;
 		pthread_mutex_unlock(&sb->mu);
 		if (pz.used &&
@@ -382,6 +391,7 @@ int uffdbox_sandbox_release(struct uffdbox_sandbox *sb, uint64_t id, const void 
 		if (sb->paused[i].used && sb->paused[i].p.id == id) {
 			pz = sb->paused[i];
 			sb->paused[i].used = false;
+			atomic_fetch_sub(&sb->nheld, 1);
 			break;
 		}
 	}

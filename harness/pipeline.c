@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/pipeline.c - what happens to one fault, whichever transport saw
+ * it: classify -> policy -> record -> resolve.
+ *
+ * The record is written *before* the resolving ioctl, and the ioctl wakes
+ * the thread itself: the log is complete when the faulting thread runs on,
+ * without a separate UFFDIO_WAKE (a syscall costs ~1 us on this kind of
+ * machine, as much as a third of a busy-polled round trip).  When the ioctl
+ * says something else happened (EEXIST: a racing resolution; ENOENT/ESRCH:
+ * gone), the record is amended in place.
+ *
+ * Everything here is async-signal-safe: the SYNC transport runs it in a
+ * SIGBUS handler.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "sandbox_int.h"
+
+int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr)
+{
+	int n = atomic_load_explicit(&sb->nregions, memory_order_acquire);
+	for (int i = 0; i < n; i++)
+		if (addr >= sb->regions[i].start && addr < sb->regions[i].end)
+			return i;
+	return -1;
+}
+
+uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid)
+{
+	uint32_t n = atomic_load_explicit(&sb->ntids, memory_order_acquire);
+
+	if (tid == 0)
+		return 0;
+	for (;;) {
+		for (uint32_t i = 0; i < n && i < SB_MAX_THREADS; i++)
+			if (atomic_load_explicit(&sb->tids[i], memory_order_acquire) == tid)
+				return i + 1;
+		if (n >= SB_MAX_THREADS)
+			return SB_MAX_THREADS + 1; /* "many": still deterministic per run */
+		/* Claim slot n; if another thread got there first, look again. */
+		if (atomic_compare_exchange_strong(&sb->ntids, &n, n + 1)) {
+			atomic_store_explicit(&sb->tids[n], tid, memory_order_release);
+			return n + 1;
+		}
+	}
+}
+
+void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, uint64_t page,
+			uint32_t offset, uint64_t len, uint8_t access, uint32_t thread, uint8_t res,
+			uint64_t digest)
+{
+	struct uffdbox_record r = {
+		.page = page,
+		.digest = digest,
+		.len = len,
+		.offset = offset,
+		.region = region,
+		.thread = thread,
+		.kind = kind,
+		.access = access,
+		.resolution = res,
+	};
+	uffdbox__log_append(&sb->log, &r);
+}
+
+static char *claim_scratch(struct sb_region *R, unsigned int *slot)
+{
+	for (;;) {
+		uint32_t busy = atomic_load(&R->scratch_busy);
+		if (busy == UINT32_MAX)
+			continue; /* 32 concurrent faults in one region: wait */
+		unsigned int i = (unsigned int)__builtin_ctz(~busy);
+		if (atomic_compare_exchange_weak(&R->scratch_busy, &busy, busy | (1u << i))) {
+			*slot = i;
+			return R->scratch + (size_t)i * R->psz;
+		}
+	}
+}
+
+static void release_scratch(struct sb_region *R, unsigned int slot)
+{
+	atomic_fetch_and(&R->scratch_busy, ~(1u << slot));
+}
+
+/* Fill @dst with the source's bytes for page @page; returns the resolution. */
+static enum uffdbox_resolution fill_page(struct sb_region *R, int ri, uint64_t page, char *dst)
+{
+	const struct uffdbox_policy *p = &R->pol;
+	size_t psz = R->psz;
+	uint64_t base = page * psz;
+
+	switch (p->source) {
+	case UFFDBOX_SOURCE_PATTERN: {
+		/* One period at the right phase, then doubling copies: a few
+		 * memcpy calls per page instead of a loop per byte. */
+		const unsigned char *pat = p->data;
+		size_t phase = (size_t)(base % p->data_len), n = p->data_len - phase;
+		if (n > psz)
+			n = psz;
+		memcpy(dst, pat + phase, n);
+		if (n < psz && phase) {
+			size_t m = phase < psz - n ? phase : psz - n;
+			memcpy(dst + n, pat, m);
+			n += m;
+		}
+		while (n < psz) {
+			size_t m = n < psz - n ? n : psz - n;
+			memcpy(dst + n, dst, m);
+			n += m;
+		}
+		return UFFDBOX_RES_PATTERN;
+	}
+	case UFFDBOX_SOURCE_BUFFER: {
+		size_t have = base < p->data_len ? p->data_len - (size_t)base : 0;
+		if (have > psz)
+			have = psz;
+		if (have)
+			memcpy(dst, (const char *)p->data + base, have);
+		memset(dst + have, 0, psz - have);
+		return UFFDBOX_RES_BUFFER;
+	}
+	case UFFDBOX_SOURCE_FILE: {
+		/* pread is async-signal-safe; a short file reads as zeros. */
+		size_t got = 0;
+		while (got < psz) {
+			ssize_t n = pread(p->fd, dst + got, psz - got,
+					  p->fd_offset + (off_t)(base + got));
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		memset(dst + got, 0, psz - got);
+		return UFFDBOX_RES_FILE;
+	}
+	case UFFDBOX_SOURCE_CALLBACK:
+		memset(dst, 0, psz);
+		if (p->fill(p->fill_arg, ri, page, dst, psz) < 0) {
+			memset(dst, 0, psz);
+			return UFFDBOX_RES_ZERO;
+		}
+		return UFFDBOX_RES_CALLBACK;
+	default:
+		memset(dst, 0, psz);
+		return UFFDBOX_RES_ZERO;
+	}
+}
+
+/* A fatal report, with write(2) only: this may run in a signal handler. */
+static void report_abort(const struct sb_region *R, uint64_t page, uint32_t offset, bool is_write)
+{
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg),
+			 "uffdbox: %s of region \"%s\" page %llu offset %u: the region's policy "
+			 "is report-and-abort\n",
+			 is_write ? "WRITE" : "READ", R->name, (unsigned long long)page, offset);
+	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
+		n = 0;
+	abort();
+}
+
+/* The thread(s) waiting on a fault: woken by the resolving ioctl in SERVED;
+ * in SYNC the faulting thread is the one running, nobody waits. */
+static unsigned int wake_flag(const struct uffdbox_sandbox *sb)
+{
+	return sb->transport == UFFDBOX_TRANSPORT_SYNC ? UFFDBOX_DONTWAKE : 0;
+}
+
+/*
+ * Record @rec for fault @f: appended the first time, amended in place when
+ * the fault comes back for a retry (after -EAGAIN) so it is logged once.
+ */
+static void record(struct uffdbox_sandbox *sb, struct sb_fault *f, struct uffdbox_record *rec)
+{
+	if (f && f->seq1) {
+		struct uffdbox_record old;
+		rec->seq = f->seq1 - 1;
+		if (uffdbox__log_get(&sb->log, rec->seq, &old) == 0) {
+			rec->ts_ns = old.ts_ns;
+			uffdbox__log_amend(&sb->log, &old, rec);
+			return;
+		}
+	}
+	uffdbox__log_append(&sb->log, rec);
+	if (f)
+		f->seq1 = rec->seq + 1;
+}
+
+/* What an ioctl's failure turns the record into (0: nothing to amend). */
+static int settle(struct uffdbox_sandbox *sb, struct uffdbox_record *rec, long r, void *pg,
+		  size_t len)
+{
+	struct uffdbox_record old = *rec;
+
+	if (r == -EAGAIN)
+		return -EAGAIN;
+	if (r == -EEXIST) {
+		/* Someone resolved it first: whoever waits must still wake. */
+		if (sb->transport == UFFDBOX_TRANSPORT_SERVED)
+			uffdbox_uffd_wake(sb->u, pg, len);
+		rec->resolution = UFFDBOX_RES_EXISTS;
+		rec->digest = 0;
+	} else if (r == -ENOENT || r == -ESRCH) {
+		rec->resolution = UFFDBOX_RES_GONE;
+		rec->digest = 0;
+	} else {
+		rec->resolution = UFFDBOX_RES_NONE;
+		rec->digest = 0;
+	}
+	uffdbox__log_amend(&sb->log, &old, rec);
+	return 0;
+}
+
+/*
+ * Map page @page of region @ri: from @src when given, else from the
+ * region's source (zeros straight from ZEROPAGE where it applies).
+ */
+static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64_t page,
+		  const void *src, bool wp, struct uffdbox_record *rec)
+{
+	struct sb_region *R = &sb->regions[ri];
+	void *dst = (void *)(R->start + page * R->psz);
+	unsigned int slot = 0, flags = wake_flag(sb) | (wp ? UFFDBOX_MAP_WP : 0);
+	char *buf = NULL;
+	ssize_t r;
+
+	if (!src && R->pol.source == UFFDBOX_SOURCE_ZERO) {
+		rec->resolution = UFFDBOX_RES_ZERO;
+		src = sb->zeros;
+	} else if (!src) {
+		buf = claim_scratch(R, &slot);
+		rec->resolution = (uint8_t)fill_page(R, ri, page, buf);
+		src = buf;
+	}
+	rec->digest = src == sb->zeros		   ? R->zero_digest
+		      : R->pol_digest_valid && buf ? R->pol_digest
+						   : uffdbox__hash(src, R->psz, 0);
+	record(sb, f, rec);
+	/* ZEROPAGE maps the shared zero page: right for a read, but a write
+	 * would fault again to copy it; give a writer its own zeroed page. */
+	if (src == sb->zeros && !wp && R->can_zeropage && rec->access != UFFDBOX_ACCESS_WRITE)
+		r = uffdbox_uffd_zeropage(sb->u, dst, R->psz, flags & UFFDBOX_DONTWAKE);
+	else
+		r = uffdbox_uffd_copy(sb->u, dst, src, R->psz, flags);
+	if (buf)
+		release_scratch(R, slot);
+	if (r == (ssize_t)R->psz) {
+		atomic_store_explicit(&R->state[page], wp ? SB_PAGE_WP : SB_PAGE_PRESENT,
+				      memory_order_relaxed);
+		return 0;
+	}
+	return settle(sb, rec, r, dst, R->psz);
+}
+
+void uffdbox__sb_policy_changed(struct sb_region *R)
+{
+	const struct uffdbox_policy *p = &R->pol;
+	R->pol_digest_valid = false;
+	if (p->source != UFFDBOX_SOURCE_PATTERN || R->psz % p->data_len)
+		return;
+	char *page = malloc(R->psz);
+	if (!page)
+		return; /* hashed per fault instead */
+	fill_page(R, 0, 0, page);
+	R->pol_digest = uffdbox__hash(page, R->psz, 0);
+	R->pol_digest_valid = true;
+	free(page);
+}
+
+static bool is_wp_fault(const struct sb_region *R, const struct sb_fault *f, uint64_t page)
+{
+	if (f->wp)
+		return true;
+	/* SIGBUS does not say why: a write to a page we mapped protected is a
+	 * WP fault, anything else a missing one. */
+	return f->write &&
+	       atomic_load_explicit(&R->state[page], memory_order_relaxed) == SB_PAGE_WP;
+}
+
+enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f)
+{
+	int ri = uffdbox__sb_find(sb, f->addr);
+	if (ri < 0)
+		return SB_NOT_OURS;
+	struct sb_region *R = &sb->regions[ri];
+	uint64_t page = (f->addr - R->start) / R->psz;
+	void *pg = (void *)(R->start + page * R->psz);
+	struct uffdbox_record rec = {
+		.page = page,
+		.len = R->psz,
+		.offset = (uint32_t)((f->addr - R->start) % R->psz),
+		.region = ri,
+		.access = f->write ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ,
+	};
+	int rc;
+
+	/* A poisoned page's SIGBUS belongs to the target: it is the injected
+	 * memory fault. */
+	if (!f->wp &&
+	    atomic_load_explicit(&R->state[page], memory_order_relaxed) == SB_PAGE_POISONED)
+		return SB_NOT_OURS;
+	rec.thread = uffdbox__sb_thread_id(sb, f->tid);
+
+	if (is_wp_fault(R, f, page)) {
+		rec.kind = UFFDBOX_EV_WP;
+		if (R->pol.on_wp && !f->seq1)
+			R->pol.on_wp(R->pol.on_wp_arg, ri, page, pg, R->psz);
+		if (R->pol.wp == UFFDBOX_WP_PAUSE && sb->transport == UFFDBOX_TRANSPORT_SERVED)
+			return SB_HELD;
+		rec.resolution = UFFDBOX_RES_UNPROTECT;
+		record(sb, f, &rec);
+		rc = uffdbox_uffd_writeprotect(sb->u, pg, R->psz, false, wake_flag(sb));
+		if (rc == 0)
+			atomic_store_explicit(&R->state[page], SB_PAGE_PRESENT,
+					      memory_order_relaxed);
+		else if (settle(sb, &rec, rc, pg, R->psz) == -EAGAIN)
+			return SB_RETRY;
+		return SB_DONE;
+	}
+	rec.kind = f->minor ? UFFDBOX_EV_MINOR : UFFDBOX_EV_MISSING;
+	switch (R->pol.action) {
+	case UFFDBOX_POLICY_ABORT:
+		report_abort(R, page, rec.offset, f->write);
+		return SB_DONE;
+	case UFFDBOX_POLICY_PAUSE:
+		return SB_HELD;
+	case UFFDBOX_POLICY_POISON: {
+		rec.resolution = UFFDBOX_RES_POISON;
+		record(sb, f, &rec);
+		ssize_t r = uffdbox_uffd_poison(sb->u, pg, R->psz, wake_flag(sb));
+		if (r == (ssize_t)R->psz) {
+			atomic_store_explicit(&R->state[page], SB_PAGE_POISONED,
+					      memory_order_relaxed);
+			return SB_DONE;
+		}
+		return settle(sb, &rec, r, pg, R->psz) == -EAGAIN ? SB_RETRY : SB_DONE;
+	}
+	default:
+		rc = inject(sb, f, ri, page, NULL, R->pol.action == UFFDBOX_POLICY_INJECT_WP, &rec);
+		return rc == -EAGAIN ? SB_RETRY : SB_DONE;
+	}
+}
+
+int uffdbox__sb_resolve_held(struct uffdbox_sandbox *sb, const struct sb_paused *pz,
+			     const void *contents, enum uffdbox_resolution res, uint8_t kind)
+{
+	struct sb_region *R = &sb->regions[pz->p.region];
+	void *pg = (void *)pz->page_addr;
+	struct uffdbox_record rec = {
+		.page = pz->p.page,
+		.len = R->psz,
+		.offset = pz->offset,
+		.region = pz->p.region,
+		.thread = pz->p.thread,
+		.kind = kind,
+		.access = pz->p.access,
+		.resolution = (uint8_t)res,
+	};
+	int rc;
+
+	if (pz->p.kind == UFFDBOX_EV_WP) {
+		/* A WP fault's page already has contents (the target's): release
+		 * only lets the write through; @contents is not used. */
+		record(sb, NULL, &rec);
+		rc = uffdbox_uffd_writeprotect(sb->u, pg, R->psz, false, 0);
+		if (rc == 0)
+			atomic_store_explicit(&R->state[pz->p.page], SB_PAGE_PRESENT,
+					      memory_order_relaxed);
+		else
+			rc = settle(sb, &rec, rc, pg, R->psz);
+		return rc;
+	}
+	if (!contents && res == UFFDBOX_RES_TIMEOUT)
+		contents = sb->zeros;
+	rc = inject(sb, NULL, pz->p.region, pz->p.page, contents,
+		    R->pol.action == UFFDBOX_POLICY_INJECT_WP, &rec);
+	return rc;
+}
