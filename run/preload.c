@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run/preload.c - libuffdbox-run.so, loaded into unmodified programs by
+ * `uffdbox run` (LD_PRELOAD): use-after-unmap detection.
+ *
+ * Every mapping the program creates through the dynamic mmap/mremap symbols
+ * is tracked.  When it releases one (munmap, or mremap moving/shrinking it),
+ * the range is not given back: it is replaced by an empty anonymous mapping
+ * registered with a userfaultfd in SIGBUS mode - the quarantine.  No later
+ * mmap can reuse the addresses, it costs no memory, and any access raises
+ * SIGBUS, which this library turns into a sanitizer-style report.  The
+ * quarantine is a FIFO bounded in bytes (UFFDBOX_RUN_QUARANTINE_MB, default
+ * 256); past the bound the oldest ranges are really unmapped.
+ *
+ * Options come from the environment (set by `uffdbox run`):
+ *   UFFDBOX_RUN_QUARANTINE_MB  quarantine bound in MiB
+ *   UFFDBOX_RUN_CONTINUE=1     report each distinct site once and go on
+ *                              (the page reads as zeros) instead of abort()
+ *   UFFDBOX_RUN_LOG=FILE       append the normalized event log at exit
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "uffdbox/compat.h"
+#include "log.h"
+#include "report.h"
+
+#define EXPORT	  __attribute__((visibility("default")))
+
+#define LIVE_MAX  (1u << 20)
+#define QUAR_MAX  (1u << 16)
+#define SITES_MAX 256
+
+struct live {
+	uintptr_t start, end;
+};
+
+struct quar {
+	_Atomic uintptr_t start; /* 0: free slot */
+	uintptr_t end;
+	uint64_t seq;	  /* event number of the unmap */
+	uint64_t ordinal; /* n-th range quarantined: its "region" in the log */
+	int32_t tid;
+	uint32_t thread;
+	struct uffdbox__stack stack;
+};
+
+static struct {
+	bool on;
+	bool cont;
+	int uffd;
+	size_t limit, bytes;
+	pthread_mutex_t mu;
+	struct live *live;
+	size_t nlive;
+	struct quar *q; /* ring of QUAR_MAX */
+	size_t qhead, qcount;
+	uint64_t ordinal;
+	_Atomic uint64_t seq;
+	struct sigaction app_bus; /* the program's own SIGBUS disposition */
+	_Atomic int32_t tids[256];
+	_Atomic uint32_t ntids;
+	uintptr_t sites[SITES_MAX];
+	_Atomic uint32_t nsites;
+	struct uffdbox__log log;
+	char log_path[512];
+} g = {.uffd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
+
+static __thread int in_hook;
+/* The stack of the munmap/mremap call being handled, for the quarantine
+ * entries it creates. */
+static __thread const struct uffdbox__stack *cur_stack;
+
+/* libc's sigaction, for the signals we do not keep (ours is interposed). */
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+
+static int libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!real_sigaction)
+		real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(
+			RTLD_NEXT, "sigaction");
+	return real_sigaction(sig, act, old);
+}
+
+/* --- raw system calls (never through our own interposers) --------------- */
+
+static void *sys_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, a, len, prot, flags, fd, off);
+}
+
+static int sys_munmap(void *a, size_t len)
+{
+	return (int)syscall(SYS_munmap, a, len);
+}
+
+static void *sys_mremap(void *a, size_t old, size_t len, int flags, void *to)
+{
+	return (void *)syscall(SYS_mremap, a, old, len, flags, to);
+}
+
+static int32_t gettid_raw(void)
+{
+	return (int32_t)syscall(SYS_gettid);
+}
+
+static uint32_t thread_id(int32_t tid)
+{
+	uint32_t n = atomic_load(&g.ntids);
+	for (;;) {
+		for (uint32_t i = 0; i < n && i < 256; i++)
+			if (atomic_load(&g.tids[i]) == tid)
+				return i + 1;
+		if (n >= 256)
+			return 257;
+		if (atomic_compare_exchange_strong(&g.ntids, &n, n + 1)) {
+			atomic_store(&g.tids[n], tid);
+			return n + 1;
+		}
+	}
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 1)
+		n = (int)sizeof(buf) - 1;
+	if (n > 0 && write(2, buf, (size_t)n) < 0)
+		return;
+}
+
+/* --- the uffd --------------------------------------------------------------- */
+
+static int open_uffd(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -errno;
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_SIGBUS};
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int uffd_register(uintptr_t start, uintptr_t end)
+{
+	struct uffdio_register r = {.range = {.start = start, .len = end - start},
+				    .mode = UFFDIO_REGISTER_MODE_MISSING};
+	return ioctl(g.uffd, UFFDIO_REGISTER, &r) < 0 ? -errno : 0;
+}
+
+/* --- live mappings: a sorted array of disjoint ranges ---------------------- */
+
+static size_t live_lower(uintptr_t addr)
+{
+	size_t lo = 0, hi = g.nlive;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (g.live[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo; /* first range ending after addr */
+}
+
+/* Remove [s, e) from the live set; for each piece that was live, call @fn. */
+static void live_cut(uintptr_t s, uintptr_t e, void (*fn)(uintptr_t, uintptr_t))
+{
+	size_t i = live_lower(s);
+	while (i < g.nlive && g.live[i].start < e) {
+		struct live cur = g.live[i];
+		uintptr_t a = cur.start > s ? cur.start : s, b = cur.end < e ? cur.end : e;
+		if (fn)
+			fn(a, b);
+		if (cur.start < a && cur.end > b) {
+			/* split in two */
+			if (g.nlive == LIVE_MAX)
+				return;
+			memmove(&g.live[i + 2], &g.live[i + 1],
+				(g.nlive - i - 1) * sizeof(g.live[0]));
+			g.live[i].end = a;
+			g.live[i + 1] = (struct live){b, cur.end};
+			g.nlive++;
+			return;
+		}
+		if (cur.start < a) {
+			g.live[i].end = a;
+			i++;
+		} else if (cur.end > b) {
+			g.live[i].start = b;
+			i++;
+		} else {
+			memmove(&g.live[i], &g.live[i + 1], (g.nlive - i - 1) * sizeof(g.live[0]));
+			g.nlive--;
+		}
+	}
+}
+
+static void live_add(uintptr_t s, uintptr_t e)
+{
+	live_cut(s, e, NULL);
+	if (g.nlive == LIVE_MAX)
+		return; /* untracked: released for real, never reported */
+	size_t i = live_lower(s);
+	memmove(&g.live[i + 1], &g.live[i], (g.nlive - i) * sizeof(g.live[0]));
+	g.live[i] = (struct live){s, e};
+	g.nlive++;
+}
+
+/* --- the quarantine -------------------------------------------------------- */
+
+static void log_event(uint8_t kind, int region, uint64_t page, uint32_t offset, uint64_t len,
+		      uint8_t access, uint32_t thread, uint8_t res)
+{
+	if (!g.log_path[0])
+		return;
+	struct uffdbox_record r = {.page = page,
+				   .len = len,
+				   .offset = offset,
+				   .region = region,
+				   .thread = thread,
+				   .kind = kind,
+				   .access = access,
+				   .resolution = res};
+	uffdbox__log_append(&g.log, &r);
+}
+
+static void evict_oldest(void)
+{
+	struct quar *q = &g.q[g.qhead];
+	uintptr_t s = atomic_load(&q->start);
+	g.qhead = (g.qhead + 1) % QUAR_MAX;
+	g.qcount--;
+	if (!s)
+		return; /* dropped earlier (mapped over by the program) */
+	atomic_store(&q->start, 0);
+	struct uffdio_range r = {.start = s, .len = q->end - s};
+	ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+	sys_munmap((void *)s, q->end - s);
+	g.bytes -= q->end - s;
+}
+
+/* The program released [s, e), which it had mapped: keep it reserved. */
+static void quarantine(uintptr_t s, uintptr_t e)
+{
+	/* An empty private anonymous mapping in place of the old one, then
+	 * registered: reads and writes fault into us, and nothing else can be
+	 * mapped there meanwhile. */
+	void *p = sys_mmap((void *)s, e - s, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED || uffd_register(s, e) < 0) {
+		sys_munmap((void *)s, e - s);
+		return;
+	}
+	while (g.qcount && (g.qcount == QUAR_MAX || g.bytes + (e - s) > g.limit))
+		evict_oldest();
+	if (e - s > g.limit) {
+		struct uffdio_range r = {.start = s, .len = e - s};
+		ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+		sys_munmap((void *)s, e - s);
+		return;
+	}
+	struct quar *q = &g.q[(g.qhead + g.qcount) % QUAR_MAX];
+	int32_t tid = gettid_raw();
+	q->end = e;
+	q->seq = atomic_fetch_add(&g.seq, 1);
+	q->ordinal = g.ordinal++;
+	q->tid = tid;
+	q->thread = thread_id(tid);
+	if (cur_stack)
+		q->stack = *cur_stack;
+	else
+		q->stack.n = 0;
+	atomic_store(&q->start, s);
+	g.qcount++;
+	g.bytes += e - s;
+	log_event(UFFDBOX_EV_UNMAP, (int)q->ordinal, 0, 0, e - s, UFFDBOX_ACCESS_NONE, q->thread,
+		  UFFDBOX_RES_NONE);
+}
+
+/* The program maps over [s, e) with MAP_FIXED: quarantined parts are its
+ * again (the kernel replaced our placeholder); forget them. */
+static void quarantine_forget(uintptr_t s, uintptr_t e)
+{
+	for (size_t k = 0; k < g.qcount; k++) {
+		struct quar *q = &g.q[(g.qhead + k) % QUAR_MAX];
+		uintptr_t qs = atomic_load(&q->start);
+		if (!qs || qs >= e || q->end <= s)
+			continue;
+		if (qs < s || q->end > e) {
+			/* Partly covered: unregister and release the rest now;
+			 * rare enough not to track fragments. */
+			uintptr_t parts[2][2] = {{qs, s}, {e, q->end}};
+			for (int j = 0; j < 2; j++) {
+				if (parts[j][0] >= parts[j][1])
+					continue;
+				struct uffdio_range r = {.start = parts[j][0],
+							 .len = parts[j][1] - parts[j][0]};
+				ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+				sys_munmap((void *)parts[j][0], parts[j][1] - parts[j][0]);
+			}
+		}
+		atomic_store(&q->start, 0);
+		g.bytes -= q->end - qs;
+	}
+}
+
+static struct quar *quarantine_find(uintptr_t addr)
+{
+	for (size_t k = 0; k < g.qcount; k++) {
+		struct quar *q = &g.q[(g.qhead + k) % QUAR_MAX];
+		uintptr_t qs = atomic_load(&q->start);
+		if (qs && addr >= qs && addr < q->end)
+			return q;
+	}
+	return NULL;
+}
+
+/* --- the report ------------------------------------------------------------ */
+
+/* In the log a quarantined range is a region: the n-th range unmapped. */
+static const char *range_name(const void *arg, int region)
+{
+	(void)arg;
+	(void)region;
+	return "unmapped";
+}
+
+static void write_log(void)
+{
+	if (!g.log_path[0])
+		return;
+	int fd = open(g.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	FILE *f = fdopen(fd, "a");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	uffdbox__log_write_jsonl(&g.log, f, range_name, NULL);
+	fclose(f);
+}
+
+static bool site_seen(uintptr_t pc)
+{
+	uint32_t n = atomic_load(&g.nsites);
+	for (uint32_t i = 0; i < n && i < SITES_MAX; i++)
+		if (g.sites[i] == pc)
+			return true;
+	if (n < SITES_MAX) {
+		g.sites[n] = pc;
+		atomic_store(&g.nsites, n + 1);
+	}
+	return false;
+}
+
+static bool fault_is_write(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+	(void)uc;
+	return false;
+#endif
+}
+
+static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
+{
+	struct uffdbox__stack st;
+	bool wr = fault_is_write(uc);
+	int32_t tid = gettid_raw();
+	uint32_t thread = thread_id(tid);
+
+	uffdbox__stack_from_signal(&st, uc);
+	if (g.cont && st.n && site_seen(st.pc[0]))
+		return;
+	uintptr_t qs = atomic_load(&q->start);
+	say("=================================================================\n"
+	    "==%d==ERROR: uffdbox: use-after-unmap %s at 0x%lx by thread T%u (tid %d)\n",
+	    getpid(), wr ? "WRITE" : "READ", (unsigned long)addr, thread, tid);
+	uffdbox__stack_print(2, &st);
+	say("\n0x%lx is %lu bytes inside the unmapped range [0x%lx, 0x%lx) of %lu bytes\n"
+	    "unmapped at event #%llu by thread T%u (tid %d):\n",
+	    (unsigned long)addr, (unsigned long)(addr - qs), (unsigned long)qs,
+	    (unsigned long)q->end, (unsigned long)(q->end - qs), (unsigned long long)q->seq,
+	    q->thread, q->tid);
+	uffdbox__stack_print(2, &q->stack);
+	say("\nSUMMARY: uffdbox: use-after-unmap %s\n%s", wr ? "WRITE" : "READ",
+	    g.cont ? "" : "==ABORTING\n");
+	log_event(UFFDBOX_EV_MISSING, (int)q->ordinal, (addr - qs) / 4096, (uint32_t)(addr % 4096),
+		  4096, wr ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ, thread,
+		  g.cont ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT);
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *a = &g.app_bus;
+	if (a->sa_flags & SA_SIGINFO) {
+		if (a->sa_sigaction) {
+			a->sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
+		a->sa_handler(sig);
+		return;
+	}
+	/* Default: die of it, as without us (the access faults again). */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	libc_sigaction(sig, &dfl, NULL);
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *ucv)
+{
+	int saved = errno;
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	struct quar *q = si->si_code > 0 ? quarantine_find(addr) : NULL;
+
+	if (!q) {
+		chain(sig, si, ucv);
+		errno = saved;
+		return;
+	}
+	report(q, addr, ucv);
+	if (!g.cont) {
+		write_log();
+		abort();
+	}
+	/* Continue: this page reads as zeros from now on. */
+	static char zeros[4096];
+	struct uffdio_copy c = {.dst = addr & ~(uintptr_t)4095,
+				.src = (uintptr_t)zeros,
+				.len = 4096,
+				.mode = UFFDIO_COPY_MODE_DONTWAKE};
+	ioctl(g.uffd, UFFDIO_COPY, &c);
+	errno = saved;
+}
+
+/* --- interposers ------------------------------------------------------------- */
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = sys_mmap(addr, len, prot, flags, fd, off);
+	if ((long)p < 0 && (long)p > -4096) {
+		errno = (int)-(long)p;
+		return MAP_FAILED;
+	}
+	if (!g.on || in_hook)
+		return p;
+	in_hook++;
+	pthread_mutex_lock(&g.mu);
+	uintptr_t s = (uintptr_t)p, e = s + ((len + 4095) & ~(size_t)4095);
+	if (flags & MAP_FIXED)
+		quarantine_forget(s, e);
+	live_add(s, e);
+	pthread_mutex_unlock(&g.mu);
+	in_hook--;
+	return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+	__attribute__((alias("mmap")));
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	uintptr_t s = (uintptr_t)addr, e = s + ((len + 4095) & ~(size_t)4095);
+
+	if (!g.on || in_hook || (s & 4095) || !len) {
+		int rc = sys_munmap(addr, len);
+		if (rc < 0) {
+			errno = -rc;
+			return -1;
+		}
+		return 0;
+	}
+	struct uffdbox__stack st;
+	uffdbox__stack_here(&st, 0); /* from munmap's caller */
+	in_hook++;
+	cur_stack = &st;
+	pthread_mutex_lock(&g.mu);
+	/* Untracked parts go for real; tracked parts into quarantine. */
+	uintptr_t cur = s;
+	for (size_t i = live_lower(s); i < g.nlive && g.live[i].start < e; i++) {
+		if (g.live[i].start > cur)
+			sys_munmap((void *)cur, g.live[i].start - cur);
+		cur = g.live[i].end;
+	}
+	if (cur < e)
+		sys_munmap((void *)cur, e - cur);
+	live_cut(s, e, quarantine);
+	pthread_mutex_unlock(&g.mu);
+	cur_stack = NULL;
+	in_hook--;
+	return 0;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *to = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		to = va_arg(ap, void *);
+		va_end(ap);
+	}
+	/* The stack first: unwinding may map memory, which must not land in
+	 * the range the kernel is about to free. */
+	struct uffdbox__stack st = {0};
+	if (g.on && !in_hook)
+		uffdbox__stack_here(&st, 0);
+	void *p = sys_mremap(old, old_len, new_len, flags, to);
+	if ((long)p < 0 && (long)p > -4096) {
+		errno = (int)-(long)p;
+		return MAP_FAILED;
+	}
+	if (!g.on || in_hook)
+		return p;
+	in_hook++;
+	cur_stack = &st;
+	pthread_mutex_lock(&g.mu);
+	uintptr_t os = (uintptr_t)old, oe = os + ((old_len + 4095) & ~(size_t)4095);
+	uintptr_t ns = (uintptr_t)p, ne = ns + ((new_len + 4095) & ~(size_t)4095);
+	bool tracked = live_lower(os) < g.nlive && g.live[live_lower(os)].start <= os;
+	if (ns != os) {
+		/* Moved: the old range is gone - quarantine it if nobody took
+		 * it in between (placeholder must not replace anything). */
+		live_cut(os, oe, NULL);
+		if (tracked) {
+			void *q =
+				sys_mmap((void *)os, oe - os, PROT_NONE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (q == (void *)os)
+				quarantine(os, oe);
+		}
+	} else if (ne < oe) {
+		live_cut(ne, oe, NULL);
+		if (tracked) {
+			void *q =
+				sys_mmap((void *)ne, oe - ne, PROT_NONE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (q == (void *)ne)
+				quarantine(ne, oe);
+		}
+	}
+	if (flags & MREMAP_FIXED)
+		quarantine_forget(ns, ne);
+	live_cut(ns, ne, NULL);
+	live_add(ns, ne);
+	pthread_mutex_unlock(&g.mu);
+	cur_stack = NULL;
+	in_hook--;
+	return p;
+}
+
+/* SIGBUS stays ours; the program's handler is called for what is not. */
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (g.on && sig == SIGBUS) {
+		if (old)
+			*old = g.app_bus;
+		if (act)
+			g.app_bus = *act;
+		return 0;
+	}
+	return libc_sigaction(sig, act, old);
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	struct sigaction act = {.sa_handler = h, .sa_flags = SA_RESTART}, old;
+	sigemptyset(&act.sa_mask);
+	if (sigaction(sig, &act, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* --- lifecycle --------------------------------------------------------------- */
+
+static void reopen_in_child(void)
+{
+	/* The child's copy of every quarantined range lost its registration
+	 * at fork (no EVENT_FORK): register them again with a uffd of its own. */
+	pthread_mutex_unlock(&g.mu);
+	if (!g.on)
+		return;
+	close(g.uffd);
+	g.uffd = open_uffd();
+	if (g.uffd < 0) {
+		g.on = false;
+		return;
+	}
+	for (size_t k = 0; k < g.qcount; k++) {
+		struct quar *q = &g.q[(g.qhead + k) % QUAR_MAX];
+		uintptr_t qs = atomic_load(&q->start);
+		if (qs)
+			uffd_register(qs, q->end);
+	}
+}
+
+static void lock_for_fork(void)
+{
+	pthread_mutex_lock(&g.mu);
+}
+
+static void unlock_after_fork(void)
+{
+	pthread_mutex_unlock(&g.mu);
+}
+
+__attribute__((constructor)) static void init(void)
+{
+	const char *mb = getenv("UFFDBOX_RUN_QUARANTINE_MB"), *lp = getenv("UFFDBOX_RUN_LOG");
+	g.limit = (size_t)(mb ? strtoull(mb, NULL, 10) : 256) << 20;
+	g.cont = getenv("UFFDBOX_RUN_CONTINUE") && getenv("UFFDBOX_RUN_CONTINUE")[0] == '1';
+	if (lp)
+		snprintf(g.log_path, sizeof(g.log_path), "%s", lp);
+	g.uffd = open_uffd();
+	if (g.uffd < 0) {
+		say("uffdbox: userfaultfd unavailable (%s): use-after-unmap detection is off\n",
+		    strerror(-g.uffd));
+		return;
+	}
+	g.live = sys_mmap(NULL, LIVE_MAX * sizeof(*g.live), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	g.q = sys_mmap(NULL, QUAR_MAX * sizeof(*g.q), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g.live == MAP_FAILED || g.q == MAP_FAILED ||
+	    (g.log_path[0] && uffdbox__log_init(&g.log, 1u << 16, false) < 0)) {
+		say("uffdbox: cannot allocate its tables: use-after-unmap detection is off\n");
+		return;
+	}
+	/* Our SIGBUS handler goes first; what the program had is chained. */
+	struct sigaction sa = {.sa_sigaction = on_sigbus,
+			       .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER};
+	sigemptyset(&sa.sa_mask);
+	libc_sigaction(SIGBUS, &sa, &g.app_bus);
+	pthread_atfork(lock_for_fork, unlock_after_fork, reopen_in_child);
+	g.on = true;
+}
+
+__attribute__((destructor)) static void fini(void)
+{
+	write_log();
+}
