@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* harness/report.c - stack capture (libunwind) and symbolization (libdw). */
 #define UNW_LOCAL_ONLY
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <libunwind.h>
 #include <stdio.h>
@@ -42,6 +43,26 @@ static const Dwfl_Callbacks callbacks = {
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 };
 
+/*
+ * libdw's address lookup relies on .debug_aranges, which clang does not
+ * emit: walk the compile units and ask each whether it holds the address.
+ */
+static const char *line_by_cu(Dwfl_Module *m, Dwarf_Addr pc, int *line)
+{
+	Dwarf_Die *cu = NULL;
+	Dwarf_Addr bias;
+
+	while ((cu = dwfl_module_nextcu(m, cu, &bias)) != NULL) {
+		if (dwarf_haspc(cu, pc - bias) <= 0)
+			continue;
+		Dwarf_Line *l = dwarf_getsrc_die(cu, pc - bias);
+		if (!l || dwarf_lineno(l, line) != 0)
+			return NULL;
+		return dwarf_linesrc(l, NULL, NULL);
+	}
+	return NULL;
+}
+
 void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 {
 	Dwfl *dwfl = dwfl_begin(&callbacks);
@@ -65,6 +86,8 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 			Dwfl_Line *l = dwfl_module_getsrc(m, look);
 			if (l)
 				file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+			else
+				file = line_by_cu(m, look, &line);
 		}
 		char buf[1024];
 		int n = snprintf(buf, sizeof(buf), "    #%u 0x%lx in %s", i, (unsigned long)pc,

@@ -458,6 +458,26 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	errno = saved;
 }
 
+/* The program's stack at an interposer: drop the frames of this library
+ * (how many there are depends on the compiler's inlining). */
+static void caller_stack(struct uffdbox__stack *st)
+{
+	static uintptr_t self_lo, self_hi;
+	if (!self_hi) {
+		Dl_info info;
+		if (dladdr((void *)caller_stack, &info) && info.dli_fbase) {
+			self_lo = (uintptr_t)info.dli_fbase;
+			self_hi = (uintptr_t)&self_hi; /* .bss: past our text */
+		}
+	}
+	uffdbox__stack_here(st, 0);
+	uint32_t k = 0;
+	while (k < st->n && st->pc[k] >= self_lo && st->pc[k] < self_hi)
+		k++;
+	memmove(st->pc, st->pc + k, (st->n - k) * sizeof(st->pc[0]));
+	st->n -= k;
+}
+
 /* --- interposers ------------------------------------------------------------- */
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -496,7 +516,7 @@ EXPORT int munmap(void *addr, size_t len)
 		return 0;
 	}
 	struct uffdbox__stack st;
-	uffdbox__stack_here(&st, 0); /* from munmap's caller */
+	caller_stack(&st);
 	in_hook++;
 	cur_stack = &st;
 	pthread_mutex_lock(&g.mu);
@@ -529,7 +549,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	 * the range the kernel is about to free. */
 	struct uffdbox__stack st = {0};
 	if (g.on && !in_hook)
-		uffdbox__stack_here(&st, 0);
+		caller_stack(&st);
 	void *p = sys_mremap(old, old_len, new_len, flags, to);
 	if ((long)p < 0 && (long)p > -4096) {
 		errno = (int)-(long)p;
