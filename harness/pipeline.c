@@ -282,6 +282,57 @@ static bool is_wp_fault(const struct sb_region *R, const struct sb_fault *f, uin
 	       atomic_load_explicit(&R->state[page], memory_order_relaxed) == SB_PAGE_WP;
 }
 
+/* Report each site once in continue mode: the faulting PC (SYNC) or the
+ * page (SERVED). */
+static bool first_at_site(struct uffdbox_sandbox *sb, uintptr_t site)
+{
+	uint32_t n = atomic_load(&sb->uau_nsites);
+	for (uint32_t i = 0; i < n && i < 64; i++)
+		if (sb->uau_sites[i] == site)
+			return false;
+	if (n < 64 && atomic_compare_exchange_strong(&sb->uau_nsites, &n, n + 1))
+		sb->uau_sites[n] = site;
+	return true;
+}
+
+static enum sb_outcome use_after_unmap(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri,
+				       struct uffdbox_record *rec)
+{
+	struct sb_region *R = &sb->regions[ri];
+	struct uffdbox__stack st = {0};
+	char what[64];
+
+	if (f->uc)
+		uffdbox__stack_from_signal(&st, f->uc);
+	uintptr_t site = st.n ? st.pc[0] : (f->addr & ~(uintptr_t)(R->psz - 1));
+	rec->kind = UFFDBOX_EV_UAU;
+	rec->resolution = sb->uau_continue ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT;
+	if (!sb->uau_continue || first_at_site(sb, site)) {
+		snprintf(what, sizeof(what), "region \"%s\"", R->name);
+		struct uffdbox__uau r = {
+			.write = f->write,
+			.addr = f->addr,
+			.thread = rec->thread,
+			.tid = f->tid,
+			.access = f->uc ? &st : NULL,
+			.what = what,
+			.start = R->start,
+			.end = R->end,
+			.unmap_seq = R->unmap_seq,
+			.unmap_thread = R->unmap_thread,
+			.unmap_tid = R->unmap_tid,
+			.unmap = &R->unmap_stack,
+			.aborting = !sb->uau_continue,
+		};
+		uffdbox__uau_report(STDERR_FILENO, &r);
+	}
+	if (!sb->uau_continue) {
+		record(sb, f, rec);
+		abort();
+	}
+	return inject(sb, f, ri, rec->page, sb->zeros, false, rec) == -EAGAIN ? SB_RETRY : SB_DONE;
+}
+
 enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f)
 {
 	int ri = uffdbox__sb_find(sb, f->addr);
@@ -305,6 +356,8 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 	    atomic_load_explicit(&R->state[page], memory_order_relaxed) == SB_PAGE_POISONED)
 		return SB_NOT_OURS;
 	rec.thread = uffdbox__sb_thread_id(sb, f->tid);
+	if (atomic_load_explicit(&R->quarantined, memory_order_acquire))
+		return use_after_unmap(sb, f, ri, &rec);
 
 	if (is_wp_fault(R, f, page)) {
 		rec.kind = UFFDBOX_EV_WP;

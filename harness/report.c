@@ -2,8 +2,11 @@
 /* harness/report.c - stack capture (libunwind) and symbolization (libdw). */
 #define UNW_LOCAL_ONLY
 #include <elfutils/libdw.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <elfutils/libdwfl.h>
 #include <libunwind.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,4 +110,135 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 	}
 	if (dwfl)
 		dwfl_end(dwfl);
+}
+
+/* Parse "start-end perms offset dev inode path" without libc allocation. */
+static bool parse_maps_line(const char *l, uintptr_t *start, uintptr_t *end, uintptr_t *off,
+			    const char **path)
+{
+	char *e;
+	*start = (uintptr_t)strtoull(l, &e, 16);
+	if (*e != '-')
+		return false;
+	*end = (uintptr_t)strtoull(e + 1, &e, 16);
+	while (*e == ' ')
+		e++;
+	while (*e && *e != ' ')
+		e++; /* perms */
+	*off = (uintptr_t)strtoull(e, &e, 16);
+	for (int field = 0; field < 2; field++) { /* dev, inode */
+		while (*e == ' ')
+			e++;
+		while (*e && *e != ' ')
+			e++;
+	}
+	while (*e == ' ')
+		e++;
+	*path = e;
+	return true;
+}
+
+void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
+{
+	char mod[UFFDBOX_STACK_MAX][96];
+	uintptr_t modoff[UFFDBOX_STACK_MAX];
+	char buf[4096], line[512];
+	size_t ll = 0;
+	ssize_t n;
+
+	for (uint32_t i = 0; i < s->n; i++)
+		mod[i][0] = '\0';
+	int mfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	while (mfd >= 0 && (n = read(mfd, buf, sizeof(buf))) > 0) {
+		for (ssize_t k = 0; k < n; k++) {
+			if (buf[k] != '\n') {
+				if (ll < sizeof(line) - 1)
+					line[ll++] = buf[k];
+				continue;
+			}
+			line[ll] = '\0';
+			ll = 0;
+			uintptr_t a, b, off;
+			const char *path;
+			if (!parse_maps_line(line, &a, &b, &off, &path))
+				continue;
+			for (uint32_t i = 0; i < s->n; i++) {
+				if (s->pc[i] < a || s->pc[i] >= b)
+					continue;
+				const char *slash = strrchr(path, '/');
+				size_t len = strlen(slash ? slash + 1 : path);
+				if (len > sizeof(mod[i]) - 1)
+					len = sizeof(mod[i]) - 1;
+				memcpy(mod[i], slash ? slash + 1 : path, len);
+				mod[i][len] = '\0';
+				modoff[i] = s->pc[i] - a + off;
+			}
+		}
+	}
+	if (mfd >= 0)
+		close(mfd);
+	for (uint32_t i = 0; i < s->n; i++) {
+		char out[192];
+		int w = mod[i][0] ? snprintf(out, sizeof(out), "    #%u 0x%lx (%s+0x%lx)\n", i,
+					     (unsigned long)s->pc[i], mod[i],
+					     (unsigned long)modoff[i])
+				  : snprintf(out, sizeof(out), "    #%u 0x%lx\n", i,
+					     (unsigned long)s->pc[i]);
+		if (w > 0 && write(fd, out, (size_t)w) < 0)
+			return;
+	}
+}
+
+/* TSan intercepts malloc in a synchronous signal handler and can deadlock
+ * in its own runtime there: TSan builds print raw frames even when aborting. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
+__attribute__((format(printf, 2, 3))) static void say(int fd, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 1)
+		n = (int)sizeof(buf) - 1;
+	if (n > 0 && write(fd, buf, (size_t)n) < 0)
+		return;
+}
+
+void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
+{
+	const char *acc = r->write ? "WRITE" : "READ";
+
+	say(fd,
+	    "=================================================================\n"
+	    "==%d==ERROR: uffdbox: use-after-unmap %s at 0x%lx by thread T%u (tid %d)\n",
+	    getpid(), acc, (unsigned long)r->addr, r->thread, r->tid);
+	/* Symbols need libdw, which allocates: only on the way to abort().
+	 * A program that goes on gets raw frames, printed async-signal-safely. */
+	void (*print)(int, const struct uffdbox__stack *) =
+		r->aborting && !UNDER_TSAN ? uffdbox__stack_print : uffdbox__stack_print_raw;
+	if (r->access)
+		print(fd, r->access);
+	else
+		say(fd, "    (the access's stack is not available with the SERVED transport; the "
+			"SYNC transport captures it)\n");
+	say(fd,
+	    "\n0x%lx is %lu bytes inside %s [0x%lx, 0x%lx) of %lu bytes\n"
+	    "unmapped at event #%llu by thread T%u (tid %d):\n",
+	    (unsigned long)r->addr, (unsigned long)(r->addr - r->start), r->what,
+	    (unsigned long)r->start, (unsigned long)r->end, (unsigned long)(r->end - r->start),
+	    (unsigned long long)r->unmap_seq, r->unmap_thread, r->unmap_tid);
+	print(fd, r->unmap);
+	say(fd, "\nSUMMARY: uffdbox: use-after-unmap %s\n%s", acc,
+	    r->aborting ? "==ABORTING\n" : "");
 }

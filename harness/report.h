@@ -8,6 +8,7 @@
 #ifndef UFFDBOX_HARNESS_REPORT_H
 #define UFFDBOX_HARNESS_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ucontext.h>
@@ -29,5 +30,33 @@ void uffdbox__stack_from_signal(struct uffdbox__stack *s, ucontext_t *uc);
  * abort(), as sanitizers do.
  */
 void uffdbox__stack_print(int fd, const struct uffdbox__stack *s);
+
+/*
+ * The same lines without symbols: "    #i 0xPC (MODULE+0xOFF)", from
+ * /proc/self/maps with open/read only - async-signal-safe, for reports the
+ * program survives (continue mode).  Symbolize offline (addr2line -e MODULE).
+ */
+void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s);
+
+/* Everything a use-after-unmap report says. */
+struct uffdbox__uau {
+	bool write;
+	uintptr_t addr;
+	uint32_t thread; /* logical id of the accessing thread */
+	int32_t tid;
+	const struct uffdbox__stack *access; /* NULL: not available (SERVED) */
+	const char *what;		     /* "the unmapped range", "region \"x\"" */
+	uintptr_t start, end;
+	uint64_t unmap_seq;
+	uint32_t unmap_thread;
+	int32_t unmap_tid;
+	const struct uffdbox__stack *unmap;
+	bool aborting; /* true: symbolize (the process ends); false: raw frames */
+};
+
+/* Write the sanitizer-style report: the first line names the bug class,
+ * the access, the address and the thread; then where, when and by whom the
+ * range was unmapped, with both stacks. */
+void uffdbox__uau_report(int fd, const struct uffdbox__uau *r);
 
 #endif /* UFFDBOX_HARNESS_REPORT_H */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "uffdbox/compat.h"
@@ -55,6 +56,8 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	sb->busy_poll = o.busy_poll;
 	sb->noncooperative = o.noncooperative;
 	sb->watchdog_ms = o.watchdog_ms ? o.watchdog_ms : 10000;
+	sb->quarantine_limit = o.quarantine_bytes ? o.quarantine_bytes : (size_t)256 << 20;
+	sb->uau_continue = o.uau_continue;
 	sb->stop_fd = -1;
 	pthread_mutex_init(&sb->mu, NULL);
 	pthread_condattr_t ca;
@@ -113,6 +116,8 @@ void uffdbox_sandbox_free(struct uffdbox_sandbox *sb)
 	int n = atomic_load(&sb->nregions);
 	for (int i = 0; i < n; i++) {
 		struct sb_region *R = &sb->regions[i];
+		if (R->released)
+			continue;
 		uffdbox_region_free(R->r);
 		free((void *)R->state);
 		if (R->scratch)
@@ -263,24 +268,64 @@ int uffdbox_sandbox_set_policy(struct uffdbox_sandbox *sb, int region,
 	return 0;
 }
 
+/* Drop every page of a region: anonymous pages by MADV_DONTNEED; shared
+ * memory keeps its pages in the page cache, so punch them out too, or they
+ * would map again without a missing fault. */
+static int drop_pages(struct sb_region *R)
+{
+	if (madvise((void *)R->start, R->end - R->start, MADV_DONTNEED) < 0)
+		return -errno;
+	if (uffdbox_region_mem(R->r) != UFFDBOX_MEM_ANON &&
+	    fallocate(uffdbox_region_memfd(R->r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)(R->end - R->start)) < 0)
+		return -errno;
+	return 0;
+}
+
+int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
+{
+	if (region < 0 || region >= atomic_load(&sb->nregions))
+		return -EINVAL;
+	struct sb_region *R = &sb->regions[region];
+	if (atomic_load(&R->quarantined) || R->released)
+		return -EINVAL;
+	uffdbox__stack_here(&R->unmap_stack, 0);
+	int rc = drop_pages(R);
+	if (rc < 0)
+		return rc;
+	R->unmap_tid = (int32_t)syscall(SYS_gettid);
+	R->unmap_thread = uffdbox__sb_thread_id(sb, R->unmap_tid);
+	R->unmap_seq = uffdbox_sandbox_log_count(sb);
+	uffdbox__sb_record(sb, UFFDBOX_EV_UNMAP, region, 0, 0, R->end - R->start,
+			   UFFDBOX_ACCESS_NONE, R->unmap_thread, UFFDBOX_RES_NONE, 0);
+	atomic_store(&R->quarantined, true);
+	sb->quarantine_fifo[sb->quarantine_n++] = region;
+	sb->quarantine_used += R->end - R->start;
+	/* Past the bound, the oldest quarantined regions go for real. */
+	while (sb->quarantine_used > sb->quarantine_limit && sb->quarantine_n > 0) {
+		struct sb_region *old = &sb->regions[sb->quarantine_fifo[0]];
+		memmove(sb->quarantine_fifo, sb->quarantine_fifo + 1,
+			(size_t)--sb->quarantine_n * sizeof(int));
+		sb->quarantine_used -= old->end - old->start;
+		uffdbox_region_free(old->r);
+		old->r = NULL;
+		old->released = true;
+		old->start = old->end = 0; /* no fault maps to it any more */
+	}
+	return 0;
+}
+
 int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm)
 {
 	if (region < 0 || region >= atomic_load(&sb->nregions))
 		return -EINVAL;
 	struct sb_region *R = &sb->regions[region];
+	if (atomic_load(&R->quarantined) || R->released)
+		return -EINVAL;
 	size_t pages = (R->end - R->start) / R->psz;
-	/* A poisoned page stays poisoned through MADV_DONTNEED on some memory;
-	 * drop markers by zapping the whole range. */
-	if (madvise((void *)R->start, R->end - R->start, MADV_DONTNEED) < 0)
-		return -errno;
-	if (R->r && uffdbox_region_mem(R->r) != UFFDBOX_MEM_ANON) {
-		/* Shared memory keeps its pages in the page cache: punch them
-		 * out, or they would map again without a missing fault. */
-		if (fallocate(uffdbox_region_memfd(R->r),
-			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-			      (off_t)(R->end - R->start)) < 0)
-			return -errno;
-	}
+	int rc = drop_pages(R);
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < pages; i++)
 		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
 	if (wp_arm)

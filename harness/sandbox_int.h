@@ -15,6 +15,7 @@
 #include "uffdbox/sandbox.h"
 #include "uffdbox/uffd.h"
 #include "log.h"
+#include "report.h"
 
 #define SB_MAX_REGIONS 64
 #define SB_MAX_THREADS 1024
@@ -43,6 +44,13 @@ struct sb_region {
 	 * pattern whose period divides the page size): no hash per fault. */
 	uint64_t pol_digest;
 	bool pol_digest_valid;
+	/* Unmapped into quarantine: every access is a use-after-unmap. */
+	_Atomic bool quarantined;
+	bool released; /* evicted from quarantine: really unmapped */
+	uint64_t unmap_seq;
+	uint32_t unmap_thread;
+	int32_t unmap_tid;
+	struct uffdbox__stack unmap_stack;
 	char name[32];
 };
 
@@ -63,6 +71,12 @@ struct uffdbox_sandbox {
 	struct sb_region regions[SB_MAX_REGIONS];
 	_Atomic int nregions;
 	struct uffdbox__log log;
+	size_t quarantine_limit, quarantine_used;
+	bool uau_continue;
+	int quarantine_fifo[SB_MAX_REGIONS];
+	int quarantine_n;
+	uintptr_t uau_sites[64];
+	_Atomic uint32_t uau_nsites;
 	_Atomic int32_t tids[SB_MAX_THREADS]; /* kernel tid of logical id i+1 */
 	_Atomic uint32_t ntids;
 	const char *zeros; /* read-only zeros, as large as the largest page */
@@ -87,6 +101,7 @@ struct sb_fault {
 	bool wp; /* write-protect fault */
 	bool minor;
 	int32_t tid;   /* kernel tid, 0 if unknown */
+	void *uc;      /* SYNC: the signal context (for the access's stack) */
 	uint64_t seq1; /* seq + 1 of its record once logged (retries amend it) */
 };
 

@@ -96,6 +96,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 		.addr = (uintptr_t)si->si_addr,
 		.write = fault_is_write(uc),
 		.tid = current_tid(),
+		.uc = ucv,
 	};
 	enum sb_outcome o = uffdbox__sb_handle_fault(sb, &f);
 	if (o == SB_NOT_OURS)
@@ -106,7 +107,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 int uffdbox__sync_install(struct uffdbox_sandbox *sb)
 {
 	struct uffdbox_sandbox *none = NULL;
-	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+	/* Not SA_ONSTACK: the handler resolves faults and may symbolize a
+	 * report (deep, allocating); an alternate signal stack - ASan installs
+	 * a small one - is meant for stack overflows, which these are not. */
+	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
 
 	if (!atomic_compare_exchange_strong(&sync_sb, &none, sb))
 		return -EBUSY;

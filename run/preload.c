@@ -397,20 +397,24 @@ static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 	uffdbox__stack_from_signal(&st, uc);
 	if (g.cont && st.n && site_seen(st.pc[0]))
 		return;
-	uintptr_t qs = atomic_load(&q->start);
-	say("=================================================================\n"
-	    "==%d==ERROR: uffdbox: use-after-unmap %s at 0x%lx by thread T%u (tid %d)\n",
-	    getpid(), wr ? "WRITE" : "READ", (unsigned long)addr, thread, tid);
-	uffdbox__stack_print(2, &st);
-	say("\n0x%lx is %lu bytes inside the unmapped range [0x%lx, 0x%lx) of %lu bytes\n"
-	    "unmapped at event #%llu by thread T%u (tid %d):\n",
-	    (unsigned long)addr, (unsigned long)(addr - qs), (unsigned long)qs,
-	    (unsigned long)q->end, (unsigned long)(q->end - qs), (unsigned long long)q->seq,
-	    q->thread, q->tid);
-	uffdbox__stack_print(2, &q->stack);
-	say("\nSUMMARY: uffdbox: use-after-unmap %s\n%s", wr ? "WRITE" : "READ",
-	    g.cont ? "" : "==ABORTING\n");
-	log_event(UFFDBOX_EV_MISSING, (int)q->ordinal, (addr - qs) / 4096, (uint32_t)(addr % 4096),
+	struct uffdbox__uau r = {
+		.write = wr,
+		.addr = addr,
+		.thread = thread,
+		.tid = tid,
+		.access = &st,
+		.what = "the unmapped range",
+		.start = atomic_load(&q->start),
+		.end = q->end,
+		.unmap_seq = q->seq,
+		.unmap_thread = q->thread,
+		.unmap_tid = q->tid,
+		.unmap = &q->stack,
+		.aborting = !g.cont,
+	};
+	uffdbox__uau_report(2, &r);
+	uintptr_t qs = r.start;
+	log_event(UFFDBOX_EV_UAU, (int)q->ordinal, (addr - qs) / 4096, (uint32_t)(addr % 4096),
 		  4096, wr ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ, thread,
 		  g.cont ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT);
 }
@@ -673,7 +677,7 @@ __attribute__((constructor)) static void init(void)
 	}
 	/* Our SIGBUS handler goes first; what the program had is chained. */
 	struct sigaction sa = {.sa_sigaction = on_sigbus,
-			       .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER};
+			       .sa_flags = SA_SIGINFO | SA_NODEFER};
 	sigemptyset(&sa.sa_mask);
 	libc_sigaction(SIGBUS, &sa, &g.app_bus);
 	pthread_atfork(lock_for_fork, unlock_after_fork, reopen_in_child);

@@ -46,6 +46,7 @@ enum uffdbox_ev_kind {
 	UFFDBOX_EV_REMOVE = 6,
 	UFFDBOX_EV_UNMAP = 7,
 	UFFDBOX_EV_WATCHDOG = 8, /* a fault left unresolved too long */
+	UFFDBOX_EV_UAU = 9,	 /* access to a region unmapped into quarantine */
 };
 
 enum uffdbox_access {
@@ -167,6 +168,12 @@ struct uffdbox_sandbox_opts {
 	/* Optional buffer for a human explanation of a failure. */
 	char *errbuf;
 	size_t errbuf_len;
+	/* Quarantine bound: bytes of unmapped regions kept reserved (FIFO);
+	 * 0 = 256 MiB.  Past it the oldest are really unmapped. */
+	size_t quarantine_bytes;
+	/* After a use-after-unmap report, go on (the page reads as zeros;
+	 * each site is reported once) instead of abort(). */
+	bool uau_continue;
 };
 
 struct uffdbox_sandbox;
@@ -217,6 +224,19 @@ UFFDBOX_API int uffdbox_sandbox_set_policy(struct uffdbox_sandbox *sb, int regio
  * write-protection on the whole region (uffdbox_region_wp_arm()).
  */
 UFFDBOX_API int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm);
+
+/*
+ * uffdbox_sandbox_unmap_region - release a region into quarantine: its pages
+ * are dropped (near-zero memory), its addresses stay reserved and
+ * registered, and any later access is reported on stderr, sanitizer style
+ * ("uffdbox: use-after-unmap READ|WRITE at 0x... by thread T<n>", the
+ * stacks of the access (SYNC) and of this call), logged as a "uau" record,
+ * then abort() - or, with uau_continue, zeros, each site reported once.
+ * Regions past the quarantine bound are freed for real, oldest first.
+ * Returns 0, -EINVAL (no such region, or already unmapped), -errno.
+ * Not to be called while a thread may fault in that region.
+ */
+UFFDBOX_API int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region);
 
 /* --- pause / release (SERVED) ------------------------------------------- */
 

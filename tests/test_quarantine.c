@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/test_quarantine.c - unmapping a sandbox region into quarantine: a
+ * later access is named, located and reported, never read silently. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+__attribute__((noinline)) static char stale_read_here(volatile char *p)
+{
+	return p[4096 + 17];
+}
+
+__attribute__((noinline)) static void unmap_it(struct uffdbox_sandbox *sb, int ri)
+{
+	ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
+}
+
+/* Run @body in a child with stderr captured; returns the wait status. */
+static int in_child(void (*body)(enum uffdbox_transport), enum uffdbox_transport tr, char *err,
+		    size_t len)
+{
+	int pfd[2];
+	ASSERT_EQ(pipe(pfd), 0);
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 2);
+		body(tr);
+		_exit(0);
+	}
+	close(pfd[1]);
+	size_t got = 0;
+	ssize_t n;
+	while (got < len - 1 && (n = read(pfd[0], err + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	err[got] = '\0';
+	close(pfd[0]);
+	int status;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void stale_body(enum uffdbox_transport tr)
+{
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = tr};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		_exit(3);
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 2, .name = "buf"};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	p[4096 + 17] = 'x';
+	unmap_it(sb, ri);
+	(void)stale_read_here(p);
+	_exit(0); /* not reached: abort() */
+}
+
+static void stale(enum uffdbox_transport tr)
+{
+	char err[8192];
+	int status = in_child(stale_body, tr, err, sizeof(err));
+	ASSERT(WIFSIGNALED(status));
+	ASSERT_EQ(WTERMSIG(status), SIGABRT);
+	ASSERT_CONTAINS(err, "ERROR: uffdbox: use-after-unmap READ at 0x");
+	ASSERT_CONTAINS(err, "by thread T1");
+	ASSERT_CONTAINS(err, "is 4113 bytes inside region \"buf\" [0x");
+	ASSERT_CONTAINS(err, "unmapped at event #1 by thread T1");
+	if (!TEST_TSAN)
+		ASSERT_CONTAINS(err, "in unmap_it");
+	if (tr == UFFDBOX_TRANSPORT_SYNC)
+		ASSERT_CONTAINS(err, "#0 0x");
+	if (tr == UFFDBOX_TRANSPORT_SERVED)
+		ASSERT_CONTAINS(err, "not available with the SERVED transport");
+	else if (!TEST_TSAN) /* TSan builds print raw frames (report.c) */
+		ASSERT_CONTAINS(err, "in stale_read_here");
+	ASSERT_CONTAINS(err, "SUMMARY: uffdbox: use-after-unmap READ");
+}
+
+TEST_CASE(quarantine_report_sync, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	stale(UFFDBOX_TRANSPORT_SYNC);
+}
+
+TEST_CASE(quarantine_report_served, TMEM_NONE, 0)
+{
+	stale(UFFDBOX_TRANSPORT_SERVED);
+}
+
+TEST_CASE(quarantine_continue_and_log, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .uau_continue = true};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "q"};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	p[0] = 'a';
+	ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
+	ASSERT_ERR(uffdbox_sandbox_unmap_region(sb, ri), -EINVAL);
+	ASSERT_ERR(uffdbox_sandbox_reset_region(sb, ri, false), -EINVAL);
+	/* the stale read sees zeros, not the old 'a' */
+	ASSERT_EQ(p[0], 0);
+	struct uffdbox_record r;
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 3);
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, 1, &r));
+	ASSERT_EQ(r.kind, UFFDBOX_EV_UNMAP);
+	ASSERT_EQ(r.len, 4096);
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, 2, &r));
+	ASSERT_EQ(r.kind, UFFDBOX_EV_UAU);
+	ASSERT_EQ(r.resolution, UFFDBOX_RES_ZERO);
+	ASSERT_EQ(r.access, UFFDBOX_ACCESS_READ);
+	uffdbox_sandbox_free(sb);
+}
+
+TEST_CASE(quarantine_bounded, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	/* A bound of 3 pages: unmapping a fourth one-page region frees the
+	 * oldest for real (its addresses can be mapped again). */
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .quarantine_bytes = 3 * 4096};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "r"};
+	void *addr[4];
+	for (int i = 0; i < 4; i++) {
+		int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+		ASSERT_EQ(ri, i);
+		addr[i] = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	}
+	for (int i = 0; i < 4; i++)
+		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, i));
+	void *q = mmap(addr[0], 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		       -1, 0);
+	ASSERT_PTR_EQ(q, addr[0]); /* the oldest was released */
+	q = mmap(addr[1], 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+		 0);
+	ASSERT(q == MAP_FAILED);		    /* the others are still reserved */
+	ASSERT_NULL(uffdbox_sandbox_region(sb, 0)); /* released regions are gone */
+	uffdbox_sandbox_free(sb);
+}
