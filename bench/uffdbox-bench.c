@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/uffdbox-bench.c - the benchmark command: subcommand dispatch and
+ * options.  Each subcommand prints a table, then one comparison line per
+ * measurement (docs/bench.md).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define DEFAULT_ROUNDS 9
+#define DEFAULT_PAGES  2048
+#define QUICK_ROUNDS   3
+#define QUICK_PAGES    64
+#define MAX_ROUNDS     1000
+#define MAX_PAGES      ((size_t)1 << 20) /* 4 GiB of 4 KiB pages per round */
+
+struct subcommand {
+	const char *name;
+	const char *what;
+	int (*run)(const struct bench_opts *o); /* NULL: not written yet */
+	const char *later;			/* where it will come from */
+};
+
+static const struct subcommand subcommands[] = {
+	{"fault", "cost of a missing-page fault: SYNC vs native, SERVED vs a raw handler",
+	 bench_fault, NULL},
+	{"reset", "cost of resetting a region between inputs", NULL, "issue 6 (snapshot/restore)"},
+	{"uau", "cost of use-after-unmap quarantine", NULL, "issue 5 (uffdbox run)"},
+	{"fuzz", "fuzzing executions per second", NULL, "issues 3 and 6 (fuzz targets)"},
+};
+
+#define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: uffdbox-bench SUBCOMMAND [--rounds N] [--pages N] [--quick]\n"
+		   "\n"
+		   "Subcommands:\n");
+	for (size_t i = 0; i < NSUB; i++)
+		fprintf(f, "  %-7s %s%s\n", subcommands[i].name, subcommands[i].what,
+			subcommands[i].run ? "" : " (not yet implemented)");
+	fprintf(f,
+		"  all     every subcommand that exists, one after the other\n"
+		"\n"
+		"Options:\n"
+		"  --rounds N  measured rounds per variant (default %d)\n"
+		"  --pages N   faults timed per round (default %d)\n"
+		"  --quick     %d rounds of %d pages: checks that it runs, measures nothing\n"
+		"  -h, --help  this text\n"
+		"\n"
+		"Output: a table, then one line per comparison:\n"
+		"  <name>: uffdbox=<us> baseline=<us> ratio=<uffdbox/baseline>\n"
+		"(medians of per-round figures; both sides measured in the same run).\n"
+		"Exit: 0 done, 1 failed, 2 usage, 77 userfaultfd not available.\n",
+		DEFAULT_ROUNDS, DEFAULT_PAGES, QUICK_ROUNDS, QUICK_PAGES);
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void usage_error(const char *fmt, ...);
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("uffdbox-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'uffdbox-bench --help'.\n", stderr);
+	exit(BENCH_EXIT_USAGE);
+}
+
+/* A whole decimal number in [1, max], or a usage error. */
+static size_t parse_count(const char *opt, const char *s, size_t max)
+{
+	char *end;
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+')
+		usage_error("%s needs a positive number", opt);
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < 1 || v > max)
+		usage_error("%s: '%s' is not a number from 1 to %zu", opt, s, max);
+	return (size_t)v;
+}
+
+/* "--name VALUE" or "--name=VALUE": the value, or NULL if @arg is not @name. */
+static const char *option_value(const char *name, int argc, char **argv, int *i)
+{
+	size_t n = strlen(name);
+	if (strncmp(argv[*i], name, n) != 0)
+		return NULL;
+	if (argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	if (argv[*i][n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc)
+		usage_error("%s needs a value", name);
+	return argv[++*i];
+}
+
+static int run_one(const struct subcommand *sc, const struct bench_opts *o)
+{
+	if (!sc->run) {
+		fprintf(stderr, "uffdbox-bench: %s: not yet implemented (%s)\n", sc->name,
+			sc->later);
+		return BENCH_EXIT_USAGE;
+	}
+	return sc->run(o);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o = {.rounds = 0, .pages = 0};
+	const char *cmd = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return BENCH_EXIT_OK;
+		} else if (!strcmp(a, "--quick")) {
+			o.quick = true;
+		} else if ((v = option_value("--rounds", argc, argv, &i))) {
+			o.rounds = (unsigned int)parse_count("--rounds", v, MAX_ROUNDS);
+		} else if ((v = option_value("--pages", argc, argv, &i))) {
+			o.pages = parse_count("--pages", v, MAX_PAGES);
+		} else if (a[0] == '-') {
+			usage_error("unknown option '%s'", a);
+		} else if (cmd) {
+			usage_error("one subcommand at a time ('%s', then '%s')", cmd, a);
+		} else {
+			cmd = a;
+		}
+	}
+	if (!cmd)
+		usage_error("no subcommand");
+	/* Explicit sizes win over --quick, whatever the order. */
+	if (!o.rounds)
+		o.rounds = o.quick ? QUICK_ROUNDS : DEFAULT_ROUNDS;
+	if (!o.pages)
+		o.pages = o.quick ? QUICK_PAGES : DEFAULT_PAGES;
+
+	if (!strcmp(cmd, "all")) {
+		int rc = BENCH_EXIT_OK;
+		for (size_t i = 0; i < NSUB && rc == BENCH_EXIT_OK; i++) {
+			if (!subcommands[i].run) {
+				fprintf(stderr, "uffdbox-bench: all: skipping %s (%s)\n",
+					subcommands[i].name, subcommands[i].later);
+				continue;
+			}
+			rc = subcommands[i].run(&o);
+		}
+		return rc;
+	}
+	for (size_t i = 0; i < NSUB; i++)
+		if (!strcmp(cmd, subcommands[i].name))
+			return run_one(&subcommands[i], &o);
+	usage_error("unknown subcommand '%s'", cmd);
+}
