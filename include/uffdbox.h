@@ -10,5 +10,6 @@
 #include "uffdbox/msg.h"
 #include "uffdbox/fsm.h"
 #include "uffdbox/sandbox.h"
+#include "uffdbox/snapshot.h"
 
 #endif /* UFFDBOX_H */

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/snapshot.c - snapshot/restore in time proportional to the pages
+ * written (see uffdbox/snapshot.h for the modes).
+ *
+ * WP_ASYNC restore order matters: scan for written pages *without*
+ * re-arming, copy the snapshot back, then re-arm.  Re-arming first would
+ * make the copy itself mark the pages written again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "uffdbox/compat.h"
+#include "uffdbox/snapshot.h"
+#include "uffdbox/uffd.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define SNAP_MAX_RANGES 64
+#define SCAN_VEC	512
+#define PAGE		4096UL
+
+struct snap_range {
+	uintptr_t start, end;
+	char *shadow;
+	_Atomic uint8_t *dirty; /* WP_SYNC: one per page */
+};
+
+struct uffdbox_snapshot {
+	enum uffdbox_snapshot_mode mode;
+	struct uffdbox_uffd *u;
+	int pagemap;
+	bool taken;
+	int n;
+	struct snap_range r[SNAP_MAX_RANGES];
+	struct page_region vec[SCAN_VEC];
+};
+
+static struct uffdbox_snapshot *_Atomic sync_snap;
+static struct sigaction sync_old;
+
+const char *uffdbox_snapshot_mode_name(enum uffdbox_snapshot_mode m)
+{
+	static const char *const names[] = {"auto", "wp-async", "wp-sync", "copy"};
+	return (unsigned int)m < 4 ? names[m] : "?";
+}
+
+enum uffdbox_snapshot_mode uffdbox_snapshot_mode(const struct uffdbox_snapshot *s)
+{
+	return s->mode;
+}
+
+__attribute__((format(printf, 3, 4))) static void explain(char *buf, size_t len, const char *fmt,
+							  ...)
+{
+	if (!buf || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* --- WP_SYNC: the SIGBUS handler ----------------------------------------- */
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	if ((sync_old.sa_flags & SA_SIGINFO) && sync_old.sa_sigaction)
+		sync_old.sa_sigaction(sig, si, uc);
+	else if (!(sync_old.sa_flags & SA_SIGINFO) && sync_old.sa_handler != SIG_DFL &&
+		 sync_old.sa_handler != SIG_IGN)
+		sync_old.sa_handler(sig);
+	else
+		signal(sig, SIG_DFL); /* the access faults again and kills, as before */
+}
+
+/* Page present (x86-64 error code bit 0)?  Then it is a write-protect fault;
+ * otherwise the page was dropped since the snapshot. */
+static bool fault_on_present_page(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uc->uc_mcontext.gregs[REG_ERR] & 1) != 0;
+#else
+	(void)uc;
+	return true;
+#endif
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *ucv)
+{
+	int saved = errno;
+	struct uffdbox_snapshot *s = atomic_load(&sync_snap);
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	if (s && si->si_code > 0) {
+		for (int i = 0; i < s->n; i++) {
+			struct snap_range *r = &s->r[i];
+			if (a < r->start || a >= r->end)
+				continue;
+			uintptr_t pg = a & ~(PAGE - 1);
+			atomic_store_explicit(&r->dirty[(pg - r->start) / PAGE], 1,
+					      memory_order_relaxed);
+			if (fault_on_present_page(ucv)) {
+				uffdbox_uffd_writeprotect(s->u, (void *)pg, PAGE, false,
+							  UFFDBOX_DONTWAKE);
+			} else {
+				/* Dropped (MADV_DONTNEED): zeros, as without us,
+				 * writable; restore brings the snapshot back. */
+				static const char zeros[PAGE];
+				uffdbox_uffd_copy(s->u, (void *)pg, zeros, PAGE,
+						  UFFDBOX_DONTWAKE | UFFDBOX_EXIST_OK);
+			}
+			errno = saved;
+			return;
+		}
+	}
+	chain(sig, si, ucv);
+	errno = saved;
+}
+
+/* --- lifecycle ---------------------------------------------------------------- */
+
+static enum uffdbox_snapshot_mode pick(uint64_t f)
+{
+	if ((f & UFFD_FEATURE_WP_ASYNC) && (f & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		return UFFDBOX_SNAPSHOT_WP_ASYNC;
+	if ((f & UFFD_FEATURE_PAGEFAULT_FLAG_WP) && (f & UFFD_FEATURE_SIGBUS))
+		return UFFDBOX_SNAPSHOT_WP_SYNC;
+	return UFFDBOX_SNAPSHOT_COPY;
+}
+
+int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbox_snapshot **out)
+{
+	struct uffdbox_snapshot_opts o = {.sz = sizeof(o)};
+	uint64_t avail = 0;
+	int rc;
+
+	*out = NULL;
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if ((unsigned int)o.mode > UFFDBOX_SNAPSHOT_COPY)
+		return -EINVAL;
+	struct uffdbox_uffd_opts uo = {
+		.sz = sizeof(uo), .errbuf = o.errbuf, .errbuf_len = o.errbuf_len};
+	rc = uffdbox_uffd_probe(&uo, &avail, NULL);
+	if (rc < 0 && o.mode != UFFDBOX_SNAPSHOT_COPY)
+		return rc;
+	enum uffdbox_snapshot_mode m = o.mode ? o.mode : pick(rc < 0 ? 0 : avail);
+
+	struct uffdbox_snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->mode = m;
+	s->pagemap = -1;
+	if (m == UFFDBOX_SNAPSHOT_WP_ASYNC) {
+		uo.need_features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+		rc = uffdbox_uffd_open(&uo, &s->u);
+		if (rc < 0)
+			goto fail;
+		s->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (s->pagemap < 0) {
+			rc = -errno;
+			explain(o.errbuf, o.errbuf_len, "/proc/self/pagemap: %s", strerror(errno));
+			goto fail;
+		}
+	} else if (m == UFFDBOX_SNAPSHOT_WP_SYNC) {
+		uo.need_features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS;
+		rc = uffdbox_uffd_open(&uo, &s->u);
+		if (rc < 0)
+			goto fail;
+		struct uffdbox_snapshot *none = NULL;
+		if (!atomic_compare_exchange_strong(&sync_snap, &none, s)) {
+			explain(o.errbuf, o.errbuf_len, "another WP_SYNC snapshot owns SIGBUS");
+			rc = -EBUSY;
+			goto fail;
+		}
+		struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGBUS, &sa, &sync_old) < 0) {
+			rc = -errno;
+			atomic_store(&sync_snap, NULL);
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	uffdbox_snapshot_free(s);
+	return rc;
+}
+
+void uffdbox_snapshot_free(struct uffdbox_snapshot *s)
+{
+	if (!s)
+		return;
+	if (atomic_load(&sync_snap) == s) {
+		sigaction(SIGBUS, &sync_old, NULL);
+		atomic_store(&sync_snap, NULL);
+	}
+	for (int i = 0; i < s->n; i++) {
+		struct snap_range *r = &s->r[i];
+		if (s->u)
+			uffdbox_uffd_unregister(s->u, (void *)r->start, r->end - r->start);
+		if (r->shadow)
+			munmap(r->shadow, r->end - r->start);
+		free((void *)r->dirty);
+	}
+	uffdbox_uffd_close(s->u);
+	if (s->pagemap >= 0)
+		close(s->pagemap);
+	free(s);
+}
+
+int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	int rc = 0;
+
+	if (s->taken || !len || (a % PAGE) || (len % PAGE) || s->n == SNAP_MAX_RANGES)
+		return -EINVAL;
+	struct snap_range *r = &s->r[s->n];
+	*r = (struct snap_range){.start = a, .end = a + len};
+	r->shadow = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->shadow == MAP_FAILED) {
+		r->shadow = NULL;
+		return -errno;
+	}
+	if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
+		r->dirty = calloc(len / PAGE, 1);
+		if (!r->dirty)
+			rc = -ENOMEM;
+		else
+			rc = uffdbox_uffd_register(s->u, addr, len,
+						   UFFDBOX_REG_WP | UFFDBOX_REG_MISSING, NULL);
+	} else if (s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
+		rc = uffdbox_uffd_register(s->u, addr, len, UFFDBOX_REG_WP, NULL);
+	}
+	if (rc < 0) {
+		munmap(r->shadow, len);
+		free((void *)r->dirty);
+		return rc;
+	}
+	s->n++;
+	return 0;
+}
+
+/* Write-protect [a, a+len); with WP_ASYNC writes then just mark pages. */
+static int arm(struct uffdbox_snapshot *s, uintptr_t a, size_t len)
+{
+	return uffdbox_uffd_writeprotect(s->u, (void *)a, len, true, 0);
+}
+
+int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
+{
+	if (s->taken)
+		return -EINVAL;
+	for (int i = 0; i < s->n; i++) {
+		struct snap_range *r = &s->r[i];
+		size_t len = r->end - r->start;
+		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC &&
+		    madvise((void *)r->start, len, MADV_POPULATE_WRITE) < 0)
+			return -errno; /* every page present: later misses are drops */
+		memcpy(r->shadow, (void *)r->start, len);
+		if (s->mode != UFFDBOX_SNAPSHOT_COPY) {
+			int rc = arm(s, r->start, len);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	s->taken = true;
+	return 0;
+}
+
+/* WP_ASYNC: copy back the pages the kernel marked written in one range. */
+static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	ssize_t pages = 0;
+	uintptr_t from = r->start;
+
+	while (from < r->end) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = from,
+			.end = r->end,
+			.vec = (uintptr_t)s->vec,
+			.vec_len = SCAN_VEC,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int n = ioctl(s->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			size_t off = s->vec[i].start - r->start,
+			       len = s->vec[i].end - s->vec[i].start;
+			memcpy((void *)s->vec[i].start, r->shadow + off, len);
+			pages += (ssize_t)(len / PAGE);
+		}
+		/* A full vector means there may be more: go on from where the
+		 * walk stopped. */
+		if (n < SCAN_VEC || arg.walk_end <= from)
+			break;
+		from = arg.walk_end;
+	}
+	/* Re-arm only now, in one walk: the written pages (our copies among
+	 * them) are write-protected again. */
+	for (from = r->start; from < r->end;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			.start = from,
+			.end = r->end,
+			.vec = (uintptr_t)s->vec,
+			.vec_len = SCAN_VEC,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int n = ioctl(s->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		if (n < SCAN_VEC || arg.walk_end <= from)
+			break;
+		from = arg.walk_end;
+	}
+	return pages;
+}
+
+/* WP_SYNC: copy back the pages the SIGBUS handler marked dirty. */
+static ssize_t restore_sync(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	size_t npages = (r->end - r->start) / PAGE;
+	ssize_t pages = 0;
+
+	for (size_t i = 0; i < npages; i++) {
+		if (!atomic_load_explicit(&r->dirty[i], memory_order_relaxed))
+			continue;
+		size_t j = i;
+		while (j < npages && atomic_load_explicit(&r->dirty[j], memory_order_relaxed)) {
+			atomic_store_explicit(&r->dirty[j], 0, memory_order_relaxed);
+			j++;
+		}
+		memcpy((void *)(r->start + i * PAGE), r->shadow + i * PAGE, (j - i) * PAGE);
+		int rc = arm(s, r->start + i * PAGE, (j - i) * PAGE);
+		if (rc < 0)
+			return rc;
+		pages += (ssize_t)(j - i);
+		i = j;
+	}
+	return pages;
+}
+
+ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
+{
+	ssize_t total = 0;
+
+	if (!s->taken)
+		return -EINVAL;
+	for (int i = 0; i < s->n; i++) {
+		struct snap_range *r = &s->r[i];
+		ssize_t n;
+		switch (s->mode) {
+		case UFFDBOX_SNAPSHOT_WP_ASYNC:
+			n = restore_async(s, r);
+			break;
+		case UFFDBOX_SNAPSHOT_WP_SYNC:
+			n = restore_sync(s, r);
+			break;
+		default:
+			memcpy((void *)r->start, r->shadow, r->end - r->start);
+			n = (ssize_t)((r->end - r->start) / PAGE);
+		}
+		if (n < 0)
+			return n;
+		total += n;
+	}
+	return total;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffdbox/snapshot.h - snapshot memory, then restore it in time proportional
+ * to the pages written since: persistent-mode fuzzing without a fork.
+ *
+ * Modes, best first (AUTO picks the first the kernel offers):
+ *   WP_ASYNC  UFFD_FEATURE_WP_ASYNC (6.7+): the kernel resolves write-protect
+ *             faults itself and remembers written pages; PAGEMAP_SCAN lists
+ *             them.  No fault reaches userspace.
+ *   WP_SYNC   uffd-wp with the SIGBUS feature: the first write to each page
+ *             raises SIGBUS, the handler marks the page dirty and
+ *             unprotects it (one fault per page per round).
+ *   COPY      no tracking: restore copies everything back.
+ */
+#ifndef UFFDBOX_SNAPSHOT_H
+#define UFFDBOX_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum uffdbox_snapshot_mode {
+	UFFDBOX_SNAPSHOT_AUTO = 0,
+	UFFDBOX_SNAPSHOT_WP_ASYNC = 1,
+	UFFDBOX_SNAPSHOT_WP_SYNC = 2,
+	UFFDBOX_SNAPSHOT_COPY = 3,
+};
+
+struct uffdbox_snapshot_opts {
+	size_t sz;
+	enum uffdbox_snapshot_mode mode; /* AUTO, or one to force (error if
+					  * the kernel lacks it) */
+	char *errbuf;
+	size_t errbuf_len;
+};
+
+struct uffdbox_snapshot;
+
+/*
+ * uffdbox_snapshot_new - choose a mode (UFFDBOX_FEATURE_MASK applies) and
+ * open what it needs.  WP_SYNC installs a SIGBUS handler chaining to the
+ * previous one; one WP_SYNC snapshot exists at a time (-EBUSY).
+ * Returns 0 and *out, -UFFDBOX_E_NOFEATURE (a forced mode the kernel lacks),
+ * -EBUSY, -ENOMEM, or an error of uffdbox_uffd_open().
+ * Not async-signal-safe.  Free with uffdbox_snapshot_free().
+ */
+UFFDBOX_API int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts,
+				     struct uffdbox_snapshot **out);
+UFFDBOX_API void uffdbox_snapshot_free(struct uffdbox_snapshot *s);
+UFFDBOX_API enum uffdbox_snapshot_mode uffdbox_snapshot_mode(const struct uffdbox_snapshot *s);
+UFFDBOX_API const char *uffdbox_snapshot_mode_name(enum uffdbox_snapshot_mode m);
+
+/*
+ * uffdbox_snapshot_add - include [addr, addr+len) in the snapshot: private
+ * anonymous (or private file-backed, written) read-write memory, page
+ * aligned, not registered with another userfaultfd (a sandbox region is
+ * restored with uffdbox_sandbox_reset_region() instead).  Before take().
+ * Returns 0, -EINVAL (alignment, after take), -EBUSY (registered elsewhere),
+ * -ENOMEM.
+ */
+UFFDBOX_API int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len);
+
+/*
+ * uffdbox_snapshot_take - copy the ranges' contents aside and start
+ * tracking writes.  Call once, when the target is in the state to return to.
+ * Returns 0 or -errno.
+ */
+UFFDBOX_API int uffdbox_snapshot_take(struct uffdbox_snapshot *s);
+
+/*
+ * uffdbox_snapshot_restore - bring every range back to the snapshot, byte
+ * for byte; pages dropped since (MADV_DONTNEED) count as written.  Tracking
+ * goes on for the next round.  No other thread may write the ranges during
+ * the call.  Returns the number of pages copied back (all of them in COPY
+ * mode), or -errno.
+ */
+UFFDBOX_API ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UFFDBOX_SNAPSHOT_H */
