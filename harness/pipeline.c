@@ -328,6 +328,7 @@ static enum sb_outcome use_after_unmap(struct uffdbox_sandbox *sb, struct sb_fau
 	}
 	if (!sb->uau_continue) {
 		record(sb, f, rec);
+		uffdbox__sb_write_report_log(sb);
 		abort();
 	}
 	return inject(sb, f, ri, rec->page, sb->zeros, false, rec) == -EAGAIN ? SB_RETRY : SB_DONE;

@@ -215,6 +215,14 @@ __attribute__((format(printf, 2, 3))) static void say(int fd, const char *fmt, .
 		return;
 }
 
+void uffdbox__stack_print_fatal(int fd, const struct uffdbox__stack *s)
+{
+	if (UNDER_TSAN)
+		uffdbox__stack_print_raw(fd, s);
+	else
+		uffdbox__stack_print(fd, s);
+}
+
 void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 {
 	const char *acc = r->write ? "WRITE" : "READ";
@@ -226,7 +234,7 @@ void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 	/* Symbols need libdw, which allocates: only on the way to abort().
 	 * A program that goes on gets raw frames, printed async-signal-safely. */
 	void (*print)(int, const struct uffdbox__stack *) =
-		r->aborting && !UNDER_TSAN ? uffdbox__stack_print : uffdbox__stack_print_raw;
+		r->aborting ? uffdbox__stack_print_fatal : uffdbox__stack_print_raw;
 	if (r->access)
 		print(fd, r->access);
 	else

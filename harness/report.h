@@ -38,6 +38,11 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s);
  */
 void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s);
 
+/* For a report on the way to a crash: symbolized, except in TSan builds
+ * (whose runtime can deadlock on allocation inside a synchronous signal
+ * handler), which print raw frames. */
+void uffdbox__stack_print_fatal(int fd, const struct uffdbox__stack *s);
+
 /* Everything a use-after-unmap report says. */
 struct uffdbox__uau {
 	bool write;

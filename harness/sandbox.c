@@ -58,6 +58,8 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	sb->watchdog_ms = o.watchdog_ms ? o.watchdog_ms : 10000;
 	sb->quarantine_limit = o.quarantine_bytes ? o.quarantine_bytes : (size_t)256 << 20;
 	sb->uau_continue = o.uau_continue;
+	if (o.report_log)
+		snprintf(sb->report_log, sizeof(sb->report_log), "%s", o.report_log);
 	sb->stop_fd = -1;
 	pthread_mutex_init(&sb->mu, NULL);
 	pthread_condattr_t ca;
@@ -98,6 +100,16 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 				"another SYNC sandbox owns the SIGBUS handler; free it first");
 		goto fail;
 	}
+	if (o.report_guard_hits) {
+		rc = uffdbox__guard_install(sb);
+		if (rc < 0) {
+			explain(o.errbuf, o.errbuf_len,
+				"another sandbox reports guard hits (one SIGSEGV handler at a "
+				"time)");
+			goto fail;
+		}
+		sb->guard_reports = true;
+	}
 	*out = sb;
 	return 0;
 fail:
@@ -109,6 +121,8 @@ void uffdbox_sandbox_free(struct uffdbox_sandbox *sb)
 {
 	if (!sb)
 		return;
+	if (sb->guard_reports)
+		uffdbox__guard_uninstall(sb);
 	if (sb->transport == UFFDBOX_TRANSPORT_SYNC)
 		uffdbox__sync_uninstall(sb);
 	else

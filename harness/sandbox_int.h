@@ -71,6 +71,8 @@ struct uffdbox_sandbox {
 	struct sb_region regions[SB_MAX_REGIONS];
 	_Atomic int nregions;
 	struct uffdbox__log log;
+	char report_log[256];
+	bool guard_reports;
 	size_t quarantine_limit, quarantine_used;
 	bool uau_continue;
 	int quarantine_fifo[SB_MAX_REGIONS];
@@ -128,6 +130,10 @@ void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, ui
 			uint32_t offset, uint64_t len, uint8_t access, uint32_t thread, uint8_t res,
 			uint64_t digest);
 
+int uffdbox__guard_install(struct uffdbox_sandbox *sb);
+void uffdbox__guard_uninstall(struct uffdbox_sandbox *sb);
+/* Write the log to opts.report_log, if set (on the way to a crash). */
+void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb);
 int uffdbox__sync_install(struct uffdbox_sandbox *sb);
 void uffdbox__sync_uninstall(struct uffdbox_sandbox *sb);
 int uffdbox__served_start(struct uffdbox_sandbox *sb);

@@ -141,3 +141,55 @@ TEST_CASE(quarantine_bounded, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 	ASSERT_NULL(uffdbox_sandbox_region(sb, 0)); /* released regions are gone */
 	uffdbox_sandbox_free(sb);
 }
+
+static char guard_log[64];
+
+__attribute__((noinline)) static char read_past(volatile char *p, size_t n)
+{
+	return p[n];
+}
+
+static void guard_body(enum uffdbox_transport tr)
+{
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o),
+					 .transport = tr,
+					 .report_guard_hits = true,
+					 .report_log = guard_log};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		_exit(3);
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 2, .name = "g"};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	(void)p[100];
+	(void)read_past(p, 2 * 4096 + 9);
+	_exit(0);
+}
+
+static void guard_report(enum uffdbox_transport tr)
+{
+	char err[8192];
+	snprintf(guard_log, sizeof(guard_log), "/tmp/uffdbox-guard-%d.jsonl", (int)getpid());
+	int status = in_child(guard_body, tr, err, sizeof(err));
+	ASSERT(TEST_DIED_OF(status, SIGSEGV));
+	ASSERT_CONTAINS(err, "ERROR: uffdbox: guard hit: READ at 0x");
+	ASSERT_CONTAINS(err, "10 bytes past the end of region \"g\" (2 pages of 4096 bytes)");
+	if (!TEST_TSAN)
+		ASSERT_CONTAINS(err, "in read_past");
+	ASSERT_CONTAINS(err, "SUMMARY: uffdbox: guard hit after region \"g\"");
+	/* the log as it was at the crash: the one fault before it */
+	const char *log = tfx_read_file(guard_log);
+	ASSERT_NOT_NULL(log);
+	ASSERT_CONTAINS(log, "\"kind\":\"missing\",\"region\":0,\"region_name\":\"g\",\"page\":0");
+	unlink(guard_log);
+}
+
+TEST_CASE(guard_report_sync, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	guard_report(UFFDBOX_TRANSPORT_SYNC);
+}
+
+TEST_CASE(guard_report_served, TMEM_NONE, 0)
+{
+	guard_report(UFFDBOX_TRANSPORT_SERVED);
+}

@@ -174,6 +174,14 @@ struct uffdbox_sandbox_opts {
 	/* After a use-after-unmap report, go on (the page reads as zeros;
 	 * each site is reported once) instead of abort(). */
 	bool uau_continue;
+	/* Report guard hits: install a SIGSEGV handler (chaining to the one
+	 * before it) that names the region and side, sanitizer style, then lets
+	 * the fault take its course (the previous handler, or death by
+	 * SIGSEGV). One sandbox at a time can have it (-EBUSY). */
+	bool report_guard_hits;
+	/* When a report is printed (guard hit, use-after-unmap), also write the
+	 * log's JSON Lines to this file first. NULL: none. Copied. */
+	const char *report_log;
 };
 
 struct uffdbox_sandbox;

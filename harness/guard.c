@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/guard.c - guard-hit reports: a SIGSEGV handler that names which
+ * region's guard an access hit, then lets the fault go on to whoever handled
+ * SIGSEGV before (libFuzzer, ASan, the program), or to the default action.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox_int.h"
+
+static struct uffdbox_sandbox *_Atomic guard_sb;
+static struct sigaction guard_old;
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	if ((guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_sigaction) {
+		guard_old.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (!(guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_handler != SIG_DFL &&
+	    guard_old.sa_handler != SIG_IGN) {
+		guard_old.sa_handler(sig);
+		return;
+	}
+	signal(sig, SIG_DFL); /* the access faults again: death by SIGSEGV */
+}
+
+void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)
+{
+	if (!sb->report_log[0])
+		return;
+	FILE *f = fopen(sb->report_log, "we");
+	if (!f)
+		return;
+	uffdbox_sandbox_log_write(sb, f);
+	fclose(f);
+}
+
+static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
+{
+	int saved = errno;
+	struct uffdbox_sandbox *sb = atomic_load(&guard_sb);
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	if (sb && si->si_code > 0) {
+		int n = atomic_load(&sb->nregions);
+		for (int i = 0; i < n; i++) {
+			struct sb_region *R = &sb->regions[i];
+			if (R->released || !R->r)
+				continue;
+			enum uffdbox_addr_class c = uffdbox_region_classify(R->r, (void *)a, NULL);
+			if (c != UFFDBOX_ADDR_GUARD_BEFORE && c != UFFDBOX_ADDR_GUARD_AFTER)
+				continue;
+			struct uffdbox__stack st;
+			uffdbox__stack_from_signal(&st, ucv);
+			bool wr = false;
+#if defined(__x86_64__)
+			wr = (((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#endif
+			char line[512];
+			int len = snprintf(
+				line, sizeof(line),
+				"================================================================="
+				"\n"
+				"==%d==ERROR: uffdbox: guard hit: %s at 0x%lx, %lu bytes %s region "
+				"\"%s\" (%zu pages of %zu bytes) by thread (tid %ld)\n",
+				getpid(), wr ? "WRITE" : "READ", (unsigned long)a,
+				c == UFFDBOX_ADDR_GUARD_AFTER ? (unsigned long)(a - R->end + 1)
+							      : (unsigned long)(R->start - a),
+				c == UFFDBOX_ADDR_GUARD_AFTER ? "past the end of"
+							      : "before the start of",
+				R->name, (R->end - R->start) / R->psz, R->psz,
+				(long)syscall(SYS_gettid));
+			if (len > 0 && write(STDERR_FILENO, line, (size_t)len) < 0)
+				len = 0;
+			uffdbox__stack_print_fatal(STDERR_FILENO, &st);
+			len = snprintf(line, sizeof(line),
+				       "SUMMARY: uffdbox: guard hit %s region \"%s\"\n",
+				       c == UFFDBOX_ADDR_GUARD_AFTER ? "after" : "before", R->name);
+			if (len > 0 && write(STDERR_FILENO, line, (size_t)len) < 0)
+				len = 0;
+			uffdbox__sb_write_report_log(sb);
+			break;
+		}
+	}
+	chain(sig, si, ucv);
+	errno = saved;
+}
+
+int uffdbox__guard_install(struct uffdbox_sandbox *sb)
+{
+	struct uffdbox_sandbox *none = NULL;
+	struct sigaction sa = {.sa_sigaction = on_sigsegv, .sa_flags = SA_SIGINFO};
+
+	if (!atomic_compare_exchange_strong(&guard_sb, &none, sb))
+		return -EBUSY;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &guard_old) < 0) {
+		int err = -errno;
+		atomic_store(&guard_sb, NULL);
+		return err;
+	}
+	return 0;
+}
+
+void uffdbox__guard_uninstall(struct uffdbox_sandbox *sb)
+{
+	struct sigaction cur;
+	if (atomic_load(&guard_sb) != sb)
+		return;
+	if (sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == on_sigsegv)
+		sigaction(SIGSEGV, &guard_old, NULL);
+	atomic_store(&guard_sb, NULL);
+}
