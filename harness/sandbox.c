@@ -92,6 +92,19 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	rc = uffdbox__log_init(&sb->log, o.ring_records, o.timestamps);
 	if (rc < 0)
 		goto fail;
+	/* One read-only zero mapping, as large as the largest page, serves
+	 * every region as a source of zeros for UFFDIO_COPY where ZEROPAGE
+	 * does not apply (hugetlb, write-protected, written). Reading it maps
+	 * the shared zero page: it costs no memory. */
+	sb->zeros_len = (size_t)sysconf(_SC_PAGESIZE);
+	if (uffdbox_hugepage_size() > sb->zeros_len)
+		sb->zeros_len = uffdbox_hugepage_size();
+	sb->zeros = mmap(NULL, sb->zeros_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sb->zeros == MAP_FAILED) {
+		sb->zeros = NULL;
+		rc = -errno;
+		goto fail;
+	}
 	rc = o.transport == UFFDBOX_TRANSPORT_SYNC ? uffdbox__sync_install(sb)
 						   : uffdbox__served_start(sb);
 	if (rc < 0) {
@@ -187,6 +200,30 @@ static void set_policy(struct sb_region *R, const struct uffdbox_policy *p)
 	uffdbox__sb_policy_changed(R);
 }
 
+/* Free the oldest quarantined region for real; its slot can be reused.
+ * Returns its index, -1 when none is quarantined. */
+static int release_oldest(struct uffdbox_sandbox *sb)
+{
+	if (sb->quarantine_n == 0)
+		return -1;
+	int idx = sb->quarantine_fifo[0];
+	struct sb_region *old = &sb->regions[idx];
+	memmove(sb->quarantine_fifo, sb->quarantine_fifo + 1,
+		(size_t)--sb->quarantine_n * sizeof(int));
+	sb->quarantine_used -= old->end - old->start;
+	/* No fault maps to it any more... */
+	old->start = old->end = 0;
+	uffdbox_region_free(old->r);
+	old->r = NULL;
+	free((void *)old->state);
+	old->state = NULL;
+	if (old->scratch)
+		munmap(old->scratch, SB_SCRATCH * old->psz);
+	old->scratch = NULL;
+	old->released = true; /* ...and its slot is free */
+	return idx;
+}
+
 int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_region_opts *opts,
 			       const struct uffdbox_policy *policy)
 {
@@ -195,15 +232,26 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 
 	if (!opts)
 		return -EINVAL;
-	if (n == SB_MAX_REGIONS)
+	/* A slot freed from quarantine is reused; when all are taken, the
+	 * oldest quarantined region makes room (a fuzz loop that releases a
+	 * region per input would otherwise run out). */
+	int slot = -1;
+	for (int i = 0; i < n && slot < 0; i++)
+		if (sb->regions[i].released)
+			slot = i;
+	if (slot < 0 && n == SB_MAX_REGIONS)
+		slot = release_oldest(sb);
+	if (slot < 0 && n == SB_MAX_REGIONS)
 		return -ENOSPC;
+	if (slot < 0)
+		slot = n;
 	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	o.modes |= UFFDBOX_REG_MISSING;
 	if ((o.modes & UFFDBOX_REG_WP) &&
 	    !(uffdbox_uffd_features(sb->u) & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 		return -UFFDBOX_E_NOFEATURE;
 
-	struct sb_region *R = &sb->regions[n];
+	struct sb_region *R = &sb->regions[slot];
 	memset(R, 0, sizeof(*R));
 	R->modes = o.modes;
 	struct uffdbox_policy p = {.sz = sizeof(p)};
@@ -232,25 +280,14 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 		rc = -errno;
 		goto fail;
 	}
-	/* One read-only zero mapping serves every region: a source of zeros
-	 * for UFFDIO_COPY where ZEROPAGE does not apply (hugetlb, WP). */
 	if (R->psz > sb->zeros_len) {
-		if (n > 0 && sb->zeros) {
-			rc = -EINVAL; /* not swapped under running regions */
-			if (sb->zeros_len < R->psz)
-				goto fail;
-		}
-		void *z = mmap(NULL, R->psz, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (z == MAP_FAILED) {
-			rc = -errno;
-			goto fail;
-		}
-		sb->zeros = z;
-		sb->zeros_len = R->psz;
+		rc = -EINVAL;
+		goto fail;
 	}
 	R->zero_digest = uffdbox__hash(sb->zeros, R->psz, 0);
-	atomic_store(&sb->nregions, n + 1);
-	return n;
+	if (slot == n)
+		atomic_store(&sb->nregions, n + 1);
+	return slot;
 fail:
 	uffdbox_region_free(R->r);
 	free((void *)R->state);
@@ -316,16 +353,8 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	sb->quarantine_fifo[sb->quarantine_n++] = region;
 	sb->quarantine_used += R->end - R->start;
 	/* Past the bound, the oldest quarantined regions go for real. */
-	while (sb->quarantine_used > sb->quarantine_limit && sb->quarantine_n > 0) {
-		struct sb_region *old = &sb->regions[sb->quarantine_fifo[0]];
-		memmove(sb->quarantine_fifo, sb->quarantine_fifo + 1,
-			(size_t)--sb->quarantine_n * sizeof(int));
-		sb->quarantine_used -= old->end - old->start;
-		uffdbox_region_free(old->r);
-		old->r = NULL;
-		old->released = true;
-		old->start = old->end = 0; /* no fault maps to it any more */
-	}
+	while (sb->quarantine_used > sb->quarantine_limit && sb->quarantine_n > 0)
+		release_oldest(sb);
 	return 0;
 }
 

@@ -193,3 +193,25 @@ TEST_CASE(guard_report_served, TMEM_NONE, 0)
 {
 	guard_report(UFFDBOX_TRANSPORT_SERVED);
 }
+
+TEST_CASE(quarantine_slots_recycled, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	/* A fuzz loop that adds and releases a region per input must not run
+	 * out of region slots (64): the oldest quarantined ones make room. */
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o)};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "cache"};
+	for (int i = 0; i < 200; i++) {
+		int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+		ASSERT_OK(ri);
+		volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+		p[1] = (char)i;
+		ASSERT_EQ(p[1], (char)i);
+		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
+	}
+	/* a hugetlb-sized zero source was there from the start: adding regions
+	 * of another page size later works too */
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 400);
+	uffdbox_sandbox_free(sb);
+}
