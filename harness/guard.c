@@ -68,7 +68,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
 				"================================================================="
 				"\n"
 				"==%d==ERROR: uffdbox: guard hit: %s at 0x%lx, %lu bytes %s region "
-				"\"%s\" (%zu pages of %zu bytes) by thread (tid %ld)\n",
+				"\"%s\" (%zu pages of %zu bytes) in thread (tid %ld)\n",
 				getpid(), wr ? "WRITE" : "READ", (unsigned long)a,
 				c == UFFDBOX_ADDR_GUARD_AFTER ? (unsigned long)(a - R->end + 1)
 							      : (unsigned long)(R->start - a),
