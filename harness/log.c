@@ -128,8 +128,10 @@ int uffdbox__log_get(const struct uffdbox__log *log, uint64_t seq, struct uffdbo
 
 const char *uffdbox__kind_name(unsigned int kind)
 {
-	static const char *const names[] = {"?",     "missing", "wp",	 "minor",   "fork",
-					    "remap", "remove",	"unmap", "watchdog"};
+	static const char *const names[] = {
+		"?",	 "missing", "wp",    "minor",	 "fork",
+		"remap", "remove",  "unmap", "watchdog", "use-after-unmap",
+	};
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 

@@ -340,7 +340,7 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	struct sb_region *R = &sb->regions[region];
 	if (atomic_load(&R->quarantined) || R->released)
 		return -EINVAL;
-	uffdbox__stack_here(&R->unmap_stack, 0);
+	uffdbox__stack_here(&R->unmap_stack, 1); /* from our caller */
 	int rc = drop_pages(R);
 	if (rc < 0)
 		return rc;

@@ -113,6 +113,14 @@ TEST_CASE(quarantine_continue_and_log, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 	ASSERT_EQ(r.kind, UFFDBOX_EV_UAU);
 	ASSERT_EQ(r.resolution, UFFDBOX_RES_ZERO);
 	ASSERT_EQ(r.access, UFFDBOX_ACCESS_READ);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	ASSERT_EQ(uffdbox_sandbox_log_write(sb, f), 3);
+	fclose(f);
+	ASSERT_CONTAINS(text, "\"kind\":\"unmap\",\"region\":0,\"region_name\":\"q\"");
+	ASSERT_CONTAINS(text, "\"kind\":\"use-after-unmap\"");
+	free(text);
 	uffdbox_sandbox_free(sb);
 }
 
