@@ -2,6 +2,7 @@
 /* harness/log.c - the event log (see log.h). */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -117,8 +118,17 @@ int uffdbox__log_get(const struct uffdbox__log *log, uint64_t seq, struct uffdbo
 
 	if (seq >= n || n - seq > log->mask + 1)
 		return -ENOENT;
-	if (atomic_load_explicit(&log->commit[slot], memory_order_acquire) != seq + 1)
-		return -ENOENT; /* not yet complete, or overwritten */
+	/* Counted but not yet committed: its writer is between taking the
+	 * sequence number and publishing the slot, a few stores away (the ring
+	 * is never registered memory, so it cannot fault there). Wait for it. */
+	for (unsigned int spin = 0;
+	     atomic_load_explicit(&log->commit[slot], memory_order_acquire) != seq + 1; spin++) {
+		if (atomic_load_explicit(&log->next, memory_order_relaxed) - seq > log->mask + 1 ||
+		    spin > 1000000)
+			return -ENOENT; /* overwritten, or a writer that died mid-way */
+		if ((spin & 63) == 63)
+			sched_yield();
+	}
 	*out = log->ring[slot];
 	/* Overwritten while copying? */
 	if (atomic_load_explicit(&log->commit[slot], memory_order_acquire) != seq + 1)
