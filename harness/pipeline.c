@@ -252,6 +252,7 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 	if (r == (ssize_t)R->psz) {
 		atomic_store_explicit(&R->state[page], wp ? SB_PAGE_WP : SB_PAGE_PRESENT,
 				      memory_order_relaxed);
+		atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
 		return 0;
 	}
 	return settle(sb, rec, r, dst, R->psz);
@@ -390,6 +391,7 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		if (r == (ssize_t)R->psz) {
 			atomic_store_explicit(&R->state[page], SB_PAGE_POISONED,
 					      memory_order_relaxed);
+			atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
 			return SB_DONE;
 		}
 		return settle(sb, &rec, r, pg, R->psz) == -EAGAIN ? SB_RETRY : SB_DONE;

@@ -36,8 +36,9 @@ struct sb_region {
 	unsigned int modes;
 	bool can_zeropage;
 	struct uffdbox_policy pol;
-	_Atomic uint8_t *state; /* one per page */
-	char *scratch;		/* SB_SCRATCH pages */
+	_Atomic uint8_t *state;	  /* one per page */
+	_Atomic uint32_t touched; /* pages resolved since the last reset */
+	char *scratch;		  /* SB_SCRATCH pages */
 	_Atomic uint32_t scratch_busy;
 	uint64_t zero_digest;
 	/* Digest of every page the policy makes, when they are all alike (a

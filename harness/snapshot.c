@@ -315,8 +315,8 @@ static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
 		from = arg.walk_end;
 	}
 	/* Re-arm only now, in one walk: the written pages (our copies among
-	 * them) are write-protected again. */
-	for (from = r->start; from < r->end;) {
+	 * them) are write-protected again.  Nothing written, nothing to arm. */
+	for (from = pages ? r->start : r->end; from < r->end;) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
 			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
