@@ -66,5 +66,7 @@ __attribute__((noreturn, format(printf, 2, 3))) void bench_die(int code, const c
 
 /* Subcommands. */
 int bench_fault(const struct bench_opts *o);
+int bench_uau(const struct bench_opts *o);
+int bench_reset(const struct bench_opts *o);
 
 #endif /* UFFDBOX_BENCH_H */

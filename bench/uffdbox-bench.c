@@ -30,8 +30,9 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{"fault", "cost of a missing-page fault: SYNC vs native, SERVED vs a raw handler",
 	 bench_fault, NULL},
-	{"reset", "cost of resetting a region between inputs", NULL, "issue 6 (snapshot/restore)"},
-	{"uau", "cost of use-after-unmap quarantine", NULL, "issue 5 (uffdbox run)"},
+	{"reset", "cost of resetting a region between inputs", bench_reset,
+	 "issue 6 (snapshot/restore)"},
+	{"uau", "cost of use-after-unmap quarantine", bench_uau, "issue 5 (uffdbox run)"},
 	{"fuzz", "fuzzing executions per second", NULL, "issues 3 and 6 (fuzz targets)"},
 };
 

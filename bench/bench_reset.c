@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/bench_reset.c - `uffdbox-bench reset`: what it costs to bring a
+ * 64 MiB region back to its state before an input, when the input wrote
+ * 0.1 %, 1 % or 10 % of its pages.
+ *
+ *   reset.<pct>_vs_memcpy  uffdbox_snapshot_restore() vs. copying the whole
+ *                          region back from a golden copy
+ *   reset.<pct>_vs_fork    the same restore vs. fork() of a process holding
+ *                          the 64 MiB + the child's _exit(0) + waitpid():
+ *                          what a fork server pays per input
+ *
+ * Method.  Three regions of the same size and contents, one per method,
+ * because each method leaves its region in a state that would distort the
+ * others:
+ *   - the snapshot region (restore): armed for write tracking, so every page
+ *     is write-protected after a restore and a full memcpy over it would take
+ *     one fault per page (WP_ASYNC resolves them in the kernel, but each is
+ *     still a fault), and would mark every page written;
+ *   - a plain region (memcpy), never registered with a userfaultfd, never
+ *     forked: every page stays present and writable, as in a persistent-mode
+ *     target that copies everything back;
+ *   - a fork-server process (fork), started before anything big is mapped
+ *     here, holding only its 64 MiB (and its libc): forking this process,
+ *     which also holds the snapshot's shadow copy, the golden copy and the
+ *     plain region, would copy the page tables of four times as much memory.
+ *     fork() write-protects the parent's pages too, so a region that was
+ *     forked would fault on its next full memcpy.
+ * All three are 4 KiB pages (MADV_NOHUGEPAGE), as the snapshot tracks them.
+ *
+ * Per round and per fraction: the same pseudo-random set of pages (a fixed-
+ * seed shuffle of the page indices; the 0.1 % set is in the 1 % set, which
+ * is in the 10 % set) is written in the snapshot region and in the plain
+ * region, outside the timer, then the reset step alone is timed.  The fork
+ * server writes nothing: its children would write while the input runs, not
+ * during the reset.  So neither side pays for the writes themselves (with
+ * WP_ASYNC a write fault per page and round; with fork a copy-on-write fault
+ * per page and input).  The three methods run back to back in each round,
+ * in reverse order every other round; one discarded round comes first; a
+ * figure is the median over rounds.  Every reset is checked outside the
+ * timer: restore must return the number of pages written (all of them in
+ * COPY mode) and both regions must equal the golden copy byte for byte; the
+ * fork server's children must exit with status 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uffdbox/snapshot.h>
+
+#include "bench.h"
+
+#define REGION_BYTES ((size_t)64 << 20)
+#define FILL_SEED    0x9e3779b97f4a7c15ull
+#define PICK_SEED    0x2545f4914f6cdd1dull
+
+enum method { M_RESTORE, M_MEMCPY, M_FORK, M_COUNT };
+
+static const char *const method_name[M_COUNT] = {
+	[M_RESTORE] = "uffdbox.restore",
+	[M_MEMCPY] = "memcpy",
+	[M_FORK] = "fork",
+};
+
+/* Fractions of the region written per input, in tenths of a percent. */
+static const struct {
+	unsigned int permille;
+	const char *label;
+	const char *vs_memcpy, *vs_fork;
+} fractions[] = {
+	{1, "0.1pct", "reset.0.1pct_vs_memcpy", "reset.0.1pct_vs_fork"},
+	{10, "1pct", "reset.1pct_vs_memcpy", "reset.1pct_vs_fork"},
+	{100, "10pct", "reset.10pct_vs_memcpy", "reset.10pct_vs_fork"},
+};
+
+#define NFRAC (sizeof(fractions) / sizeof(fractions[0]))
+
+static size_t page_size, npages;
+
+static uint64_t lcg_next(uint64_t *x)
+{
+	/* Knuth's MMIX LCG; the high half is the better half. */
+	*x = *x * 6364136223846793005ull + 1442695040888963407ull;
+	return *x >> 32;
+}
+
+/* Contents that are neither zeros nor repeated pages, the same in every
+ * process that asks. */
+static void fill(char *p, size_t len)
+{
+	uint64_t x = FILL_SEED, *w = (uint64_t *)p;
+	for (size_t i = 0; i < len / sizeof(*w); i++)
+		w[i] = lcg_next(&x) << 32 | lcg_next(&x);
+}
+
+static char *map_region(const char *what)
+{
+	char *p = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+	if (p == MAP_FAILED)
+		bench_die(BENCH_EXIT_FAIL, "%s: mmap of %zu bytes: %s", what, REGION_BYTES,
+			  strerror(errno));
+	madvise(p, REGION_BYTES, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/* --- the fork server ----------------------------------------------------- */
+
+struct fork_server {
+	pid_t pid;
+	int cmd, res; /* our ends: commands to it, results from it */
+	size_t rss_pages;
+};
+
+struct fork_result {
+	uint64_t ns;
+	int status, err;
+};
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(3);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static size_t resident_pages(void)
+{
+	unsigned long size = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss;
+}
+
+/* The server: map and fill its 64 MiB, say how much is resident, then for
+ * each command byte time one fork + _exit(0) + waitpid.  EOF ends it. */
+static __attribute__((noreturn)) void fork_server_main(int cmd, int res)
+{
+	char *mem = map_region("fork server");
+	fill(mem, REGION_BYTES);
+	uint64_t rss = resident_pages();
+	write_all(res, &rss, sizeof(rss));
+
+	char c;
+	while (read_all(cmd, &c, 1)) {
+		struct fork_result r = {0};
+		uint64_t t0 = bench_now_ns();
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0) {
+			r.err = errno;
+		} else {
+			while (waitpid(pid, &r.status, 0) < 0)
+				if (errno != EINTR) {
+					r.err = errno;
+					break;
+				}
+		}
+		r.ns = bench_now_ns() - t0;
+		write_all(res, &r, sizeof(r));
+	}
+	_exit(0);
+}
+
+static void fork_server_start(struct fork_server *fs)
+{
+	int cmd[2], res[2];
+	if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(res, O_CLOEXEC) < 0)
+		bench_die(BENCH_EXIT_FAIL, "fork server: pipe: %s", strerror(errno));
+	fflush(NULL); /* nothing buffered twice */
+	pid_t pid = fork();
+	if (pid < 0)
+		bench_die(BENCH_EXIT_FAIL, "fork server: fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(cmd[1]);
+		close(res[0]);
+		fork_server_main(cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	*fs = (struct fork_server){.pid = pid, .cmd = cmd[1], .res = res[0]};
+	uint64_t rss;
+	if (!read_all(fs->res, &rss, sizeof(rss)))
+		bench_die(BENCH_EXIT_FAIL, "fork server: died while filling its memory");
+	fs->rss_pages = rss;
+}
+
+/* One fork + exit + wait in the server; µs. */
+static double fork_server_round(struct fork_server *fs)
+{
+	struct fork_result r;
+	char c = 'f';
+	if (write(fs->cmd, &c, 1) != 1 || !read_all(fs->res, &r, sizeof(r)))
+		bench_die(BENCH_EXIT_FAIL, "fork server: gone");
+	if (r.err)
+		bench_die(BENCH_EXIT_FAIL, "fork server: fork/waitpid: %s", strerror(r.err));
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
+		bench_die(BENCH_EXIT_FAIL, "fork server: child ended with status %#x", r.status);
+	return (double)r.ns / 1000.0;
+}
+
+static void fork_server_stop(struct fork_server *fs)
+{
+	int st;
+	close(fs->cmd);
+	close(fs->res);
+	while (waitpid(fs->pid, &st, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* --- the measured side --------------------------------------------------- */
+
+struct state {
+	char *snap_region, *plain, *golden;
+	struct uffdbox_snapshot *snap;
+	enum uffdbox_snapshot_mode mode;
+	size_t *order; /* page indices, shuffled; a fraction is a prefix */
+	struct fork_server fs;
+};
+
+static size_t pages_for(unsigned int permille)
+{
+	return (npages * permille + 500) / 1000;
+}
+
+/* Write one word in each of the first @k pages of the order: not the golden
+ * value, at an offset that moves from round to round. */
+static void write_pages(const struct state *st, char *base, size_t k, int round)
+{
+	size_t off = ((size_t)(round + 1) * 72) % page_size & ~(size_t)7;
+	for (size_t i = 0; i < k; i++) {
+		size_t at = st->order[i] * page_size + off;
+		uint64_t g;
+		memcpy(&g, st->golden + at, sizeof(g));
+		g = ~g;
+		memcpy(base + at, &g, sizeof(g));
+	}
+}
+
+static void verify(const struct state *st, const char *what, const char *label, const char *base)
+{
+	if (!memcmp(base, st->golden, REGION_BYTES))
+		return;
+	for (size_t i = 0; i < npages; i++)
+		if (memcmp(base + i * page_size, st->golden + i * page_size, page_size))
+			bench_die(BENCH_EXIT_FAIL,
+				  "%s at %s: page %zu differs from the snapshot after the reset",
+				  what, label, i);
+}
+
+static double round_restore(struct state *st, size_t f, int round)
+{
+	size_t k = pages_for(fractions[f].permille);
+	write_pages(st, st->snap_region, k, round);
+	uint64_t t0 = bench_now_ns();
+	ssize_t n = uffdbox_snapshot_restore(st->snap);
+	uint64_t ns = bench_now_ns() - t0;
+	if (n < 0)
+		bench_die(BENCH_EXIT_FAIL, "restore at %s: %s", fractions[f].label,
+			  uffdbox_strerror((int)n));
+	size_t want = st->mode == UFFDBOX_SNAPSHOT_COPY ? npages : k;
+	if ((size_t)n != want)
+		bench_die(BENCH_EXIT_FAIL, "restore at %s: %zd pages copied back, expected %zu",
+			  fractions[f].label, n, want);
+	verify(st, method_name[M_RESTORE], fractions[f].label, st->snap_region);
+	return (double)ns / 1000.0;
+}
+
+static double round_memcpy(struct state *st, size_t f, int round)
+{
+	write_pages(st, st->plain, pages_for(fractions[f].permille), round);
+	uint64_t t0 = bench_now_ns();
+	memcpy(st->plain, st->golden, REGION_BYTES);
+	/* The copy must happen here, not be folded into the check below. */
+	__asm__ volatile("" : : "r"(st->plain) : "memory");
+	uint64_t ns = bench_now_ns() - t0;
+	verify(st, method_name[M_MEMCPY], fractions[f].label, st->plain);
+	return (double)ns / 1000.0;
+}
+
+static double run_method(struct state *st, enum method m, size_t f, int round)
+{
+	switch (m) {
+	case M_RESTORE:
+		return round_restore(st, f, round);
+	case M_MEMCPY:
+		return round_memcpy(st, f, round);
+	default:
+		return fork_server_round(&st->fs);
+	}
+}
+
+static void snap_check(const char *call, int rc, const char *err)
+{
+	if (rc >= 0)
+		return;
+	bench_die(rc == -UFFDBOX_E_DENIED ? BENCH_EXIT_SKIP : BENCH_EXIT_FAIL, "%s: %s%s%s", call,
+		  uffdbox_strerror(rc), err[0] ? ": " : "", err);
+}
+
+static void setup(struct state *st)
+{
+	char err[256] = "";
+	struct uffdbox_snapshot_opts so = {
+		.sz = sizeof(so),
+		.mode = UFFDBOX_SNAPSHOT_AUTO,
+		.errbuf = err,
+		.errbuf_len = sizeof(err),
+	};
+
+	/* Before anything big is mapped here: the server holds its 64 MiB
+	 * and nothing else of ours. */
+	fork_server_start(&st->fs);
+
+	snap_check("uffdbox_snapshot_new", uffdbox_snapshot_new(&so, &st->snap), err);
+	st->mode = uffdbox_snapshot_mode(st->snap);
+	st->golden = map_region("golden copy");
+	fill(st->golden, REGION_BYTES);
+	st->plain = map_region("memcpy region");
+	memcpy(st->plain, st->golden, REGION_BYTES);
+	st->snap_region = map_region("snapshot region");
+	memcpy(st->snap_region, st->golden, REGION_BYTES);
+	snap_check("uffdbox_snapshot_add",
+		   uffdbox_snapshot_add(st->snap, st->snap_region, REGION_BYTES), err);
+	snap_check("uffdbox_snapshot_take", uffdbox_snapshot_take(st->snap), err);
+
+	st->order = malloc(npages * sizeof(*st->order));
+	if (!st->order)
+		bench_die(BENCH_EXIT_FAIL, "out of memory");
+	for (size_t i = 0; i < npages; i++)
+		st->order[i] = i;
+	uint64_t x = PICK_SEED;
+	for (size_t i = 0; i < npages - 1; i++) { /* Fisher-Yates */
+		size_t j = i + (size_t)(lcg_next(&x) % (npages - i));
+		size_t t = st->order[i];
+		st->order[i] = st->order[j];
+		st->order[j] = t;
+	}
+}
+
+static void teardown(struct state *st)
+{
+	fork_server_stop(&st->fs);
+	uffdbox_snapshot_free(st->snap);
+	munmap(st->snap_region, REGION_BYTES);
+	munmap(st->plain, REGION_BYTES);
+	munmap(st->golden, REGION_BYTES);
+	free(st->order);
+}
+
+static void print_row(const struct bench_series *s, const char *label, const char *pages)
+{
+	printf("%-16s %-7s %12.3f %10.3f %10.3f %7u %8s\n", s->name, label, bench_series_median(s),
+	       bench_series_min(s), bench_series_max(s), s->n, pages);
+}
+
+int bench_reset(const struct bench_opts *o)
+{
+	struct state st = {0};
+	struct bench_series s[M_COUNT][NFRAC];
+
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	npages = REGION_BYTES / page_size;
+	for (int m = 0; m < M_COUNT; m++)
+		for (size_t f = 0; f < NFRAC; f++)
+			if (bench_series_init(&s[m][f], method_name[m], o->rounds) < 0)
+				bench_die(BENCH_EXIT_FAIL, "out of memory");
+	setup(&st);
+
+	/* Round -1 is the discarded warm-up round. */
+	for (int r = -1; r < (int)o->rounds; r++) {
+		for (size_t f = 0; f < NFRAC; f++) {
+			for (int k = 0; k < M_COUNT; k++) {
+				enum method m = (r & 1) ? M_COUNT - 1 - k : k;
+				double us = run_method(&st, m, f, r);
+				if (r >= 0)
+					bench_series_add(&s[m][f], us);
+			}
+		}
+	}
+
+	const char *mode = uffdbox_snapshot_mode_name(st.mode);
+	printf("reset: %zu MiB (%zu pages of %zu bytes), %u rounds; restore mode %s%s; "
+	       "fork server resident %zu MiB; us per reset, methods interleaved\n",
+	       REGION_BYTES >> 20, npages, page_size, o->rounds, mode,
+	       st.mode == UFFDBOX_SNAPSHOT_WP_ASYNC
+		       ? ""
+		       : " (NOT wp-async: the kernel or UFFDBOX_FEATURE_MASK hides WP_ASYNC)",
+	       st.fs.rss_pages * page_size >> 20);
+	printf("%-16s %-7s %12s %10s %10s %7s %8s\n", "method", "written", "median us", "min",
+	       "max", "rounds", "pages");
+	for (size_t f = 0; f < NFRAC; f++) {
+		char restored[32], all[32];
+		snprintf(restored, sizeof(restored), "%zu",
+			 st.mode == UFFDBOX_SNAPSHOT_COPY ? npages
+							  : pages_for(fractions[f].permille));
+		snprintf(all, sizeof(all), "%zu", npages);
+		print_row(&s[M_RESTORE][f], fractions[f].label, restored);
+		print_row(&s[M_MEMCPY][f], fractions[f].label, all);
+		print_row(&s[M_FORK][f], fractions[f].label, "-");
+	}
+	printf("\n");
+	for (size_t f = 0; f < NFRAC; f++) {
+		bench_compare(fractions[f].vs_memcpy, &s[M_RESTORE][f], &s[M_MEMCPY][f]);
+		bench_compare(fractions[f].vs_fork, &s[M_RESTORE][f], &s[M_FORK][f]);
+	}
+	fflush(stdout);
+
+	teardown(&st);
+	for (int m = 0; m < M_COUNT; m++)
+		for (size_t f = 0; f < NFRAC; f++)
+			bench_series_free(&s[m][f]);
+	return BENCH_EXIT_OK;
+}
