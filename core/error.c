@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* core/error.c - texts for error codes. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "uffdbox/common.h"
+#include "internal.h"
 
 static const char *const project_errors[] = {
 	[UFFDBOX_E_NOFEATURE - UFFDBOX_E_BASE] =
@@ -34,4 +38,32 @@ const char *uffdbox_strerror(int err)
 		return project_errors[err - UFFDBOX_E_BASE];
 	const char *s = strerrordesc_np(err);
 	return s ? s : "unknown error";
+}
+
+void uffdbox__explain(char *buf, size_t len, const char *fmt, ...)
+{
+	if (!buf || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, void *uc)
+{
+	if (old->sa_flags & SA_SIGINFO) {
+		if (old->sa_sigaction) {
+			old->sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (old->sa_handler == SIG_IGN) {
+		return;
+	} else if (old->sa_handler != SIG_DFL) {
+		old->sa_handler(sig);
+		return;
+	}
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
 }

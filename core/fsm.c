@@ -1,2 +1,645 @@
-/* placeholder */
-typedef int uffdbox__fsm_placeholder;
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/fsm.c - the handler state machine.
+ *
+ * Layout: a slot table (region id = slot index, stable for the region's
+ * life) and a key table sorted by address, one key per live region
+ * covering its whole extent (guards included).  Extents never overlap, so
+ * the keys are sorted by both ends and a lookup is one binary search.
+ *
+ * Page bytes are read and written with relaxed atomic byte accesses (see
+ * fsm.h, "Concurrency"); the tables are plain data, changed only by calls
+ * the caller serializes.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uffdbox/common.h>
+#include <uffdbox/fsm.h>
+#include <uffdbox/msg.h>
+
+#define MAX_REGIONS 65536u
+#define MIN_SHIFT   12u
+#define MAX_SHIFT   30u
+
+enum {
+	SLOT_USED = 1u << 0,
+	SLOT_OWNED = 1u << 1, /* state[] came from calloc() */
+	SLOT_QUARANTINED = 1u << 2,
+};
+
+struct fsm_slot {
+	uint64_t start; /* body */
+	uint64_t pages;
+	uint64_t gb, ga; /* guard pages before / after */
+	uint8_t *state;
+	uint8_t shift;
+	uint8_t flags;
+};
+
+struct fsm_key {
+	uint64_t lo, hi; /* extent [lo, hi), guards included */
+	uint32_t slot;
+};
+
+struct uffdbox_fsm {
+	uint32_t max, n;
+	bool self_alloc;
+	struct fsm_slot *slots; /* max */
+	struct fsm_key *keys;	/* n live, sorted by lo */
+};
+
+/* --- page bytes ------------------------------------------------------------ */
+
+static inline uint8_t pg_get(const struct fsm_slot *s, uint64_t i)
+{
+	return __atomic_load_n(&s->state[i], __ATOMIC_RELAXED);
+}
+
+/* Set page @i to @v; 1 if it changed. */
+static inline int pg_set(const struct fsm_slot *s, uint64_t i, uint8_t v)
+{
+	if (pg_get(s, i) == v)
+		return 0;
+	__atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* A page count as a non-negative int (saturated). */
+static inline int sat(uint64_t n)
+{
+	return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+static inline uint64_t body_end(const struct fsm_slot *s)
+{
+	return s->start + (s->pages << s->shift);
+}
+
+/* --- construction ---------------------------------------------------------- */
+
+size_t uffdbox_fsm_size(unsigned int max_regions)
+{
+	if (max_regions == 0 || max_regions > MAX_REGIONS)
+		return 0;
+	return sizeof(struct uffdbox_fsm) + (size_t)max_regions * sizeof(struct fsm_slot) +
+	       (size_t)max_regions * sizeof(struct fsm_key);
+}
+
+int uffdbox_fsm_init(void *mem, size_t len, unsigned int max_regions, struct uffdbox_fsm **out)
+{
+	size_t need = uffdbox_fsm_size(max_regions);
+
+	if (!mem || !need || len < need || ((uintptr_t)mem & 7))
+		return -EINVAL;
+	memset(mem, 0, need);
+	struct uffdbox_fsm *f = mem;
+	f->max = max_regions;
+	f->slots = (struct fsm_slot *)(f + 1);
+	f->keys = (struct fsm_key *)(f->slots + max_regions);
+	*out = f;
+	return 0;
+}
+
+int uffdbox_fsm_new(unsigned int max_regions, struct uffdbox_fsm **out)
+{
+	size_t need = uffdbox_fsm_size(max_regions);
+	if (!need)
+		return -EINVAL;
+	void *mem = malloc(need);
+	if (!mem)
+		return -ENOMEM;
+	uffdbox_fsm_init(mem, need, max_regions, out);
+	(*out)->self_alloc = true;
+	return 0;
+}
+
+void uffdbox_fsm_free(struct uffdbox_fsm *f)
+{
+	if (!f)
+		return;
+	for (uint32_t i = 0; i < f->max; i++) {
+		struct fsm_slot *s = &f->slots[i];
+		if ((s->flags & (SLOT_USED | SLOT_OWNED)) == (SLOT_USED | SLOT_OWNED))
+			free(s->state);
+		s->flags = 0;
+	}
+	f->n = 0;
+	if (f->self_alloc)
+		free(f);
+}
+
+/* --- lookup ------------------------------------------------------------------ */
+
+/* Index of the first key whose extent ends after @addr (n if none). */
+static uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
+{
+	uint32_t lo = 0, hi = f->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (f->keys[mid].hi > addr)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* The slot whose extent holds @addr, or NULL. */
+static struct fsm_slot *find_extent(const struct uffdbox_fsm *f, uint64_t addr)
+{
+	uint32_t k = first_after(f, addr);
+	if (k < f->n && f->keys[k].lo <= addr)
+		return &f->slots[f->keys[k].slot];
+	return NULL;
+}
+
+/* The slot whose body holds @addr, or NULL. */
+static struct fsm_slot *find_body(const struct uffdbox_fsm *f, uint64_t addr)
+{
+	struct fsm_slot *s = find_extent(f, addr);
+	if (s && addr >= s->start && addr < body_end(s))
+		return s;
+	return NULL;
+}
+
+static struct fsm_slot *slot_of(const struct uffdbox_fsm *f, int region)
+{
+	if (region < 0 || (uint32_t)region >= f->max || !(f->slots[region].flags & SLOT_USED))
+		return NULL;
+	return &f->slots[region];
+}
+
+/* Does [lo, hi) overlap any extent other than slot @skip's? */
+static bool overlaps(const struct uffdbox_fsm *f, uint64_t lo, uint64_t hi, uint32_t skip)
+{
+	for (uint32_t k = first_after(f, lo); k < f->n && f->keys[k].lo < hi; k++)
+		if (f->keys[k].slot != skip)
+			return true;
+	return false;
+}
+
+static void key_insert(struct uffdbox_fsm *f, uint64_t lo, uint64_t hi, uint32_t slot)
+{
+	uint32_t k = first_after(f, lo);
+	memmove(&f->keys[k + 1], &f->keys[k], (f->n - k) * sizeof(f->keys[0]));
+	f->keys[k] = (struct fsm_key){.lo = lo, .hi = hi, .slot = slot};
+	f->n++;
+}
+
+static void key_remove(struct uffdbox_fsm *f, uint32_t slot)
+{
+	for (uint32_t k = 0; k < f->n; k++) {
+		if (f->keys[k].slot != slot)
+			continue;
+		memmove(&f->keys[k], &f->keys[k + 1], (f->n - k - 1) * sizeof(f->keys[0]));
+		f->n--;
+		return;
+	}
+}
+
+/* --- region lifecycle ---------------------------------------------------------- */
+
+/* The extent of a region, or -EOVERFLOW. */
+static int extent(uint64_t start, uint64_t pages, unsigned int shift, uint64_t gb, uint64_t ga,
+		  uint64_t *lo, uint64_t *hi)
+{
+	uint64_t blen, glo, ghi, end;
+
+	if (pages > (UINT64_MAX >> shift) || gb > (UINT64_MAX >> shift) ||
+	    ga > (UINT64_MAX >> shift))
+		return -EOVERFLOW;
+	blen = pages << shift;
+	glo = gb << shift;
+	ghi = ga << shift;
+	if (glo > start || __builtin_add_overflow(start, blen, &end) ||
+	    __builtin_add_overflow(end, ghi, hi))
+		return -EOVERFLOW;
+	/* hi == 0 would mean "ends exactly at 2^64": not representable. */
+	if (*hi == 0)
+		return -EOVERFLOW;
+	*lo = start - glo;
+	return 0;
+}
+
+int uffdbox_fsm_region_add(struct uffdbox_fsm *f, const struct uffdbox_fsm_region_opts *opts)
+{
+	struct uffdbox_fsm_region_opts o = {0};
+	uint64_t lo, hi;
+	uint32_t slot;
+	int err;
+
+	if (!opts || opts->sz == 0)
+		return -EINVAL;
+	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	if (o.shift == 0)
+		o.shift = MIN_SHIFT;
+	if (o.pages == 0 || o.shift < MIN_SHIFT || o.shift > MAX_SHIFT ||
+	    (o.start & ((1ull << o.shift) - 1)))
+		return -EINVAL;
+	err = extent(o.start, o.pages, o.shift, o.guard_before, o.guard_after, &lo, &hi);
+	if (err)
+		return err;
+	if (f->n == f->max)
+		return -ENOSPC;
+	if (overlaps(f, lo, hi, UINT32_MAX))
+		return -EEXIST;
+	if (!o.state && o.pages > SIZE_MAX)
+		return -ENOMEM;
+	for (slot = 0; f->slots[slot].flags & SLOT_USED; slot++)
+		;
+
+	struct fsm_slot *s = &f->slots[slot];
+	*s = (struct fsm_slot){.start = o.start,
+			       .pages = o.pages,
+			       .gb = o.guard_before,
+			       .ga = o.guard_after,
+			       .shift = (uint8_t)o.shift,
+			       .state = o.state};
+	if (s->state) {
+		memset(s->state, UFFDBOX_PAGE_UNPOPULATED, o.pages);
+	} else {
+		s->state = calloc(o.pages, 1);
+		if (!s->state)
+			return -ENOMEM;
+		s->flags |= SLOT_OWNED;
+	}
+	s->flags |= SLOT_USED;
+	key_insert(f, lo, hi, slot);
+	return (int)slot;
+}
+
+int uffdbox_fsm_region_quarantine(struct uffdbox_fsm *f, int region)
+{
+	struct fsm_slot *s = slot_of(f, region);
+	uint64_t changed = 0;
+
+	if (!s)
+		return -ENOENT;
+	for (uint64_t i = 0; i < s->pages; i++)
+		changed += pg_set(s, i, UFFDBOX_PAGE_QUARANTINED);
+	s->flags |= SLOT_QUARANTINED;
+	return sat(changed);
+}
+
+int uffdbox_fsm_region_release(struct uffdbox_fsm *f, int region)
+{
+	struct fsm_slot *s = slot_of(f, region);
+
+	if (!s)
+		return -ENOENT;
+	key_remove(f, (uint32_t)region);
+	if (s->flags & SLOT_OWNED)
+		free(s->state);
+	memset(s, 0, sizeof(*s));
+	return 0;
+}
+
+int uffdbox_fsm_region_info(const struct uffdbox_fsm *f, int region,
+			    struct uffdbox_fsm_region_info *out)
+{
+	const struct fsm_slot *s = slot_of(f, region);
+
+	if (!s)
+		return -ENOENT;
+	*out = (struct uffdbox_fsm_region_info){
+		.start = s->start,
+		.pages = s->pages,
+		.guard_before = s->gb,
+		.guard_after = s->ga,
+		.shift = s->shift,
+		.quarantined = !!(s->flags & SLOT_QUARANTINED),
+	};
+	return 0;
+}
+
+unsigned int uffdbox_fsm_regions(const struct uffdbox_fsm *f)
+{
+	return f->n;
+}
+
+int uffdbox_fsm_page_state(const struct uffdbox_fsm *f, int region, uint64_t page)
+{
+	const struct fsm_slot *s = slot_of(f, region);
+
+	if (!s)
+		return -ENOENT;
+	if (page >= s->pages)
+		return -ERANGE;
+	return pg_get(s, page);
+}
+
+/* --- faults ------------------------------------------------------------------- */
+
+enum { CLS_MISSING, CLS_WP, CLS_MINOR };
+
+#define O UFFDBOX_VERDICT_ORDINARY
+#define S UFFDBOX_VERDICT_SPURIOUS
+#define Q UFFDBOX_VERDICT_USE_AFTER_UNMAP
+#define G UFFDBOX_VERDICT_GUARD
+#define P UFFDBOX_VERDICT_POISONED
+/* verdict[state][class]: MISSING, WP, MINOR */
+static const uint8_t verdict_of[8][3] = {
+	[UFFDBOX_PAGE_UNPOPULATED] = {O, S, O}, [UFFDBOX_PAGE_POPULATED] = {S, S, S},
+	[UFFDBOX_PAGE_WP] = {S, O, S},		[UFFDBOX_PAGE_WP_UNPOPULATED] = {O, O, O},
+	[UFFDBOX_PAGE_POISONED] = {P, P, P},	[UFFDBOX_PAGE_REMOVED] = {O, S, O},
+	[UFFDBOX_PAGE_QUARANTINED] = {Q, Q, Q}, [UFFDBOX_PAGE_GUARD] = {G, G, G},
+};
+#undef O
+#undef S
+#undef Q
+#undef G
+#undef P
+
+int uffdbox_fsm_classify(const struct uffdbox_fsm *f, uint64_t addr, uint64_t flags,
+			 struct uffdbox_fault *out)
+{
+	bool write = flags & UFFDBOX_MSG_PF_WRITE;
+	unsigned int cls;
+	const struct fsm_slot *s;
+
+	if (flags & UFFDBOX_MSG_PF_WP) {
+		out->kind = UFFDBOX_FAULT_WP;
+		cls = CLS_WP;
+	} else if (flags & UFFDBOX_MSG_PF_MINOR) {
+		out->kind = write ? UFFDBOX_FAULT_MINOR_WRITE : UFFDBOX_FAULT_MINOR_READ;
+		cls = CLS_MINOR;
+	} else {
+		out->kind = write ? UFFDBOX_FAULT_MISSING_WRITE : UFFDBOX_FAULT_MISSING_READ;
+		cls = CLS_MISSING;
+	}
+	out->addr = addr;
+
+	s = find_extent(f, addr);
+	if (!s) {
+		out->page = out->page_addr = out->offset = 0;
+		out->region = -1;
+		out->zone = UFFDBOX_ZONE_OUTSIDE;
+		out->state = UFFDBOX_PAGE_UNPOPULATED;
+		out->verdict = UFFDBOX_VERDICT_OUTSIDE;
+		return out->verdict;
+	}
+	out->region = (int32_t)(s - f->slots);
+	uint64_t end = body_end(s);
+	if (addr < s->start) {
+		out->zone = UFFDBOX_ZONE_GUARD_BEFORE;
+		out->page = (s->start - addr - 1) >> s->shift;
+		out->page_addr = s->start - ((out->page + 1) << s->shift);
+		out->state = UFFDBOX_PAGE_GUARD;
+	} else if (addr >= end) {
+		out->zone = UFFDBOX_ZONE_GUARD_AFTER;
+		out->page = (addr - end) >> s->shift;
+		out->page_addr = end + (out->page << s->shift);
+		out->state = UFFDBOX_PAGE_GUARD;
+	} else {
+		out->zone = UFFDBOX_ZONE_BODY;
+		out->page = (addr - s->start) >> s->shift;
+		out->page_addr = s->start + (out->page << s->shift);
+		out->state = pg_get(s, out->page) & 7;
+	}
+	out->offset = addr - out->page_addr;
+	out->verdict = verdict_of[out->state][cls];
+	return out->verdict;
+}
+
+/* --- the handler's actions ----------------------------------------------------- */
+
+/* New state of a done page under @op/@mode (QUARANTINED excluded by the
+ * caller). */
+static uint8_t after_op(uint32_t op, uint32_t mode, uint8_t st)
+{
+	switch (op) {
+	case UFFDBOX_FSM_COPY:
+	case UFFDBOX_FSM_CONTINUE:
+		return (mode & UFFDBOX_FSM_MODE_WP) ? UFFDBOX_PAGE_WP : UFFDBOX_PAGE_POPULATED;
+	case UFFDBOX_FSM_ZEROPAGE: /* the kernel has no WP mode for it */
+	case UFFDBOX_FSM_MOVE:	   /* a moved page arrives writable */
+		return UFFDBOX_PAGE_POPULATED;
+	case UFFDBOX_FSM_POISON:
+		return UFFDBOX_PAGE_POISONED;
+	case UFFDBOX_FSM_PROTECT:
+		if (st == UFFDBOX_PAGE_POPULATED)
+			return UFFDBOX_PAGE_WP;
+		if ((st == UFFDBOX_PAGE_UNPOPULATED || st == UFFDBOX_PAGE_REMOVED) &&
+		    (mode & UFFDBOX_FSM_MODE_MARKERS))
+			return UFFDBOX_PAGE_WP_UNPOPULATED;
+		return st;
+	case UFFDBOX_FSM_UNPROTECT:
+		if (st == UFFDBOX_PAGE_WP)
+			return UFFDBOX_PAGE_POPULATED;
+		if (st == UFFDBOX_PAGE_WP_UNPOPULATED)
+			return UFFDBOX_PAGE_UNPOPULATED;
+		return st;
+	default: /* WAKE */
+		return st;
+	}
+}
+
+/* -EEXIST: the first page has a page now. */
+static uint8_t after_exists(uint8_t st)
+{
+	switch (st) {
+	case UFFDBOX_PAGE_UNPOPULATED:
+	case UFFDBOX_PAGE_REMOVED:
+		return UFFDBOX_PAGE_POPULATED;
+	case UFFDBOX_PAGE_WP_UNPOPULATED:
+		return UFFDBOX_PAGE_WP;
+	default:
+		return st;
+	}
+}
+
+static inline int set_unless_quarantined(const struct fsm_slot *s, uint64_t i, uint8_t v)
+{
+	if (pg_get(s, i) == UFFDBOX_PAGE_QUARANTINED)
+		return 0;
+	return pg_set(s, i, v);
+}
+
+int uffdbox_fsm_apply(struct uffdbox_fsm *f, const struct uffdbox_fsm_action *a)
+{
+	const struct fsm_slot *s;
+	uint64_t mask, first, n, end, done, changed = 0;
+
+	if (a->op >= UFFDBOX_FSM_OP_END ||
+	    (a->mode & ~(UFFDBOX_FSM_MODE_WP | UFFDBOX_FSM_MODE_MARKERS)))
+		return -EINVAL;
+	if (a->len == 0)
+		return 0;
+	s = find_body(f, a->addr);
+	if (!s)
+		return -ENOENT;
+	mask = (1ull << s->shift) - 1;
+	if ((a->addr & mask) || (a->len & mask))
+		return -EINVAL;
+	if (__builtin_add_overflow(a->addr, a->len, &end) || end > body_end(s))
+		return -ERANGE;
+	if (a->op == UFFDBOX_FSM_MOVE) {
+		uint64_t send;
+		if ((a->src & mask) || __builtin_add_overflow(a->src, a->len, &send) ||
+		    (a->src < end && a->addr < send))
+			return -EINVAL;
+	}
+	first = (a->addr - s->start) >> s->shift;
+	n = a->len >> s->shift;
+
+	if (a->result < 0) {
+		bool fills = a->op != UFFDBOX_FSM_PROTECT && a->op != UFFDBOX_FSM_UNPROTECT &&
+			     a->op != UFFDBOX_FSM_WAKE;
+		if (a->result != -EEXIST || !fills)
+			return 0;
+		uint8_t st = pg_get(s, first);
+		return pg_set(s, first, after_exists(st));
+	}
+	if (a->op == UFFDBOX_FSM_PROTECT || a->op == UFFDBOX_FSM_UNPROTECT ||
+	    a->op == UFFDBOX_FSM_WAKE)
+		done = n;
+	else
+		done = ((uint64_t)a->result < a->len ? (uint64_t)a->result : a->len) >> s->shift;
+	if (a->op == UFFDBOX_FSM_WAKE)
+		return 0;
+
+	for (uint64_t i = first; i < first + done; i++) {
+		uint8_t st = pg_get(s, i);
+		if (st != UFFDBOX_PAGE_QUARANTINED)
+			changed += pg_set(s, i, after_op(a->op, a->mode, st));
+	}
+	if (a->op == UFFDBOX_FSM_MOVE) {
+		/* The source pages, wherever tracked, are holes now. */
+		for (uint64_t i = 0; i < done; i++) {
+			uint64_t src = a->src + (i << s->shift);
+			const struct fsm_slot *ss = find_body(f, src);
+			if (ss)
+				changed += set_unless_quarantined(
+					ss, (src - ss->start) >> ss->shift, UFFDBOX_PAGE_REMOVED);
+		}
+	}
+	return sat(changed);
+}
+
+/* --- kernel events ---------------------------------------------------------------- */
+
+/* Set every body page intersecting [start, end) to @v (REMOVED spares
+ * QUARANTINED pages). */
+static int range_set(struct uffdbox_fsm *f, uint64_t start, uint64_t end, uint8_t v)
+{
+	uint64_t changed = 0;
+
+	if (start > end)
+		return -EINVAL;
+	for (uint32_t k = first_after(f, start); k < f->n && f->keys[k].lo < end; k++) {
+		const struct fsm_slot *s = &f->slots[f->keys[k].slot];
+		uint64_t bend = body_end(s);
+		if (end <= s->start || start >= bend)
+			continue;
+		uint64_t i0 = start > s->start ? (start - s->start) >> s->shift : 0;
+		/* last page that starts before end */
+		uint64_t i1 = end >= bend ? s->pages : ((end - s->start - 1) >> s->shift) + 1;
+		for (uint64_t i = i0; i < i1; i++)
+			changed += v == UFFDBOX_PAGE_REMOVED ? set_unless_quarantined(s, i, v)
+							     : pg_set(s, i, v);
+	}
+	return sat(changed);
+}
+
+int uffdbox_fsm_remove(struct uffdbox_fsm *f, uint64_t start, uint64_t end)
+{
+	return range_set(f, start, end, UFFDBOX_PAGE_REMOVED);
+}
+
+int uffdbox_fsm_unmap(struct uffdbox_fsm *f, uint64_t start, uint64_t end)
+{
+	return range_set(f, start, end, UFFDBOX_PAGE_QUARANTINED);
+}
+
+int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_t len)
+{
+	struct fsm_slot *s;
+	uint64_t mask, fend, tend, n;
+
+	if (len == 0)
+		return 0;
+	if (__builtin_add_overflow(from, len, &fend) || __builtin_add_overflow(to, len, &tend) ||
+	    (from < tend && to < fend))
+		return -EINVAL;
+	s = find_body(f, from);
+	if (!s)
+		return 0;
+	mask = (1ull << s->shift) - 1;
+	if ((from & mask) || (to & mask) || (len & mask))
+		return -EINVAL;
+	if (fend > body_end(s))
+		return -ERANGE;
+	n = len >> s->shift;
+
+	if (from == s->start && n == s->pages) {
+		uint32_t slot = (uint32_t)(s - f->slots);
+		/* A region ending exactly at 2^64 is not representable. */
+		if (tend == 0 || overlaps(f, to, tend, slot))
+			return -EEXIST;
+		key_remove(f, slot);
+		s->start = to;
+		s->gb = s->ga = 0;
+		key_insert(f, to, tend, slot);
+		return sat(n);
+	}
+
+	uint64_t first = (from - s->start) >> s->shift;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t d = to + (i << s->shift);
+		const struct fsm_slot *ds = find_body(f, d);
+		if (ds && ds->shift == s->shift)
+			pg_set(ds, (d - ds->start) >> ds->shift, pg_get(s, first + i));
+	}
+	for (uint64_t i = first; i < first + n; i++)
+		pg_set(s, i, UFFDBOX_PAGE_QUARANTINED);
+	return sat(n);
+}
+
+int uffdbox_fsm_event(struct uffdbox_fsm *f, const struct uffdbox_msg *m,
+		      struct uffdbox_fault *fault)
+{
+	switch (m->kind) {
+	case UFFDBOX_MSG_PAGEFAULT: {
+		struct uffdbox_fault tmp;
+		return uffdbox_fsm_classify(f, m->u.pagefault.address, m->u.pagefault.flags,
+					    fault ? fault : &tmp);
+	}
+	case UFFDBOX_MSG_FORK:
+		return 0;
+	case UFFDBOX_MSG_REMAP:
+		return uffdbox_fsm_remap(f, m->u.remap.from, m->u.remap.to, m->u.remap.len);
+	case UFFDBOX_MSG_REMOVE:
+		return uffdbox_fsm_remove(f, m->u.remove.start, m->u.remove.end);
+	case UFFDBOX_MSG_UNMAP:
+		return uffdbox_fsm_unmap(f, m->u.remove.start, m->u.remove.end);
+	default:
+		return -UFFDBOX_E_MSG_UNKNOWN;
+	}
+}
+
+/* --- names -------------------------------------------------------------------------- */
+
+const char *uffdbox_page_state_name(unsigned int state)
+{
+	static const char *const names[] = {"unpopulated",    "populated", "wp",
+					    "wp-unpopulated", "poisoned",  "removed",
+					    "quarantined",    "guard"};
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
+const char *uffdbox_fault_kind_name(unsigned int kind)
+{
+	static const char *const names[] = {"missing-read", "missing-write", "wp", "minor-read",
+					    "minor-write"};
+	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+}
+
+const char *uffdbox_verdict_name(unsigned int verdict)
+{
+	static const char *const names[] = {"ordinary", "spurious", "use-after-unmap",
+					    "guard",	"poisoned", "outside"};
+	return verdict < sizeof(names) / sizeof(names[0]) ? names[verdict] : "?";
+}

@@ -13,6 +13,7 @@
 #include "uffdbox/compat.h"
 #include "uffdbox/region.h"
 #include "sys.h"
+#include "internal.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -34,17 +35,6 @@ struct uffdbox_region {
 	unsigned int modes; /* registration modes, when u != NULL */
 	char name[32];
 };
-
-__attribute__((format(printf, 3, 4))) static void explain(char *buf, size_t len, const char *fmt,
-							  ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 static long meminfo_kb(const char *key)
 {
@@ -121,7 +111,8 @@ static int map_body(struct uffdbox_region *r, const struct uffdbox_region_opts *
 		return 0;
 	int err = errno;
 	if (r->mem == UFFDBOX_MEM_HUGETLB && (err == ENOMEM || err == EINVAL)) {
-		explain(o->errbuf, o->errbuf_len,
+		uffdbox__explain(
+			o->errbuf, o->errbuf_len,
 			"hugetlb region of %zu huge pages of %zu KiB: only %ld free of %ld "
 			"(reserve more: echo N > /proc/sys/vm/nr_hugepages)",
 			r->len / r->psz, r->psz / 1024, meminfo_kb("HugePages_Free"),
@@ -174,18 +165,18 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 	if (opts)
 		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	if (o.mem > UFFDBOX_MEM_HUGETLB || o.guard > UFFDBOX_GUARD_NONE || (o.modes & ~7u)) {
-		explain(o.errbuf, o.errbuf_len, "unknown memory type, guard kind or mode");
+		uffdbox__explain(o.errbuf, o.errbuf_len, "unknown memory type, guard kind or mode");
 		return -EINVAL;
 	}
 	if (o.pages == 0) {
-		explain(o.errbuf, o.errbuf_len, "a region needs at least one page");
+		uffdbox__explain(o.errbuf, o.errbuf_len, "a region needs at least one page");
 		return -EINVAL;
 	}
 	psz = (size_t)sysconf(_SC_PAGESIZE);
 	if (o.mem == UFFDBOX_MEM_HUGETLB) {
 		psz = uffdbox_hugepage_size();
 		if (!psz) {
-			explain(o.errbuf, o.errbuf_len, "this kernel has no huge pages");
+			uffdbox__explain(o.errbuf, o.errbuf_len, "this kernel has no huge pages");
 			return -UFFDBOX_E_NOHUGE;
 		}
 	}
@@ -194,12 +185,13 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 	    __builtin_mul_overflow(gpages, psz, &glen) || glen > SIZE_MAX / 4 ||
 	    __builtin_add_overflow(len, 2 * glen, &total) ||
 	    __builtin_add_overflow(total, psz, &total)) {
-		explain(o.errbuf, o.errbuf_len, "region of %zu pages (+%zu guard) overflows",
-			o.pages, gpages);
+		uffdbox__explain(o.errbuf, o.errbuf_len,
+				 "region of %zu pages (+%zu guard) overflows", o.pages, gpages);
 		return -EOVERFLOW;
 	}
 	if (o.mem == UFFDBOX_MEM_ANON && (o.modes & UFFDBOX_REG_MINOR)) {
-		explain(o.errbuf, o.errbuf_len,
+		uffdbox__explain(
+			o.errbuf, o.errbuf_len,
 			"minor faults exist only for shmem and hugetlb (page cache) memory");
 		return -EINVAL;
 	}
@@ -235,15 +227,15 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 		goto fail;
 	rc = install_guards(r, o.guard);
 	if (rc < 0) {
-		explain(o.errbuf, o.errbuf_len, "guard pages: %s", uffdbox_strerror(rc));
+		uffdbox__explain(o.errbuf, o.errbuf_len, "guard pages: %s", uffdbox_strerror(rc));
 		goto fail;
 	}
 	if (u) {
 		rc = uffdbox_uffd_register(u, r->body, r->len,
 					   o.modes ? o.modes : UFFDBOX_REG_MISSING, &r->ioctls);
 		if (rc < 0) {
-			explain(o.errbuf, o.errbuf_len, "UFFDIO_REGISTER of %zu bytes: %s", r->len,
-				uffdbox_strerror(rc));
+			uffdbox__explain(o.errbuf, o.errbuf_len, "UFFDIO_REGISTER of %zu bytes: %s",
+					 r->len, uffdbox_strerror(rc));
 			goto fail;
 		}
 		r->u = u;

@@ -13,6 +13,7 @@
 #include "uffdbox/compat.h"
 #include "uffdbox/uffd.h"
 #include "sys.h"
+#include "internal.h"
 
 struct uffdbox_uffd {
 	int fd;
@@ -92,17 +93,6 @@ int uffdbox_feature_mask(uint64_t *mask)
 	return 0;
 }
 
-__attribute__((format(printf, 3, 4))) static void explain(char *buf, size_t len, const char *fmt,
-							  ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 static bool has_cap_sys_ptrace(void)
 {
 	FILE *f = fopen("/proc/self/status", "re");
@@ -136,7 +126,8 @@ static void explain_denied(char *buf, size_t len, unsigned int methods, int errs
 		fclose(f);
 	}
 	bool dev = stat("/dev/userfaultfd", &st) == 0;
-	explain(buf, len,
+	uffdbox__explain(
+		buf, len,
 		"userfaultfd could not be opened: "
 		"syscall with UFFD_USER_MODE_ONLY: %s; /dev/userfaultfd: %s; "
 		"syscall for kernel faults: %s. "
@@ -220,7 +211,8 @@ static int open_fd(const struct uffdbox_uffd_opts *o, enum uffdbox_open_method *
 			return fd;
 	}
 	if (!methods) {
-		explain(o->errbuf, o->errbuf_len,
+		uffdbox__explain(
+			o->errbuf, o->errbuf_len,
 			"no open method left: kernel_faults excludes the user-mode-only syscall, "
 			"and only it was allowed");
 		return -EINVAL;
@@ -265,8 +257,9 @@ int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features,
 	read_opts(opts, &o);
 	rc = uffdbox_feature_mask(&mask);
 	if (rc < 0) {
-		explain(o.errbuf, o.errbuf_len, "UFFDBOX_FEATURE_MASK=\"%s\" is not a number",
-			getenv("UFFDBOX_FEATURE_MASK"));
+		uffdbox__explain(o.errbuf, o.errbuf_len,
+				 "UFFDBOX_FEATURE_MASK=\"%s\" is not a number",
+				 getenv("UFFDBOX_FEATURE_MASK"));
 		return rc;
 	}
 	int fd = open_fd(&o, &m);
@@ -300,11 +293,12 @@ int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd 
 	if (missing) {
 		char names[256];
 		uffdbox_features_format(missing, names, sizeof(names));
-		explain(o.errbuf, o.errbuf_len,
-			"userfaultfd feature(s) %s required but not available "
-			"(kernel offers 0x%" PRIx64 "%s)",
-			names, avail,
-			getenv("UFFDBOX_FEATURE_MASK") ? ", minus UFFDBOX_FEATURE_MASK" : "");
+		uffdbox__explain(o.errbuf, o.errbuf_len,
+				 "userfaultfd feature(s) %s required but not available "
+				 "(kernel offers 0x%" PRIx64 "%s)",
+				 names, avail,
+				 getenv("UFFDBOX_FEATURE_MASK") ? ", minus UFFDBOX_FEATURE_MASK"
+								: "");
 		return -UFFDBOX_E_NOFEATURE;
 	}
 	uint64_t ask = (o.want_features | o.need_features) & avail;
@@ -331,9 +325,9 @@ int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd 
 	if (rc < 0) {
 		char names[256];
 		uffdbox_features_format(ask, names, sizeof(names));
-		explain(o.errbuf, o.errbuf_len, "UFFDIO_API with features %s failed: %s%s", names,
-			uffdbox_strerror(rc),
-			rc == -EPERM ? " (EVENT_FORK needs CAP_SYS_PTRACE)" : "");
+		uffdbox__explain(o.errbuf, o.errbuf_len, "UFFDIO_API with features %s failed: %s%s",
+				 names, uffdbox_strerror(rc),
+				 rc == -EPERM ? " (EVENT_FORK needs CAP_SYS_PTRACE)" : "");
 		sys_close(fd);
 		return rc;
 	}

@@ -12,23 +12,10 @@
 #include <unistd.h>
 
 #include "sandbox_int.h"
+#include "internal.h"
 
 static struct uffdbox_sandbox *_Atomic guard_sb;
 static struct sigaction guard_old;
-
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	if ((guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_sigaction) {
-		guard_old.sa_sigaction(sig, si, uc);
-		return;
-	}
-	if (!(guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_handler != SIG_DFL &&
-	    guard_old.sa_handler != SIG_IGN) {
-		guard_old.sa_handler(sig);
-		return;
-	}
-	signal(sig, SIG_DFL); /* the access faults again: death by SIGSEGV */
-}
 
 void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)
 {
@@ -58,10 +45,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
 				continue;
 			struct uffdbox__stack st;
 			uffdbox__stack_from_signal(&st, ucv);
-			bool wr = false;
-#if defined(__x86_64__)
-			wr = (((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
-#endif
+			bool wr = uffdbox__fault_write(ucv);
 			char line[512];
 			int len = snprintf(
 				line, sizeof(line),
@@ -88,7 +72,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
 			break;
 		}
 	}
-	chain(sig, si, ucv);
+	uffdbox__chain_signal(&guard_old, sig, si, ucv);
 	errno = saved;
 }
 

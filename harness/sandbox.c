@@ -19,17 +19,7 @@
 #include "uffdbox/compat.h"
 #include "hash.h"
 #include "sandbox_int.h"
-
-__attribute__((format(printf, 3, 4))) static void explain(char *buf, size_t len, const char *fmt,
-							  ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
+#include "internal.h"
 
 static const struct uffdbox_sandbox_opts default_opts = {.sz = sizeof(default_opts)};
 
@@ -44,7 +34,8 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	if (o.transport != UFFDBOX_TRANSPORT_SYNC && o.transport != UFFDBOX_TRANSPORT_SERVED)
 		return -EINVAL;
 	if (o.transport == UFFDBOX_TRANSPORT_SYNC && (o.noncooperative || o.busy_poll)) {
-		explain(o.errbuf, o.errbuf_len,
+		uffdbox__explain(
+			o.errbuf, o.errbuf_len,
 			"non-cooperative events and busy polling need the SERVED transport: their "
 			"callers block until a reader takes the message");
 		return -EINVAL;
@@ -109,14 +100,16 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 						   : uffdbox__served_start(sb);
 	if (rc < 0) {
 		if (rc == -EBUSY)
-			explain(o.errbuf, o.errbuf_len,
+			uffdbox__explain(
+				o.errbuf, o.errbuf_len,
 				"another SYNC sandbox owns the SIGBUS handler; free it first");
 		goto fail;
 	}
 	if (o.report_guard_hits) {
 		rc = uffdbox__guard_install(sb);
 		if (rc < 0) {
-			explain(o.errbuf, o.errbuf_len,
+			uffdbox__explain(
+				o.errbuf, o.errbuf_len,
 				"another sandbox reports guard hits (one SIGSEGV handler at a "
 				"time)");
 			goto fail;

@@ -23,6 +23,7 @@
 #include "uffdbox/compat.h"
 #include "uffdbox/snapshot.h"
 #include "uffdbox/uffd.h"
+#include "internal.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -62,41 +63,7 @@ enum uffdbox_snapshot_mode uffdbox_snapshot_mode(const struct uffdbox_snapshot *
 	return s->mode;
 }
 
-__attribute__((format(printf, 3, 4))) static void explain(char *buf, size_t len, const char *fmt,
-							  ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* --- WP_SYNC: the SIGBUS handler ----------------------------------------- */
-
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	if ((sync_old.sa_flags & SA_SIGINFO) && sync_old.sa_sigaction)
-		sync_old.sa_sigaction(sig, si, uc);
-	else if (!(sync_old.sa_flags & SA_SIGINFO) && sync_old.sa_handler != SIG_DFL &&
-		 sync_old.sa_handler != SIG_IGN)
-		sync_old.sa_handler(sig);
-	else
-		signal(sig, SIG_DFL); /* the access faults again and kills, as before */
-}
-
-/* Page present (x86-64 error code bit 0)?  Then it is a write-protect fault;
- * otherwise the page was dropped since the snapshot. */
-static bool fault_on_present_page(const ucontext_t *uc)
-{
-#if defined(__x86_64__)
-	return (uc->uc_mcontext.gregs[REG_ERR] & 1) != 0;
-#else
-	(void)uc;
-	return true;
-#endif
-}
 
 static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 {
@@ -112,7 +79,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 			uintptr_t pg = a & ~(PAGE - 1);
 			atomic_store_explicit(&r->dirty[(pg - r->start) / PAGE], 1,
 					      memory_order_relaxed);
-			if (fault_on_present_page(ucv)) {
+			/* present: a write-protect fault; absent: dropped since the snapshot */
+			if (uffdbox__fault_present(ucv)) {
 				uffdbox_uffd_writeprotect(s->u, (void *)pg, PAGE, false,
 							  UFFDBOX_DONTWAKE);
 			} else {
@@ -126,7 +94,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 			return;
 		}
 	}
-	chain(sig, si, ucv);
+	uffdbox__chain_signal(&sync_old, sig, si, ucv);
 	errno = saved;
 }
 
@@ -172,7 +140,8 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 		s->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		if (s->pagemap < 0) {
 			rc = -errno;
-			explain(o.errbuf, o.errbuf_len, "/proc/self/pagemap: %s", strerror(errno));
+			uffdbox__explain(o.errbuf, o.errbuf_len, "/proc/self/pagemap: %s",
+					 strerror(errno));
 			goto fail;
 		}
 	} else if (m == UFFDBOX_SNAPSHOT_WP_SYNC) {
@@ -182,7 +151,8 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 			goto fail;
 		struct uffdbox_snapshot *none = NULL;
 		if (!atomic_compare_exchange_strong(&sync_snap, &none, s)) {
-			explain(o.errbuf, o.errbuf_len, "another WP_SYNC snapshot owns SIGBUS");
+			uffdbox__explain(o.errbuf, o.errbuf_len,
+					 "another WP_SYNC snapshot owns SIGBUS");
 			rc = -EBUSY;
 			goto fail;
 		}
@@ -283,15 +253,21 @@ int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 	return 0;
 }
 
-/* WP_ASYNC: copy back the pages the kernel marked written in one range. */
-static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
+/*
+ * Walk one range with PAGEMAP_SCAN for the pages written since they were
+ * last protected: with @flags 0 only list them (and, with @copy, copy each
+ * run back from the shadow); with PM_SCAN_WP_MATCHING protect them again.
+ * Returns the pages found, or -errno.
+ */
+static ssize_t scan_written(struct uffdbox_snapshot *s, struct snap_range *r, uint64_t flags,
+			    bool copy)
 {
 	ssize_t pages = 0;
-	uintptr_t from = r->start;
 
-	while (from < r->end) {
+	for (uintptr_t from = r->start; from < r->end;) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
+			.flags = flags,
 			.start = from,
 			.end = r->end,
 			.vec = (uintptr_t)s->vec,
@@ -305,7 +281,8 @@ static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
 		for (int i = 0; i < n; i++) {
 			size_t off = s->vec[i].start - r->start,
 			       len = s->vec[i].end - s->vec[i].start;
-			memcpy((void *)s->vec[i].start, r->shadow + off, len);
+			if (copy)
+				memcpy((void *)s->vec[i].start, r->shadow + off, len);
 			pages += (ssize_t)(len / PAGE);
 		}
 		/* A full vector means there may be more: go on from where the
@@ -314,27 +291,19 @@ static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
 			break;
 		from = arg.walk_end;
 	}
-	/* Re-arm only now, in one walk: the written pages (our copies among
-	 * them) are write-protected again.  Nothing written, nothing to arm. */
-	for (from = pages ? r->start : r->end; from < r->end;) {
-		struct pm_scan_arg arg = {
-			.size = sizeof(arg),
-			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-			.start = from,
-			.end = r->end,
-			.vec = (uintptr_t)s->vec,
-			.vec_len = SCAN_VEC,
-			.category_mask = PAGE_IS_WRITTEN,
-			.return_mask = PAGE_IS_WRITTEN,
-		};
-		int n = ioctl(s->pagemap, PAGEMAP_SCAN, &arg);
-		if (n < 0)
-			return -errno;
-		if (n < SCAN_VEC || arg.walk_end <= from)
-			break;
-		from = arg.walk_end;
-	}
 	return pages;
+}
+
+/* WP_ASYNC: scan without re-arming, copy back, then re-arm in one walk (the
+ * written pages, our copies among them, are protected again).  Re-arming
+ * first would make the copy itself mark the pages written. */
+static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	ssize_t pages = scan_written(s, r, 0, true);
+	if (pages <= 0)
+		return pages; /* nothing written, nothing to arm */
+	ssize_t armed = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, false);
+	return armed < 0 ? armed : pages;
 }
 
 /* WP_SYNC: copy back the pages the SIGBUS handler marked dirty. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sandbox_int.h"
+#include "internal.h"
 
 static struct uffdbox_sandbox *_Atomic sync_sb;
 static struct sigaction sync_old;
@@ -44,41 +45,7 @@ static int32_t current_tid(void)
 	return cached_tid;
 }
 
-/*
- * Read or write?  On x86-64 the page-fault error code is in the signal
- * context: bit 1 set for a write.  Elsewhere the state machine's view
- * (missing vs. mapped write-protected) is all there is, and a fault is
- * logged as a read unless it hit a write-protected page.
- */
-static bool fault_is_write(const ucontext_t *uc)
-{
-#if defined(__x86_64__)
-	return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
-#else
-	(void)uc;
-	return false;
-#endif
-}
-
 /* Hand a SIGBUS that is not a sandbox fault to whoever had it before. */
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	if (sync_old.sa_flags & SA_SIGINFO) {
-		if (sync_old.sa_sigaction) {
-			sync_old.sa_sigaction(sig, si, uc);
-			return;
-		}
-	} else if (sync_old.sa_handler == SIG_IGN) {
-		return; /* a synchronous fault cannot be ignored: it re-faults */
-	} else if (sync_old.sa_handler != SIG_DFL) {
-		sync_old.sa_handler(sig);
-		return;
-	}
-	/* Default action: restore it and let the retried access kill us with
-	 * the signal's real disposition (and core). */
-	signal(sig, SIG_DFL);
-}
-
 static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
@@ -88,19 +55,19 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	/* si_code: a uffd SIGBUS is BUS_ADRERR from the kernel; anything sent
 	 * by kill()/tgkill() (SI_USER, SI_TKILL) is not a fault at all. */
 	if (!sb || si->si_code <= 0) {
-		chain(sig, si, ucv);
+		uffdbox__chain_signal(&sync_old, sig, si, ucv);
 		errno = saved;
 		return;
 	}
 	struct sb_fault f = {
 		.addr = (uintptr_t)si->si_addr,
-		.write = fault_is_write(uc),
+		.write = uffdbox__fault_write(uc),
 		.tid = current_tid(),
 		.uc = ucv,
 	};
 	enum sb_outcome o = uffdbox__sb_handle_fault(sb, &f);
 	if (o == SB_NOT_OURS)
-		chain(sig, si, ucv);
+		uffdbox__chain_signal(&sync_old, sig, si, ucv);
 	errno = saved;
 }
 

@@ -18,7 +18,7 @@
  *                              (the page reads as zeros) instead of abort()
  *   UFFDBOX_RUN_LOG=FILE       append the normalized event log at exit
  */
-#define _GNU_SOURCE
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +37,7 @@
 #include "uffdbox/compat.h"
 #include "log.h"
 #include "report.h"
+#include "internal.h"
 
 #define EXPORT	  __attribute__((visibility("default")))
 
@@ -377,20 +378,10 @@ static bool site_seen(uintptr_t pc)
 	return false;
 }
 
-static bool fault_is_write(const ucontext_t *uc)
-{
-#if defined(__x86_64__)
-	return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
-#else
-	(void)uc;
-	return false;
-#endif
-}
-
 static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 {
 	struct uffdbox__stack st;
-	bool wr = fault_is_write(uc);
+	bool wr = uffdbox__fault_write(uc);
 	int32_t tid = gettid_raw();
 	uint32_t thread = thread_id(tid);
 
@@ -419,23 +410,6 @@ static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 		  g.cont ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT);
 }
 
-static void chain(int sig, siginfo_t *si, void *uc)
-{
-	struct sigaction *a = &g.app_bus;
-	if (a->sa_flags & SA_SIGINFO) {
-		if (a->sa_sigaction) {
-			a->sa_sigaction(sig, si, uc);
-			return;
-		}
-	} else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN) {
-		a->sa_handler(sig);
-		return;
-	}
-	/* Default: die of it, as without us (the access faults again). */
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	libc_sigaction(sig, &dfl, NULL);
-}
-
 static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
@@ -443,7 +417,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	struct quar *q = si->si_code > 0 ? quarantine_find(addr) : NULL;
 
 	if (!q) {
-		chain(sig, si, ucv);
+		uffdbox__chain_signal(&g.app_bus, sig, si, ucv);
 		errno = saved;
 		return;
 	}
@@ -676,8 +650,7 @@ __attribute__((constructor)) static void init(void)
 		return;
 	}
 	/* Our SIGBUS handler goes first; what the program had is chained. */
-	struct sigaction sa = {.sa_sigaction = on_sigbus,
-			       .sa_flags = SA_SIGINFO | SA_NODEFER};
+	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
 	sigemptyset(&sa.sa_mask);
 	libc_sigaction(SIGBUS, &sa, &g.app_bus);
 	pthread_atfork(lock_for_fork, unlock_after_fork, reopen_in_child);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* core/internal.h - helpers shared by the library's files (not public). */
+#ifndef UFFDBOX_CORE_INTERNAL_H
+#define UFFDBOX_CORE_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <ucontext.h>
+
+/* Format an explanation into a caller's optional error buffer. */
+void uffdbox__explain(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The x86-64 page-fault error code in a signal context: bit 0 set when the
+ * page was present (a protection fault), bit 1 for a write.  Elsewhere:
+ * unknown, reported as a read of a present page. */
+static inline bool uffdbox__fault_write(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+	(void)uc;
+	return false;
+#endif
+}
+
+static inline bool uffdbox__fault_present(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uc->uc_mcontext.gregs[REG_ERR] & 1) != 0;
+#else
+	(void)uc;
+	return true;
+#endif
+}
+
+/*
+ * Hand a signal that is not ours to the disposition installed before us: a
+ * SA_SIGINFO or plain handler is called; SIG_IGN returns (for a fault the
+ * access simply happens again); SIG_DFL is restored, so that the retried
+ * access dies of the signal as it would have without us.
+ */
+void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, void *uc);
+
+#endif /* UFFDBOX_CORE_INTERNAL_H */
