@@ -93,8 +93,8 @@ enum {
 
 /* A child's wait status says it died of @sig (or, under ASan, that ASan
  * caught it and exited non-zero). */
-#define TEST_DIED_OF(status, sig)                                                        \
-	((WIFSIGNALED(status) && WTERMSIG(status) == (sig)) ||                           \
+#define TEST_DIED_OF(status, sig)                              \
+	((WIFSIGNALED(status) && WTERMSIG(status) == (sig)) || \
 	 (TEST_ASAN && WIFEXITED(status) && WEXITSTATUS(status) != 0))
 
 /* --- assertions: each prints both sides and where ------------------------ */
