@@ -191,10 +191,9 @@ static void list(void)
 	for (size_t i = 0; i < ncases; i++) {
 		const struct tcase *c = &cases[i];
 		const char *lock = (c->flags & TFLAG_SYSCTL) ? "sysctl" : "-";
-		const char *label = strncmp(c->name, "msg_", 4) == 0	  ? "msg"
-				    : strncmp(c->name, "fsm_", 4) == 0	  ? "fsm"
-				    : strncmp(c->name, "region_", 7) == 0 ? "region"
-									  : "uffd";
+		/* the label: the name up to its first '_' (uffd, region, sandbox...) */
+		char label[32];
+		snprintf(label, sizeof(label), "%.*s", (int)strcspn(c->name, "_"), c->name);
 		if (c->mems == TMEM_NONE) {
 			printf("%s\t%u\t%s\t%s\n", c->name, timeout_of(c), lock, label);
 			continue;
@@ -202,7 +201,8 @@ static void list(void)
 		for (size_t m = 0; m < sizeof(mems) / sizeof(mems[0]); m++)
 			if (c->mems & mems[m].mem)
 				printf("%s/%s\t%u\t%s\t%s\n", c->name, mems[m].name, timeout_of(c),
-				       mems[m].mem == TMEM_HUGETLB ? "hugetlb" : lock, label);
+				       /* the huge page pool is a sysctl too */
+				       mems[m].mem == TMEM_HUGETLB ? "sysctl" : lock, label);
 	}
 }
 
