@@ -214,11 +214,10 @@ static int extent(uint64_t start, uint64_t pages, unsigned int shift, uint64_t g
 	blen = pages << shift;
 	glo = gb << shift;
 	ghi = ga << shift;
+	/* (an extent ending exactly at 2^64 overflows here too: [lo, hi)
+	 * must be representable) */
 	if (glo > start || __builtin_add_overflow(start, blen, &end) ||
 	    __builtin_add_overflow(end, ghi, hi))
-		return -EOVERFLOW;
-	/* hi == 0 would mean "ends exactly at 2^64": not representable. */
-	if (*hi == 0)
 		return -EOVERFLOW;
 	*lo = start - glo;
 	return 0;
@@ -329,6 +328,20 @@ int uffdbox_fsm_page_state(const struct uffdbox_fsm *f, int region, uint64_t pag
 	if (page >= s->pages)
 		return -ERANGE;
 	return pg_get(s, page);
+}
+
+int uffdbox_fsm_page_states(const struct uffdbox_fsm *f, int region, uint64_t first, uint8_t *out,
+			    size_t n)
+{
+	const struct fsm_slot *s = slot_of(f, region);
+
+	if (!s)
+		return -ENOENT;
+	if (first > s->pages || n > s->pages - first)
+		return -ERANGE;
+	for (size_t i = 0; i < n; i++)
+		out[i] = pg_get(s, first + i) & 7;
+	return 0;
 }
 
 /* --- faults ------------------------------------------------------------------- */
@@ -576,8 +589,7 @@ int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_
 
 	if (from == s->start && n == s->pages) {
 		uint32_t slot = (uint32_t)(s - f->slots);
-		/* A region ending exactly at 2^64 is not representable. */
-		if (tend == 0 || overlaps(f, to, tend, slot))
+		if (overlaps(f, to, tend, slot))
 			return -EEXIST;
 		key_remove(f, slot);
 		s->start = to;

@@ -112,7 +112,7 @@ enum uffdbox_fsm_op {
 	UFFDBOX_FSM_OP_END,
 };
 
-/* COPY/CONTINUE: the page was mapped write-protected (…_MODE_WP). */
+/* COPY/CONTINUE: the page was mapped write-protected (UFFDIO_*_MODE_WP). */
 #define UFFDBOX_FSM_MODE_WP 0x1u
 /* PROTECT: never-populated or removed pages got a write-protect marker
  * (UFFD_FEATURE_WP_UNPOPULATED on anonymous memory; always on shmem and
@@ -132,13 +132,13 @@ struct uffdbox_fsm_action {
 };
 
 struct uffdbox_fsm_region_opts {
-	size_t sz;	     /* sizeof(struct uffdbox_fsm_region_opts) */
-	uint64_t start;	     /* first byte of the body, page-aligned */
-	uint64_t pages;	     /* body pages, > 0 */
-	unsigned int shift;  /* log2 of the page size, 12..30; 0 means 12 */
+	size_t sz;	       /* sizeof(struct uffdbox_fsm_region_opts) */
+	uint64_t start;	       /* first byte of the body, page-aligned */
+	uint64_t pages;	       /* body pages, > 0 */
+	unsigned int shift;    /* log2 of the page size, 12..30; 0 means 12 */
 	uint64_t guard_before; /* guard pages below the body */
 	uint64_t guard_after;  /* guard pages above the body */
-	uint8_t *state;	     /* optional: @pages bytes of page storage, owned
+	uint8_t *state;	       /* optional: @pages bytes of page storage, owned
 			      * by the caller, untouched after release */
 };
 
@@ -221,6 +221,15 @@ UFFDBOX_API unsigned int uffdbox_fsm_regions(const struct uffdbox_fsm *f);
 UFFDBOX_API int uffdbox_fsm_page_state(const struct uffdbox_fsm *f, int region, uint64_t page);
 
 /*
+ * uffdbox_fsm_page_states - copy the states of pages [@first, @first + @n)
+ * of @region into @out (one enum uffdbox_page_state per byte).  Returns 0,
+ * -ENOENT (no such region) or -ERANGE (past the body; nothing copied).
+ * Async-signal-safe.
+ */
+UFFDBOX_API int uffdbox_fsm_page_states(const struct uffdbox_fsm *f, int region, uint64_t first,
+					uint8_t *out, size_t n);
+
+/*
  * uffdbox_fsm_classify - classify a fault at @addr with page-fault @flags
  * (UFFDBOX_MSG_PF_*; unknown bits ignored) into *@out.  Changes nothing: a
  * page's state changes when the handler's action lands (uffdbox_fsm_apply).
@@ -270,8 +279,7 @@ UFFDBOX_API int uffdbox_fsm_unmap(struct uffdbox_fsm *f, uint64_t start, uint64_
  * misalignment), -ERANGE (source leaves its body), -EEXIST.  Changes the
  * region table when a whole region moves: serialize.  Async-signal-safe.
  */
-UFFDBOX_API int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to,
-				  uint64_t len);
+UFFDBOX_API int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_t len);
 
 /*
  * uffdbox_fsm_event - follow a parsed kernel message: PAGEFAULT is

@@ -73,8 +73,8 @@ enum uffdbox_msg_note {
 };
 
 /* Notes that make a message invalid (everything but N_EVENT and N_FLAGS). */
-#define UFFDBOX_MSG_N_INVALID                                                               \
-	(UFFDBOX_MSG_N_RESERVED | UFFDBOX_MSG_N_TAIL | UFFDBOX_MSG_N_FLAGMIX |                \
+#define UFFDBOX_MSG_N_INVALID                                                  \
+	(UFFDBOX_MSG_N_RESERVED | UFFDBOX_MSG_N_TAIL | UFFDBOX_MSG_N_FLAGMIX | \
 	 UFFDBOX_MSG_N_RANGE | UFFDBOX_MSG_N_FD)
 
 /* Page-fault flags of the kernel ABI (UFFD_PAGEFAULT_FLAG_*). */
@@ -89,10 +89,10 @@ enum uffdbox_msg_note {
  * kernel wrote there, and `raw` always holds all 24 of them.
  */
 struct uffdbox_msg {
-	uint8_t kind;	    /* enum uffdbox_msg_kind, derived from event */
-	uint8_t event;	    /* the raw event code, as read */
-	uint8_t reserved1;  /* header bytes 1..7, as read */
-	uint8_t notes;	    /* enum uffdbox_msg_note bits (set by parse) */
+	uint8_t kind;	   /* enum uffdbox_msg_kind, derived from event */
+	uint8_t event;	   /* the raw event code, as read */
+	uint8_t reserved1; /* header bytes 1..7, as read */
+	uint8_t notes;	   /* enum uffdbox_msg_note bits (set by parse) */
 	uint16_t reserved2;
 	uint32_t reserved3;
 	union {
