@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # tests/uau/expect.sh RC [-e REGEX]... [-n REGEX]... [-o EXACT_STDOUT] -- CMD...
+# RC is an exit status, or !0 for any failing one (a fault ends as 139 plain,
+# but as a sanitizer's exit code in instrumented builds).
 # Run CMD; pass when its exit status is RC, its output (stdout+stderr) matches
 # every -e REGEX (grep -E) and none of the -n REGEX, and its stdout is exactly
 # EXACT_STDOUT when -o is given. Prints the output on failure.
@@ -20,7 +22,11 @@ trap 'rm -f "$out" "$err"' EXIT
 "$@" >"$out" 2>"$err"
 rc=$?
 fail=0
-[ "$rc" = "$want" ] || { echo "exit status $rc, expected $want"; fail=1; }
+if [ "$want" = "!0" ]; then
+  [ "$rc" != 0 ] || { echo "exit status 0, expected a failure"; fail=1; }
+else
+  [ "$rc" = "$want" ] || { echo "exit status $rc, expected $want"; fail=1; }
+fi
 for re in "${must[@]+"${must[@]}"}"; do
   cat "$out" "$err" | grep -Eq -- "$re" || { echo "missing: $re"; fail=1; }
 done
