@@ -202,7 +202,7 @@ void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
 #define UNDER_TSAN 0
 #endif
 
-__attribute__((format(printf, 2, 3))) static void say(int fd, const char *fmt, ...)
+void uffdbox__say(int fd, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -227,10 +227,10 @@ void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 {
 	const char *acc = r->write ? "WRITE" : "READ";
 
-	say(fd,
-	    "=================================================================\n"
-	    "==%d==ERROR: uffdbox: use-after-unmap %s at 0x%lx by thread T%u (tid %d)\n",
-	    getpid(), acc, (unsigned long)r->addr, r->thread, r->tid);
+	uffdbox__say(fd,
+		     "=================================================================\n"
+		     "==%d==ERROR: uffdbox: use-after-unmap %s at 0x%lx by thread T%u (tid %d)\n",
+		     getpid(), acc, (unsigned long)r->addr, r->thread, r->tid);
 	/* Symbols need libdw, which allocates: only on the way to abort().
 	 * A program that goes on gets raw frames, printed async-signal-safely. */
 	void (*print)(int, const struct uffdbox__stack *) =
@@ -238,15 +238,18 @@ void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 	if (r->access)
 		print(fd, r->access);
 	else
-		say(fd, "    (the access's stack is not available with the SERVED transport; the "
+		uffdbox__say(
+			fd,
+			"    (the access's stack is not available with the SERVED transport; the "
 			"SYNC transport captures it)\n");
-	say(fd,
-	    "\n0x%lx is %lu bytes inside %s [0x%lx, 0x%lx) of %lu bytes\n"
-	    "unmapped at event #%llu by thread T%u (tid %d):\n",
-	    (unsigned long)r->addr, (unsigned long)(r->addr - r->start), r->what,
-	    (unsigned long)r->start, (unsigned long)r->end, (unsigned long)(r->end - r->start),
-	    (unsigned long long)r->unmap_seq, r->unmap_thread, r->unmap_tid);
+	uffdbox__say(fd,
+		     "\n0x%lx is %lu bytes inside %s [0x%lx, 0x%lx) of %lu bytes\n"
+		     "unmapped at event #%llu by thread T%u (tid %d):\n",
+		     (unsigned long)r->addr, (unsigned long)(r->addr - r->start), r->what,
+		     (unsigned long)r->start, (unsigned long)r->end,
+		     (unsigned long)(r->end - r->start), (unsigned long long)r->unmap_seq,
+		     r->unmap_thread, r->unmap_tid);
 	print(fd, r->unmap);
-	say(fd, "\nSUMMARY: uffdbox: use-after-unmap %s\n%s", acc,
-	    r->aborting ? "==ABORTING\n" : "");
+	uffdbox__say(fd, "\nSUMMARY: uffdbox: use-after-unmap %s\n%s", acc,
+		     r->aborting ? "==ABORTING\n" : "");
 }

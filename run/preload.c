@@ -134,20 +134,6 @@ static uint32_t thread_id(int32_t tid)
 	}
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 1;
-	if (n > 0 && write(2, buf, (size_t)n) < 0)
-		return;
-}
-
 /* --- the uffd --------------------------------------------------------------- */
 
 static int open_uffd(void)
@@ -636,8 +622,10 @@ __attribute__((constructor)) static void init(void)
 		snprintf(g.log_path, sizeof(g.log_path), "%s", lp);
 	g.uffd = open_uffd();
 	if (g.uffd < 0) {
-		say("uffdbox: userfaultfd unavailable (%s): use-after-unmap detection is off\n",
-		    strerror(-g.uffd));
+		uffdbox__say(
+			2,
+			"uffdbox: userfaultfd unavailable (%s): use-after-unmap detection is off\n",
+			strerror(-g.uffd));
 		return;
 	}
 	g.live = sys_mmap(NULL, LIVE_MAX * sizeof(*g.live), PROT_READ | PROT_WRITE,
@@ -646,7 +634,9 @@ __attribute__((constructor)) static void init(void)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (g.live == MAP_FAILED || g.q == MAP_FAILED ||
 	    (g.log_path[0] && uffdbox__log_init(&g.log, 1u << 16, false) < 0)) {
-		say("uffdbox: cannot allocate its tables: use-after-unmap detection is off\n");
+		uffdbox__say(
+			2,
+			"uffdbox: cannot allocate its tables: use-after-unmap detection is off\n");
 		return;
 	}
 	/* Our SIGBUS handler goes first; what the program had is chained. */

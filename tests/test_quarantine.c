@@ -218,8 +218,7 @@ TEST_CASE(quarantine_slots_recycled, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 		ASSERT_EQ(p[1], (char)i);
 		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
 	}
-	/* a hugetlb-sized zero source was there from the start: adding regions
-	 * of another page size later works too */
+	/* each round: one fault, one unmap */
 	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 400);
 	uffdbox_sandbox_free(sb);
 }
