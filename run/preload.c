@@ -98,9 +98,17 @@ static int libc_sigaction(int sig, const struct sigaction *act, struct sigaction
 
 /* --- raw system calls (never through our own interposers) --------------- */
 
+/* The kernel's answer as libc gives it: MAP_FAILED with errno set.  (A raw
+ * syscall() already sets errno and returns -1, which is MAP_FAILED; keeping
+ * the conversion in one place keeps every caller's check right.) */
+static void *map_result(long rc)
+{
+	return rc == -1 ? MAP_FAILED : (void *)rc;
+}
+
 static void *sys_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
 {
-	return (void *)syscall(SYS_mmap, a, len, prot, flags, fd, off);
+	return map_result(syscall(SYS_mmap, a, len, prot, flags, fd, off));
 }
 
 static int sys_munmap(void *a, size_t len)
@@ -110,7 +118,7 @@ static int sys_munmap(void *a, size_t len)
 
 static void *sys_mremap(void *a, size_t old, size_t len, int flags, void *to)
 {
-	return (void *)syscall(SYS_mremap, a, old, len, flags, to);
+	return map_result(syscall(SYS_mremap, a, old, len, flags, to));
 }
 
 static int32_t gettid_raw(void)
@@ -447,11 +455,7 @@ static void caller_stack(struct uffdbox__stack *st)
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	void *p = sys_mmap(addr, len, prot, flags, fd, off);
-	if ((long)p < 0 && (long)p > -4096) {
-		errno = (int)-(long)p;
-		return MAP_FAILED;
-	}
-	if (!g.on || in_hook)
+	if (p == MAP_FAILED || !g.on || in_hook)
 		return p;
 	in_hook++;
 	pthread_mutex_lock(&g.mu);
@@ -472,12 +476,7 @@ EXPORT int munmap(void *addr, size_t len)
 	uintptr_t s = (uintptr_t)addr, e = s + ((len + 4095) & ~(size_t)4095);
 
 	if (!g.on || in_hook || (s & 4095) || !len) {
-		int rc = sys_munmap(addr, len);
-		if (rc < 0) {
-			errno = -rc;
-			return -1;
-		}
-		return 0;
+		return sys_munmap(addr, len); /* -1 with errno set, as libc */
 	}
 	struct uffdbox__stack st;
 	caller_stack(&st);
@@ -515,11 +514,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	if (g.on && !in_hook)
 		caller_stack(&st);
 	void *p = sys_mremap(old, old_len, new_len, flags, to);
-	if ((long)p < 0 && (long)p > -4096) {
-		errno = (int)-(long)p;
-		return MAP_FAILED;
-	}
-	if (!g.on || in_hook)
+	if (p == MAP_FAILED || !g.on || in_hook)
 		return p;
 	in_hook++;
 	cur_stack = &st;

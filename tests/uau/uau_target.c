@@ -6,6 +6,7 @@
  * program.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -161,6 +162,17 @@ int main(int argc, char **argv)
 				max_maps, hwm, max_hwm);
 			return 4;
 		}
+	} else if (!strcmp(mode, "errno")) {
+		/* failing calls keep the kernel's errno through the interposers */
+		void *bad = mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int e1 = errno;
+		int r = munmap((void *)1, PG);
+		int e2 = errno;
+		void *q = mremap(p, PG, 2 * PG, 0);
+		int e3 = errno;
+		printf("mmap %s %s, munmap %d %s, mremap %s %s\n",
+		       bad == MAP_FAILED ? "failed" : "ok", strerror(e1), r, strerror(e2),
+		       q == MAP_FAILED ? "failed" : "ok", strerror(e3));
 	} else if (!strcmp(mode, "clean")) {
 		release(p, 4 * PG);
 		printf("clean\n");
