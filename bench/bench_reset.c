@@ -44,6 +44,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,26 +61,39 @@
 #define FILL_SEED    0x9e3779b97f4a7c15ull
 #define PICK_SEED    0x2545f4914f6cdd1dull
 
-enum method { M_RESTORE, M_MEMCPY, M_FORK, M_COUNT };
+enum method { M_ADAPTIVE, M_EAGER, M_MEMCPY, M_FORK, M_COUNT };
 
 static const char *const method_name[M_COUNT] = {
-	[M_RESTORE] = "uffdbox.restore",
+	[M_ADAPTIVE] = "uffdbox.restore",
+	[M_EAGER] = "restore.eager",
 	[M_MEMCPY] = "memcpy",
 	[M_FORK] = "fork",
 };
 
-/* Fractions of the region written per input, in tenths of a percent. */
+/* What an input writes: a fraction of the region in tenths of a percent,
+ * the same pages every input, or (churn) the next pages of the shuffled
+ * order every input. */
 static const struct {
 	unsigned int permille;
+	bool churn;
 	const char *label;
-	const char *vs_memcpy, *vs_fork;
-} fractions[] = {
-	{1, "0.1pct", "reset.0.1pct_vs_memcpy", "reset.0.1pct_vs_fork"},
-	{10, "1pct", "reset.1pct_vs_memcpy", "reset.1pct_vs_fork"},
-	{100, "10pct", "reset.10pct_vs_memcpy", "reset.10pct_vs_fork"},
+	const char *vs_memcpy, *vs_fork, *vs_eager;
+} scenarios[] = {
+	{1, false, "0.1pct", "reset.0.1pct_vs_memcpy", "reset.0.1pct_vs_fork",
+	 "reset.0.1pct_adaptive_vs_eager"},
+	{10, false, "1pct", "reset.1pct_vs_memcpy", "reset.1pct_vs_fork",
+	 "reset.1pct_adaptive_vs_eager"},
+	{100, false, "10pct", "reset.10pct_vs_memcpy", "reset.10pct_vs_fork",
+	 "reset.10pct_adaptive_vs_eager"},
+	{10, true, "1pct-churn", "reset.1pct_churn_vs_memcpy", "reset.1pct_churn_vs_fork",
+	 "reset.1pct_churn_adaptive_vs_eager"},
 };
 
-#define NFRAC (sizeof(fractions) / sizeof(fractions[0]))
+#define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
+
+/* Restores before the measured rounds: enough for the adaptive re-arm to
+ * reach its steady state (pages left alone are protected again after 16). */
+#define WARMUP_RESTORES 24
 
 static size_t page_size, npages;
 
@@ -242,11 +257,19 @@ static void fork_server_stop(struct fork_server *fs)
 
 /* --- the measured side --------------------------------------------------- */
 
-struct state {
-	char *snap_region, *plain, *golden;
+/* One snapshot: its own region, so that each keeps its own written set. */
+struct snap_side {
+	char *region;
 	struct uffdbox_snapshot *snap;
+	unsigned long inputs; /* inputs run on it: picks the churn set */
+	uint64_t write_ns;    /* the inputs' writes in the measured rounds */
+};
+
+struct state {
+	char *plain, *golden;
+	struct snap_side side[NSCEN][2]; /* [scenario][0 adaptive, 1 eager] */
 	enum uffdbox_snapshot_mode mode;
-	size_t *order; /* page indices, shuffled; a fraction is a prefix */
+	size_t *order; /* page indices, shuffled; a scenario's pages are a slice */
 	struct fork_server fs;
 };
 
@@ -255,12 +278,14 @@ static size_t pages_for(unsigned int permille)
 	return (npages * permille + 500) / 1000;
 }
 
-/* Write one word in each of the first @k pages of the order: not the golden
- * value, at an offset that moves from round to round. */
-static void write_pages(const struct state *st, char *base, size_t k, int round)
+/* Write one word in each page of the slice [@from, @from + @k) of the
+ * order: not the golden value, at an offset that moves from input to
+ * input. */
+static void write_pages(const struct state *st, char *base, size_t from, size_t k,
+			unsigned long input)
 {
-	size_t off = ((size_t)(round + 1) * 72) % page_size & ~(size_t)7;
-	for (size_t i = 0; i < k; i++) {
+	size_t off = ((size_t)(input + 1) * 72) % page_size & ~(size_t)7;
+	for (size_t i = from; i < from + k; i++) {
 		size_t at = st->order[i] * page_size + off;
 		uint64_t g;
 		memcpy(&g, st->golden + at, sizeof(g));
@@ -280,41 +305,52 @@ static void verify(const struct state *st, const char *what, const char *label, 
 				  what, label, i);
 }
 
-static double round_restore(struct state *st, size_t f, int round)
+/* One input on a snapshot side, then its restore, timed; µs.  Checked:
+ * the pages copied back are exactly the pages written (all in COPY mode),
+ * and the region equals the golden copy. */
+static double restore_once(struct state *st, size_t f, int v, bool measured)
 {
-	size_t k = pages_for(fractions[f].permille);
-	write_pages(st, st->snap_region, k, round);
+	struct snap_side *sd = &st->side[f][v];
+	size_t k = pages_for(scenarios[f].permille);
+	size_t from = scenarios[f].churn ? (sd->inputs % (npages / k)) * k : 0;
+	uint64_t w0 = bench_now_ns();
+	write_pages(st, sd->region, from, k, sd->inputs++);
 	uint64_t t0 = bench_now_ns();
-	ssize_t n = uffdbox_snapshot_restore(st->snap);
+	if (measured)
+		sd->write_ns += t0 - w0;
+	ssize_t n = uffdbox_snapshot_restore(sd->snap);
 	uint64_t ns = bench_now_ns() - t0;
+	const char *what = method_name[v ? M_EAGER : M_ADAPTIVE];
 	if (n < 0)
-		bench_die(BENCH_EXIT_FAIL, "restore at %s: %s", fractions[f].label,
+		bench_die(BENCH_EXIT_FAIL, "%s at %s: %s", what, scenarios[f].label,
 			  uffdbox_strerror((int)n));
 	size_t want = st->mode == UFFDBOX_SNAPSHOT_COPY ? npages : k;
 	if ((size_t)n != want)
-		bench_die(BENCH_EXIT_FAIL, "restore at %s: %zd pages copied back, expected %zu",
-			  fractions[f].label, n, want);
-	verify(st, method_name[M_RESTORE], fractions[f].label, st->snap_region);
+		bench_die(BENCH_EXIT_FAIL, "%s at %s: %zd pages copied back, expected %zu", what,
+			  scenarios[f].label, n, want);
+	verify(st, what, scenarios[f].label, sd->region);
 	return (double)ns / 1000.0;
 }
 
 static double round_memcpy(struct state *st, size_t f, int round)
 {
-	write_pages(st, st->plain, pages_for(fractions[f].permille), round);
+	write_pages(st, st->plain, 0, pages_for(scenarios[f].permille), (unsigned long)round + 1);
 	uint64_t t0 = bench_now_ns();
 	memcpy(st->plain, st->golden, REGION_BYTES);
 	/* The copy must happen here, not be folded into the check below. */
 	__asm__ volatile("" : : "r"(st->plain) : "memory");
 	uint64_t ns = bench_now_ns() - t0;
-	verify(st, method_name[M_MEMCPY], fractions[f].label, st->plain);
+	verify(st, method_name[M_MEMCPY], scenarios[f].label, st->plain);
 	return (double)ns / 1000.0;
 }
 
 static double run_method(struct state *st, enum method m, size_t f, int round)
 {
 	switch (m) {
-	case M_RESTORE:
-		return round_restore(st, f, round);
+	case M_ADAPTIVE:
+		return restore_once(st, f, 0, round >= 0);
+	case M_EAGER:
+		return restore_once(st, f, 1, round >= 0);
 	case M_MEMCPY:
 		return round_memcpy(st, f, round);
 	default:
@@ -330,7 +366,7 @@ static void snap_check(const char *call, int rc, const char *err)
 		  uffdbox_strerror(rc), err[0] ? ": " : "", err);
 }
 
-static void setup(struct state *st)
+static void side_setup(struct state *st, struct snap_side *sd, bool eager)
 {
 	char err[256] = "";
 	struct uffdbox_snapshot_opts so = {
@@ -338,23 +374,30 @@ static void setup(struct state *st)
 		.mode = UFFDBOX_SNAPSHOT_AUTO,
 		.errbuf = err,
 		.errbuf_len = sizeof(err),
+		.eager = eager,
 	};
+	snap_check("uffdbox_snapshot_new", uffdbox_snapshot_new(&so, &sd->snap), err);
+	st->mode = uffdbox_snapshot_mode(sd->snap);
+	sd->region = map_region("snapshot region");
+	memcpy(sd->region, st->golden, REGION_BYTES);
+	snap_check("uffdbox_snapshot_add", uffdbox_snapshot_add(sd->snap, sd->region, REGION_BYTES),
+		   err);
+	snap_check("uffdbox_snapshot_take", uffdbox_snapshot_take(sd->snap), err);
+}
 
+static void setup(struct state *st)
+{
 	/* Before anything big is mapped here: the server holds its 64 MiB
 	 * and nothing else of ours. */
 	fork_server_start(&st->fs);
 
-	snap_check("uffdbox_snapshot_new", uffdbox_snapshot_new(&so, &st->snap), err);
-	st->mode = uffdbox_snapshot_mode(st->snap);
 	st->golden = map_region("golden copy");
 	fill(st->golden, REGION_BYTES);
 	st->plain = map_region("memcpy region");
 	memcpy(st->plain, st->golden, REGION_BYTES);
-	st->snap_region = map_region("snapshot region");
-	memcpy(st->snap_region, st->golden, REGION_BYTES);
-	snap_check("uffdbox_snapshot_add",
-		   uffdbox_snapshot_add(st->snap, st->snap_region, REGION_BYTES), err);
-	snap_check("uffdbox_snapshot_take", uffdbox_snapshot_take(st->snap), err);
+	for (size_t f = 0; f < NSCEN; f++)
+		for (int v = 0; v < 2; v++)
+			side_setup(st, &st->side[f][v], v == 1);
 
 	st->order = malloc(npages * sizeof(*st->order));
 	if (!st->order)
@@ -373,35 +416,47 @@ static void setup(struct state *st)
 static void teardown(struct state *st)
 {
 	fork_server_stop(&st->fs);
-	uffdbox_snapshot_free(st->snap);
-	munmap(st->snap_region, REGION_BYTES);
+	for (size_t f = 0; f < NSCEN; f++)
+		for (int v = 0; v < 2; v++) {
+			uffdbox_snapshot_free(st->side[f][v].snap);
+			munmap(st->side[f][v].region, REGION_BYTES);
+		}
 	munmap(st->plain, REGION_BYTES);
 	munmap(st->golden, REGION_BYTES);
 	free(st->order);
 }
 
-static void print_row(const struct bench_series *s, const char *label, const char *pages)
+static void print_row(const struct bench_series *s, const char *label, const char *pages,
+		      double write_us)
 {
-	printf("%-16s %-7s %12.3f %10.3f %10.3f %7u %8s\n", s->name, label, bench_series_median(s),
-	       bench_series_min(s), bench_series_max(s), s->n, pages);
+	char w[32] = "-";
+	if (write_us >= 0)
+		snprintf(w, sizeof(w), "%.1f", write_us);
+	printf("%-16s %-10s %12.3f %10.3f %10.3f %7u %8s %10s\n", s->name, label,
+	       bench_series_median(s), bench_series_min(s), bench_series_max(s), s->n, pages, w);
 }
 
 int bench_reset(const struct bench_opts *o)
 {
 	struct state st = {0};
-	struct bench_series s[M_COUNT][NFRAC];
+	struct bench_series s[M_COUNT][NSCEN];
 
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	npages = REGION_BYTES / page_size;
 	for (int m = 0; m < M_COUNT; m++)
-		for (size_t f = 0; f < NFRAC; f++)
+		for (size_t f = 0; f < NSCEN; f++)
 			if (bench_series_init(&s[m][f], method_name[m], o->rounds) < 0)
 				bench_die(BENCH_EXIT_FAIL, "out of memory");
 	setup(&st);
 
-	/* Round -1 is the discarded warm-up round. */
+	/* Untimed inputs first, to the restores' steady state. */
+	for (int w = 0; w < WARMUP_RESTORES; w++)
+		for (size_t f = 0; f < NSCEN; f++)
+			for (int v = 0; v < 2; v++)
+				restore_once(&st, f, v, false);
+	/* Round -1 is the discarded warm-up round of memcpy and fork. */
 	for (int r = -1; r < (int)o->rounds; r++) {
-		for (size_t f = 0; f < NFRAC; f++) {
+		for (size_t f = 0; f < NSCEN; f++) {
 			for (int k = 0; k < M_COUNT; k++) {
 				enum method m = (r & 1) ? M_COUNT - 1 - k : k;
 				double us = run_method(&st, m, f, r);
@@ -411,36 +466,49 @@ int bench_reset(const struct bench_opts *o)
 		}
 	}
 
+	struct uffdbox_snapshot_stats ad, eg;
+	uffdbox_snapshot_stats(st.side[3][0].snap, &ad);
+	uffdbox_snapshot_stats(st.side[3][1].snap, &eg);
 	const char *mode = uffdbox_snapshot_mode_name(st.mode);
-	printf("reset: %zu MiB (%zu pages of %zu bytes), %u rounds; restore mode %s%s; "
-	       "fork server resident %zu MiB; us per reset, methods interleaved\n",
-	       REGION_BYTES >> 20, npages, page_size, o->rounds, mode,
+	printf("reset: %zu MiB (%zu pages of %zu bytes), %u rounds after %d untimed inputs; "
+	       "restore mode %s%s; fork server resident %zu MiB; us per reset, methods "
+	       "interleaved\n",
+	       REGION_BYTES >> 20, npages, page_size, o->rounds, WARMUP_RESTORES, mode,
 	       st.mode == UFFDBOX_SNAPSHOT_WP_ASYNC
 		       ? ""
 		       : " (NOT wp-async: the kernel or UFFDBOX_FEATURE_MASK hides WP_ASYNC)",
 	       st.fs.rss_pages * page_size >> 20);
-	printf("%-16s %-7s %12s %10s %10s %7s %8s\n", "method", "written", "median us", "min",
-	       "max", "rounds", "pages");
-	for (size_t f = 0; f < NFRAC; f++) {
+	printf("1pct-churn: adaptive %.0f pages compared and %.1f protected again per restore "
+	       "(%" PRIu64 " hot at the end); eager %.1f protected again per restore\n",
+	       (double)ad.compared / (double)ad.restores, (double)ad.rearmed / (double)ad.restores,
+	       ad.hot, (double)eg.rearmed / (double)eg.restores);
+	printf("%-16s %-10s %12s %10s %10s %7s %8s %10s\n", "method", "written", "median us", "min",
+	       "max", "rounds", "pages", "writes us");
+	for (size_t f = 0; f < NSCEN; f++) {
 		char restored[32], all[32];
 		snprintf(restored, sizeof(restored), "%zu",
 			 st.mode == UFFDBOX_SNAPSHOT_COPY ? npages
-							  : pages_for(fractions[f].permille));
+							  : pages_for(scenarios[f].permille));
 		snprintf(all, sizeof(all), "%zu", npages);
-		print_row(&s[M_RESTORE][f], fractions[f].label, restored);
-		print_row(&s[M_MEMCPY][f], fractions[f].label, all);
-		print_row(&s[M_FORK][f], fractions[f].label, "-");
+		print_row(&s[M_ADAPTIVE][f], scenarios[f].label, restored,
+			  (double)st.side[f][0].write_ns / 1000.0 / o->rounds);
+		print_row(&s[M_EAGER][f], scenarios[f].label, restored,
+			  (double)st.side[f][1].write_ns / 1000.0 / o->rounds);
+		print_row(&s[M_MEMCPY][f], scenarios[f].label, all, -1);
+		print_row(&s[M_FORK][f], scenarios[f].label, "-", -1);
 	}
 	printf("\n");
-	for (size_t f = 0; f < NFRAC; f++) {
-		bench_compare(fractions[f].vs_memcpy, &s[M_RESTORE][f], &s[M_MEMCPY][f]);
-		bench_compare(fractions[f].vs_fork, &s[M_RESTORE][f], &s[M_FORK][f]);
+	for (size_t f = 0; f < NSCEN; f++) {
+		bench_compare(scenarios[f].vs_memcpy, &s[M_ADAPTIVE][f], &s[M_MEMCPY][f]);
+		bench_compare(scenarios[f].vs_fork, &s[M_ADAPTIVE][f], &s[M_FORK][f]);
 	}
+	for (size_t f = 0; f < NSCEN; f++)
+		bench_compare(scenarios[f].vs_eager, &s[M_ADAPTIVE][f], &s[M_EAGER][f]);
 	fflush(stdout);
 
 	teardown(&st);
 	for (int m = 0; m < M_COUNT; m++)
-		for (size_t f = 0; f < NFRAC; f++)
+		for (size_t f = 0; f < NSCEN; f++)
 			bench_series_free(&s[m][f]);
 	return BENCH_EXIT_OK;
 }

@@ -32,11 +32,28 @@
 #define SNAP_MAX_RANGES 64
 #define SCAN_VEC	512
 #define PAGE		4096UL
+#define KEEP_DEFAULT	4
+#define KEEP_MAX	254 /* hot[] is a byte */
+#define MERGE_PAGES	512 /* one page table's span */
+#define REARM_RUNS	16  /* more runs than this: protect every hot page in one walk */
 
 struct snap_range {
 	uintptr_t start, end;
 	char *shadow;
 	_Atomic uint8_t *dirty; /* WP_SYNC: one per page */
+	/* Adaptive re-arm: 0 protected; n > 0 unprotected, and came back
+	 * unchanged from the last n - 1 restores. */
+	uint8_t *hot;
+	size_t nhot; /* pages with hot[] != 0 */
+};
+
+/* The pages to protect again at the end of a restore: runs of page indices
+ * [first, end), or every hot page of the range when there are too many
+ * runs (one ioctl each, and each costs a TLB flush or more). */
+struct rearm {
+	size_t first[REARM_RUNS], end[REARM_RUNS];
+	int n;
+	bool all;
 };
 
 struct uffdbox_snapshot {
@@ -44,6 +61,9 @@ struct uffdbox_snapshot {
 	struct uffdbox_uffd *u;
 	int pagemap;
 	bool taken;
+	bool eager;
+	unsigned int keep;
+	struct uffdbox_snapshot_stats st; /* .hot kept up to date as well */
 	int n;
 	struct snap_range r[SNAP_MAX_RANGES];
 	struct page_region vec[SCAN_VEC];
@@ -132,6 +152,10 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 		return -ENOMEM;
 	s->mode = m;
 	s->pagemap = -1;
+	s->eager = o.eager;
+	s->keep = o.keep_restores ? o.keep_restores : KEEP_DEFAULT;
+	if (s->keep > KEEP_MAX)
+		s->keep = KEEP_MAX;
 	if (m == UFFDBOX_SNAPSHOT_WP_ASYNC) {
 		uo.need_features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 		rc = uffdbox_uffd_open(&uo, &s->u);
@@ -186,6 +210,7 @@ void uffdbox_snapshot_free(struct uffdbox_snapshot *s)
 		if (r->shadow)
 			munmap(r->shadow, r->end - r->start);
 		free((void *)r->dirty);
+		free(r->hot);
 	}
 	uffdbox_uffd_close(s->u);
 	if (s->pagemap >= 0)
@@ -207,19 +232,25 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 		r->shadow = NULL;
 		return -errno;
 	}
-	if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
+	if (s->mode != UFFDBOX_SNAPSHOT_COPY && !s->eager) {
+		r->hot = calloc(len / PAGE, 1);
+		if (!r->hot)
+			rc = -ENOMEM;
+	}
+	if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
 		r->dirty = calloc(len / PAGE, 1);
 		if (!r->dirty)
 			rc = -ENOMEM;
 		else
 			rc = uffdbox_uffd_register(s->u, addr, len,
 						   UFFDBOX_REG_WP | UFFDBOX_REG_MISSING, NULL);
-	} else if (s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
+	} else if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
 		rc = uffdbox_uffd_register(s->u, addr, len, UFFDBOX_REG_WP, NULL);
 	}
 	if (rc < 0) {
 		munmap(r->shadow, len);
 		free((void *)r->dirty);
+		free(r->hot);
 		return rc;
 	}
 	s->n++;
@@ -303,7 +334,11 @@ static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
 	if (pages <= 0)
 		return pages; /* nothing written, nothing to arm */
 	ssize_t armed = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, false);
-	return armed < 0 ? armed : pages;
+	if (armed < 0)
+		return armed;
+	s->st.rearm_calls++;
+	s->st.rearmed += (uint64_t)armed;
+	return pages;
 }
 
 /* WP_SYNC: copy back the pages the SIGBUS handler marked dirty. */
@@ -324,10 +359,166 @@ static ssize_t restore_sync(struct uffdbox_snapshot *s, struct snap_range *r)
 		int rc = arm(s, r->start + i * PAGE, (j - i) * PAGE);
 		if (rc < 0)
 			return rc;
+		s->st.rearm_calls++;
+		s->st.rearmed += j - i;
 		pages += (ssize_t)(j - i);
 		i = j;
 	}
 	return pages;
+}
+
+/* --- adaptive re-arm ----------------------------------------------------- */
+
+/* Protect what @ra collected; hot[] of protected pages becomes 0. */
+static int rearm_finish(struct uffdbox_snapshot *s, struct snap_range *r, struct rearm *ra)
+{
+	if (ra->all) {
+		/* Every hot page is equal to the snapshot now (compared or
+		 * copied back by this restore): protect them all. */
+		if (s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
+			ssize_t n = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+						 false);
+			if (n < 0)
+				return (int)n;
+			s->st.rearmed += (uint64_t)n;
+		} else {
+			int rc = arm(s, r->start, r->end - r->start);
+			if (rc < 0)
+				return rc;
+			s->st.rearmed += r->nhot;
+		}
+		s->st.rearm_calls++;
+		s->st.hot -= r->nhot;
+		r->nhot = 0;
+		memset(r->hot, 0, (r->end - r->start) / PAGE);
+		return 0;
+	}
+	for (int k = 0; k < ra->n; k++) {
+		int rc = arm(s, r->start + ra->first[k] * PAGE, (ra->end[k] - ra->first[k]) * PAGE);
+		if (rc < 0)
+			return rc;
+		s->st.rearm_calls++;
+		s->st.rearmed += ra->end[k] - ra->first[k];
+	}
+	return 0;
+}
+
+/*
+ * Page @i is to be protected again.  Grow the last run up to it when every
+ * page between is protected already (protecting a hot page in use would
+ * cost it a fault on its next write) and the gap is within a page table's
+ * span; otherwise start a new run.
+ */
+static void rearm_add(struct uffdbox_snapshot *s, struct snap_range *r, struct rearm *ra, size_t i)
+{
+	r->hot[i] = 0;
+	r->nhot--;
+	s->st.hot--;
+	if (ra->all)
+		return;
+	if (ra->n) {
+		size_t end = ra->end[ra->n - 1];
+		if (i >= end && i - end <= MERGE_PAGES) {
+			size_t j = end;
+			while (j < i && !r->hot[j])
+				j++;
+			if (j == i) {
+				ra->end[ra->n - 1] = i + 1;
+				return;
+			}
+		}
+	}
+	if (ra->n == REARM_RUNS) {
+		ra->all = true;
+		return;
+	}
+	ra->first[ra->n] = i;
+	ra->end[ra->n++] = i + 1;
+}
+
+/*
+ * One written page @i: copy it back, or, when it has been hot since an
+ * earlier restore, only if it differs from the snapshot; a hot page that
+ * came back unchanged often enough is put on @ra's list.  Returns 1 when it
+ * was copied, else 0.
+ */
+static int settle_page(struct uffdbox_snapshot *s, struct snap_range *r, struct rearm *ra, size_t i,
+		       bool fresh)
+{
+	char *page = (char *)(r->start + i * PAGE), *snap = r->shadow + i * PAGE;
+
+	if (!fresh)
+		s->st.compared++;
+	if (fresh || memcmp(page, snap, PAGE)) {
+		memcpy(page, snap, PAGE);
+		if (!r->hot[i]) {
+			s->st.hot++;
+			r->nhot++;
+		}
+		r->hot[i] = 1;
+		return 1;
+	}
+	if (r->hot[i] < s->keep) {
+		r->hot[i]++;
+		return 0;
+	}
+	rearm_add(s, r, ra, i);
+	return 0;
+}
+
+/* WP_ASYNC: every page the scan reports is written since it was protected,
+ * or hot. */
+static ssize_t restore_async_adaptive(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	struct rearm ra = {0};
+	ssize_t copied = 0;
+
+	for (uintptr_t from = r->start; from < r->end;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = from,
+			.end = r->end,
+			.vec = (uintptr_t)s->vec,
+			.vec_len = SCAN_VEC,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int n = ioctl(s->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		for (int k = 0; k < n; k++) {
+			size_t i = (s->vec[k].start - r->start) / PAGE,
+			       end = (s->vec[k].end - r->start) / PAGE;
+			for (; i < end; i++) {
+				copied += settle_page(s, r, &ra, i, r->hot[i] == 0);
+			}
+		}
+		if (n < SCAN_VEC || arg.walk_end <= from)
+			break;
+		from = arg.walk_end;
+	}
+	int rc = rearm_finish(s, r, &ra);
+	return rc < 0 ? rc : copied;
+}
+
+/* WP_SYNC: dirty pages were written since protected; hot ones may have been. */
+static ssize_t restore_sync_adaptive(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	size_t npages = (r->end - r->start) / PAGE;
+	struct rearm ra = {0};
+	ssize_t copied = 0;
+
+	for (size_t i = 0; i < npages; i++) {
+		bool dirty = atomic_load_explicit(&r->dirty[i], memory_order_relaxed);
+		if (!dirty && !r->hot[i])
+			continue;
+		copied += settle_page(s, r, &ra, i, dirty && !r->hot[i]);
+		/* A hot page dropped since is refilled by the handler when
+		 * compared: not a new write. */
+		atomic_store_explicit(&r->dirty[i], 0, memory_order_relaxed);
+	}
+	int rc = rearm_finish(s, r, &ra);
+	return rc < 0 ? rc : copied;
 }
 
 ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
@@ -341,10 +532,10 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 		ssize_t n;
 		switch (s->mode) {
 		case UFFDBOX_SNAPSHOT_WP_ASYNC:
-			n = restore_async(s, r);
+			n = s->eager ? restore_async(s, r) : restore_async_adaptive(s, r);
 			break;
 		case UFFDBOX_SNAPSHOT_WP_SYNC:
-			n = restore_sync(s, r);
+			n = s->eager ? restore_sync(s, r) : restore_sync_adaptive(s, r);
 			break;
 		default:
 			memcpy((void *)r->start, r->shadow, r->end - r->start);
@@ -354,5 +545,12 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 			return n;
 		total += n;
 	}
+	s->st.restores++;
+	s->st.copied += (uint64_t)total;
 	return total;
+}
+
+void uffdbox_snapshot_stats(const struct uffdbox_snapshot *s, struct uffdbox_snapshot_stats *st)
+{
+	*st = s->st;
 }

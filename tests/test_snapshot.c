@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_snapshot.c - snapshot/restore in each mode: byte-for-byte
  * restores, dropped pages counted as written, work proportional to writes. */
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -8,11 +10,16 @@
 
 #define PAGES 64
 
-static struct uffdbox_snapshot *snap(enum uffdbox_snapshot_mode m)
+static struct uffdbox_snapshot *snap_with(enum uffdbox_snapshot_mode m, bool eager,
+					  unsigned int keep)
 {
 	char err[512] = "";
-	struct uffdbox_snapshot_opts o = {
-		.sz = sizeof(o), .mode = m, .errbuf = err, .errbuf_len = sizeof(err)};
+	struct uffdbox_snapshot_opts o = {.sz = sizeof(o),
+					  .mode = m,
+					  .errbuf = err,
+					  .errbuf_len = sizeof(err),
+					  .keep_restores = keep,
+					  .eager = eager};
 	struct uffdbox_snapshot *s;
 	int rc = uffdbox_snapshot_new(&o, &s);
 	if (rc == -UFFDBOX_E_NOFEATURE)
@@ -23,9 +30,17 @@ static struct uffdbox_snapshot *snap(enum uffdbox_snapshot_mode m)
 	return s;
 }
 
-static void round_trip(enum uffdbox_snapshot_mode m, enum uffdbox_snapshot_mode want)
+static struct uffdbox_snapshot *snap(enum uffdbox_snapshot_mode m)
 {
-	struct uffdbox_snapshot *s = snap(m);
+	return snap_with(m, false, 0);
+}
+
+/* Rounds writing different pages, dropping one, reading others: every
+ * restore returns exactly what was written or dropped, byte for byte. */
+static void round_trip_with(enum uffdbox_snapshot_mode m, enum uffdbox_snapshot_mode want,
+			    bool eager)
+{
+	struct uffdbox_snapshot *s = snap_with(m, eager, 8);
 	ASSERT_STR_EQ(uffdbox_snapshot_mode_name(uffdbox_snapshot_mode(s)),
 		      uffdbox_snapshot_mode_name(want));
 	size_t len = PAGES * 4096;
@@ -60,12 +75,30 @@ static void round_trip(enum uffdbox_snapshot_mode m, enum uffdbox_snapshot_mode 
 	}
 	/* nothing written: nothing to do */
 	ASSERT_EQ(uffdbox_snapshot_restore(s), want == UFFDBOX_SNAPSHOT_COPY ? PAGES : 0);
+	struct uffdbox_snapshot_stats st;
+	uffdbox_snapshot_stats(s, &st);
+	ASSERT_UEQ(st.restores, 6);
+	if (want == UFFDBOX_SNAPSHOT_COPY) {
+		ASSERT_UEQ(st.copied, 6 * PAGES);
+	} else {
+		ASSERT_UEQ(st.copied, 5 * 4);
+		/* eager: nothing left unprotected; adaptive: the 20 pages
+		 * written or dropped are hot, none came back unchanged often
+		 * enough to be protected again */
+		ASSERT_UEQ(st.hot, eager ? 0 : 20);
+		ASSERT_UEQ(st.rearmed, eager ? 20 : 0);
+	}
 	uffdbox_snapshot_free(s);
 	/* freed: the memory is ordinary again */
 	p[0] = 3;
 	ASSERT_EQ(p[0], 3);
 	munmap(p, len);
 	free(golden);
+}
+
+static void round_trip(enum uffdbox_snapshot_mode m, enum uffdbox_snapshot_mode want)
+{
+	round_trip_with(m, want, false);
 }
 
 TEST_CASE(snapshot_auto, TMEM_NONE, 0)
@@ -152,4 +185,223 @@ TEST_CASE(snapshot_large_scan, TMEM_NONE, UFFD_FEATURE_WP_ASYNC)
 	ASSERT_EQ(uffdbox_snapshot_restore(s), 0);
 	uffdbox_snapshot_free(s);
 	munmap(p, len);
+}
+
+TEST_CASE(snapshot_wp_async_eager, TMEM_NONE, UFFD_FEATURE_WP_ASYNC)
+{
+	round_trip_with(UFFDBOX_SNAPSHOT_WP_ASYNC, UFFDBOX_SNAPSHOT_WP_ASYNC, true);
+}
+
+TEST_CASE(snapshot_wp_sync_eager, TMEM_NONE, UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	round_trip_with(UFFDBOX_SNAPSHOT_WP_SYNC, UFFDBOX_SNAPSHOT_WP_SYNC, true);
+}
+
+/* Is page @i of @p write-protected, as the kernel sees it (WP_ASYNC: an
+ * unprotected page is reported written)? */
+static bool kernel_protected(char *p, size_t i)
+{
+	struct page_region v[1];
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.start = (uintptr_t)p + i * 4096,
+		.end = (uintptr_t)p + (i + 1) * 4096,
+		.vec = (uintptr_t)v,
+		.vec_len = 1,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	ASSERT(fd >= 0);
+	int n = ioctl(fd, PAGEMAP_SCAN, &a);
+	close(fd);
+	ASSERT_GE(n, 0);
+	return n == 0;
+}
+
+/*
+ * Adaptive re-arm, page by page: a written page stays unprotected while it
+ * is written again, is compared (not copied) once it is left alone, and is
+ * protected again after exactly keep_restores unchanged restores; a hot page
+ * dropped is brought back.
+ */
+static void adaptive(enum uffdbox_snapshot_mode m)
+{
+	const unsigned int keep = 3;
+	struct uffdbox_snapshot *s = snap_with(m, false, keep);
+	struct uffdbox_snapshot_stats st;
+	size_t len = PAGES * 4096;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(p != MAP_FAILED);
+	memset(p, 0x11, len);
+	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
+	ASSERT_OK(uffdbox_snapshot_take(s));
+	bool async = m == UFFDBOX_SNAPSHOT_WP_ASYNC;
+
+	/* written every round: copied every round, never protected again */
+	for (int round = 0; round < 10; round++) {
+		p[7 * 4096 + round] = (char)round;
+		ASSERT_EQ(uffdbox_snapshot_restore(s), 1);
+		ASSERT_EQ(p[7 * 4096 + round], 0x11);
+		if (async)
+			ASSERT(!kernel_protected(p, 7));
+	}
+	uffdbox_snapshot_stats(s, &st);
+	ASSERT_UEQ(st.copied, 10);
+	ASSERT_UEQ(st.compared, 9);
+	ASSERT_UEQ(st.hot, 1);
+	ASSERT_UEQ(st.rearm_calls, 0);
+
+	/* left alone: unchanged keep - 1 times, still hot; the keep-th time
+	 * protected */
+	for (unsigned int k = 1; k <= keep; k++) {
+		ASSERT_EQ(uffdbox_snapshot_restore(s), 0);
+		uffdbox_snapshot_stats(s, &st);
+		ASSERT_UEQ(st.hot, k < keep ? 1 : 0);
+		ASSERT_UEQ(st.rearm_calls, k < keep ? 0 : 1);
+		if (async)
+			ASSERT(kernel_protected(p, 7) == (k == keep));
+	}
+	ASSERT_UEQ(st.compared, 9 + keep);
+
+	/* protected again: a new write is found, copied without comparing */
+	p[7 * 4096] = 5;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 1);
+	uffdbox_snapshot_stats(s, &st);
+	ASSERT_UEQ(st.compared, 9 + keep);
+	ASSERT_EQ(p[7 * 4096], 0x11);
+
+	/* hot, then dropped: zeros until the restore brings it back */
+	ASSERT_EQ(madvise(p + 7 * 4096, 4096, MADV_DONTNEED), 0);
+	ASSERT_EQ(p[7 * 4096 + 9], 0);
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 1);
+	ASSERT_EQ(p[7 * 4096 + 9], 0x11);
+	/* hot, dropped and never touched until the restore */
+	ASSERT_EQ(madvise(p + 7 * 4096, 4096, MADV_DONTNEED), 0);
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 1);
+	ASSERT_EQ(p[7 * 4096 + 9], 0x11);
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 0);
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0x11)
+			ASSERT_EQ(i, (size_t)-1); /* names the first wrong byte */
+	uffdbox_snapshot_free(s);
+	munmap(p, len);
+}
+
+TEST_CASE(snapshot_adaptive_wp_async, TMEM_NONE, UFFD_FEATURE_WP_ASYNC)
+{
+	adaptive(UFFDBOX_SNAPSHOT_WP_ASYNC);
+}
+
+TEST_CASE(snapshot_adaptive_wp_sync, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	adaptive(UFFDBOX_SNAPSHOT_WP_SYNC);
+}
+
+/*
+ * Pages due for protection are protected in runs that span protected pages
+ * between them (one ioctl for pages 1 and 3), but never a hot page still in
+ * use (pages 10 and 12 around a hot 11: two ioctls).
+ */
+static void adaptive_runs(enum uffdbox_snapshot_mode m)
+{
+	struct uffdbox_snapshot *s = snap_with(m, false, 1);
+	struct uffdbox_snapshot_stats st;
+	size_t len = PAGES * 4096;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(p != MAP_FAILED);
+	memset(p, 0x22, len);
+	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
+	ASSERT_OK(uffdbox_snapshot_take(s));
+
+	p[1 * 4096] = p[3 * 4096] = 1;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 2);
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 0); /* 1 and 3 unchanged: protected */
+	uffdbox_snapshot_stats(s, &st);
+	ASSERT_UEQ(st.rearm_calls, 1);
+	ASSERT_UEQ(st.rearmed, 3); /* [1, 4) */
+	ASSERT_UEQ(st.hot, 0);
+
+	p[10 * 4096] = p[11 * 4096] = p[12 * 4096] = 1;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 3);
+	p[11 * 4096] = 2; /* in use */
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 1);
+	uffdbox_snapshot_stats(s, &st);
+	ASSERT_UEQ(st.rearm_calls, 3);
+	ASSERT_UEQ(st.rearmed, 5);
+	ASSERT_UEQ(st.hot, 1);
+	if (m == UFFDBOX_SNAPSHOT_WP_ASYNC) {
+		ASSERT(kernel_protected(p, 10));
+		ASSERT(!kernel_protected(p, 11));
+		ASSERT(kernel_protected(p, 12));
+	}
+	/* every page still restores */
+	p[10 * 4096] = p[11 * 4096] = p[12 * 4096] = 3;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 3);
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0x22)
+			ASSERT_EQ(i, (size_t)-1);
+	uffdbox_snapshot_free(s);
+	munmap(p, len);
+}
+
+TEST_CASE(snapshot_adaptive_runs_wp_async, TMEM_NONE, UFFD_FEATURE_WP_ASYNC)
+{
+	adaptive_runs(UFFDBOX_SNAPSHOT_WP_ASYNC);
+}
+
+TEST_CASE(snapshot_adaptive_runs_wp_sync, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	adaptive_runs(UFFDBOX_SNAPSHOT_WP_SYNC);
+}
+
+/* More runs due at once than are worth an ioctl each: every hot page is
+ * protected in one call, those still in use too (they fault once more, and
+ * nothing is restored wrong). */
+static void adaptive_all(enum uffdbox_snapshot_mode m)
+{
+	struct uffdbox_snapshot *s = snap_with(m, false, 1);
+	struct uffdbox_snapshot_stats st;
+	size_t len = PAGES * 4096;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(p != MAP_FAILED);
+	memset(p, 0x33, len);
+	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
+	ASSERT_OK(uffdbox_snapshot_take(s));
+
+	for (size_t i = 0; i < 40; i++)
+		p[i * 4096] = 1;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 40);
+	for (size_t i = 1; i < 40; i += 2) /* the odd pages in use: 20 even runs due */
+		p[i * 4096] = 2;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 20);
+	uffdbox_snapshot_stats(s, &st);
+	ASSERT_UEQ(st.rearm_calls, 1);
+	ASSERT_UEQ(st.hot, 0);
+	if (m == UFFDBOX_SNAPSHOT_WP_ASYNC) {
+		ASSERT_UEQ(st.rearmed, 40);
+		ASSERT(kernel_protected(p, 2));
+		ASSERT(kernel_protected(p, 3));
+	}
+	for (size_t i = 0; i < 40; i += 3)
+		p[i * 4096 + 1] = 4;
+	ASSERT_EQ(uffdbox_snapshot_restore(s), 14);
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0x33)
+			ASSERT_EQ(i, (size_t)-1);
+	uffdbox_snapshot_free(s);
+	munmap(p, len);
+}
+
+TEST_CASE(snapshot_adaptive_all_wp_async, TMEM_NONE, UFFD_FEATURE_WP_ASYNC)
+{
+	adaptive_all(UFFDBOX_SNAPSHOT_WP_ASYNC);
+}
+
+TEST_CASE(snapshot_adaptive_all_wp_sync, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	adaptive_all(UFFDBOX_SNAPSHOT_WP_SYNC);
 }

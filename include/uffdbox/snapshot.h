@@ -16,6 +16,7 @@
 #define UFFDBOX_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common.h"
@@ -37,6 +38,22 @@ struct uffdbox_snapshot_opts {
 					  * the kernel lacks it) */
 	char *errbuf;
 	size_t errbuf_len;
+	/*
+	 * Re-arming (WP modes).  Write-protecting pages again costs a page-table
+	 * update and a TLB flush per page table touched, whatever the number of
+	 * pages: on a paravirtualized guest ~20 us each, more than copying 50
+	 * pages.  So by default a page found written stays unprotected: each
+	 * restore compares it with the snapshot and copies it back if it
+	 * differs, and only after it has come back unchanged from
+	 * @keep_restores restores in a row is it write-protected again.  A
+	 * target that writes the same pages for every input then restores with
+	 * one scan and the copies, and no re-protection at all.
+	 *   keep_restores  0: the default (16)
+	 *   eager          true: re-protect every written page at each restore
+	 *                  (the plain uffd-wp scheme; @keep_restores ignored)
+	 */
+	unsigned int keep_restores;
+	bool eager;
 };
 
 struct uffdbox_snapshot;
@@ -76,10 +93,26 @@ UFFDBOX_API int uffdbox_snapshot_take(struct uffdbox_snapshot *s);
  * uffdbox_snapshot_restore - bring every range back to the snapshot, byte
  * for byte; pages dropped since (MADV_DONTNEED) count as written.  Tracking
  * goes on for the next round.  No other thread may write the ranges during
- * the call.  Returns the number of pages copied back (all of them in COPY
- * mode), or -errno.
+ * the call.  Returns the number of pages copied back, or -errno: the pages
+ * written or dropped since the last restore (a page kept unprotected by the
+ * adaptive re-arm counts only when its contents differ from the snapshot);
+ * all of them in COPY mode.
  */
 UFFDBOX_API ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s);
+
+/* What restores have done so far (counters since take()). */
+struct uffdbox_snapshot_stats {
+	uint64_t restores;    /* uffdbox_snapshot_restore() calls that succeeded */
+	uint64_t copied;      /* pages copied back */
+	uint64_t compared;    /* hot pages compared with the snapshot */
+	uint64_t rearmed;     /* pages write-protected again */
+	uint64_t rearm_calls; /* runs write-protected (one ioctl each) */
+	uint64_t hot;	      /* pages unprotected now (adaptive re-arm) */
+};
+
+/* uffdbox_snapshot_stats - fill @st.  Not async-signal-safe. */
+UFFDBOX_API void uffdbox_snapshot_stats(const struct uffdbox_snapshot *s,
+					struct uffdbox_snapshot_stats *st);
 
 #ifdef __cplusplus
 }
