@@ -33,22 +33,7 @@ int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr)
 
 uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid)
 {
-	uint32_t n = atomic_load_explicit(&sb->ntids, memory_order_acquire);
-
-	if (tid == 0)
-		return 0;
-	for (;;) {
-		for (uint32_t i = 0; i < n && i < SB_MAX_THREADS; i++)
-			if (atomic_load_explicit(&sb->tids[i], memory_order_acquire) == tid)
-				return i + 1;
-		if (n >= SB_MAX_THREADS)
-			return SB_MAX_THREADS + 1; /* "many": still deterministic per run */
-		/* Claim slot n; if another thread got there first, look again. */
-		if (atomic_compare_exchange_strong(&sb->ntids, &n, n + 1)) {
-			atomic_store_explicit(&sb->tids[n], tid, memory_order_release);
-			return n + 1;
-		}
-	}
+	return uffdbox__tid_logical(&sb->tids, tid);
 }
 
 void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, uint64_t page,

@@ -43,6 +43,7 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	struct uffdbox_sandbox *sb = calloc(1, sizeof(*sb));
 	if (!sb)
 		return -ENOMEM;
+	sb->tids = (struct uffdbox__tids){.cap = SB_MAX_THREADS, .tid = sb->tid_slots};
 	sb->transport = o.transport;
 	sb->busy_poll = o.busy_poll;
 	sb->noncooperative = o.noncooperative;
@@ -406,7 +407,5 @@ int uffdbox_sandbox_log_write(const struct uffdbox_sandbox *sb, FILE *f)
 void uffdbox_sandbox_log_reset(struct uffdbox_sandbox *sb)
 {
 	uffdbox__log_reset(&sb->log);
-	for (uint32_t i = 0; i < SB_MAX_THREADS; i++)
-		atomic_store_explicit(&sb->tids[i], 0, memory_order_relaxed);
-	atomic_store(&sb->ntids, 0);
+	uffdbox__tids_reset(&sb->tids);
 }

@@ -16,6 +16,7 @@
 #include "uffdbox/uffd.h"
 #include "log.h"
 #include "report.h"
+#include "tids.h"
 
 #define SB_MAX_REGIONS 64
 #define SB_MAX_THREADS 1024
@@ -80,9 +81,9 @@ struct uffdbox_sandbox {
 	int quarantine_n;
 	uintptr_t uau_sites[64];
 	_Atomic uint32_t uau_nsites;
-	_Atomic int32_t tids[SB_MAX_THREADS]; /* kernel tid of logical id i+1 */
-	_Atomic uint32_t ntids;
-	const char *zeros; /* read-only zeros, as large as the largest page */
+	_Atomic int32_t tid_slots[SB_MAX_THREADS];
+	struct uffdbox__tids tids; /* logical thread ids, over tid_slots */
+	const char *zeros;	   /* read-only zeros, as large as the largest page */
 	size_t zeros_len;
 
 	/* SERVED */

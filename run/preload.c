@@ -36,6 +36,7 @@
 
 #include "uffdbox/compat.h"
 #include "log.h"
+#include "tids.h"
 #include "report.h"
 #include "internal.h"
 
@@ -72,13 +73,13 @@ static struct {
 	uint64_t ordinal;
 	_Atomic uint64_t seq;
 	struct sigaction app_bus; /* the program's own SIGBUS disposition */
-	_Atomic int32_t tids[256];
-	_Atomic uint32_t ntids;
+	_Atomic int32_t tid_slots[256];
+	struct uffdbox__tids tids; /* logical thread ids, over tid_slots */
 	uintptr_t sites[SITES_MAX];
 	_Atomic uint32_t nsites;
 	struct uffdbox__log log;
 	char log_path[512];
-} g = {.uffd = -1, .mu = PTHREAD_MUTEX_INITIALIZER};
+} g = {.uffd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .tids = {.cap = 256, .tid = g.tid_slots}};
 
 static __thread int in_hook;
 /* The stack of the munmap/mremap call being handled, for the quarantine
@@ -128,18 +129,7 @@ static int32_t gettid_raw(void)
 
 static uint32_t thread_id(int32_t tid)
 {
-	uint32_t n = atomic_load(&g.ntids);
-	for (;;) {
-		for (uint32_t i = 0; i < n && i < 256; i++)
-			if (atomic_load(&g.tids[i]) == tid)
-				return i + 1;
-		if (n >= 256)
-			return 257;
-		if (atomic_compare_exchange_strong(&g.ntids, &n, n + 1)) {
-			atomic_store(&g.tids[n], tid);
-			return n + 1;
-		}
-	}
+	return uffdbox__tid_logical(&g.tids, tid);
 }
 
 /* --- the uffd --------------------------------------------------------------- */
