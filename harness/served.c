@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "uffdbox/compat.h"
+#include "uffdbox/msg.h"
 #include "sandbox_int.h"
 
 #define BATCH 16
@@ -48,20 +49,6 @@ static uint64_t ms_since(const struct timespec *t)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 +
 	       (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000);
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
 }
 
 /* Keep a fault the policy paused; wake anyone waiting for one. */
@@ -142,48 +129,60 @@ static void dropped(struct uffdbox_sandbox *sb, uint8_t kind, uint64_t start, ui
 			   UFFDBOX_RES_NONE, 0);
 }
 
-static void handle_msg(struct uffdbox_sandbox *sb, struct served_state *st, const unsigned char *m)
+/*
+ * One message, decoded by core/msg.  A page fault is served whatever the
+ * parser noted (a thread waits on it); other events with an invalid field
+ * (an inverted range, a negative fd) are recorded but not acted on, and
+ * events this version does not know are ignored: nothing waits on them.
+ */
+static void handle_msg(struct uffdbox_sandbox *sb, struct served_state *st,
+		       const struct uffdbox_msg *m)
 {
-	switch (m[0]) {
-	case UFFD_EVENT_PAGEFAULT: {
-		uint64_t flags = rd64(m + 8);
+	bool valid = !(m->notes & UFFDBOX_MSG_N_INVALID);
+
+	switch (m->kind) {
+	case UFFDBOX_MSG_PAGEFAULT: {
+		uint64_t flags = m->u.pagefault.flags;
 		struct sb_fault f = {
-			.addr = (uintptr_t)rd64(m + 16),
-			.write = (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
-			.wp = (flags & UFFD_PAGEFAULT_FLAG_WP) != 0,
-			.minor = (flags & UFFD_PAGEFAULT_FLAG_MINOR) != 0,
-			.tid = (int32_t)rd32(m + 24),
+			.addr = (uintptr_t)m->u.pagefault.address,
+			.write = (flags & UFFDBOX_MSG_PF_WRITE) != 0,
+			.wp = (flags & UFFDBOX_MSG_PF_WP) != 0,
+			.minor = (flags & UFFDBOX_MSG_PF_MINOR) != 0,
+			.tid = (int32_t)m->u.pagefault.ptid,
 		};
 		run_fault(sb, st, &f);
 		break;
 	}
-	case UFFD_EVENT_FORK:
+	case UFFDBOX_MSG_FORK:
 		/*
 		 * The child got a uffd of its own over its copy of our
 		 * regions.  uffdbox does not serve children: closing that fd
 		 * unregisters the child's ranges, so the child reads its own
 		 * copy (zeros where nothing was mapped yet) and never blocks.
 		 */
-		close((int)rd32(m + 8));
+		if (valid)
+			close(m->u.fork.fd);
 		uffdbox__sb_record(sb, UFFDBOX_EV_FORK, -1, 0, 0, 0, UFFDBOX_ACCESS_NONE, 0,
 				   UFFDBOX_RES_NONE, 0);
 		break;
-	case UFFD_EVENT_REMAP: {
-		uint64_t from = rd64(m + 8), len = rd64(m + 24);
+	case UFFDBOX_MSG_REMAP: {
+		uint64_t from = m->u.remap.from, len = m->u.remap.len;
 		int ri = uffdbox__sb_find(sb, (uintptr_t)from);
 		uint64_t page = ri >= 0 ? (from - sb->regions[ri].start) / sb->regions[ri].psz : 0;
 		uffdbox__sb_record(sb, UFFDBOX_EV_REMAP, ri, page, 0, len, UFFDBOX_ACCESS_NONE, 0,
 				   UFFDBOX_RES_NONE, 0);
 		break;
 	}
-	case UFFD_EVENT_REMOVE:
-		dropped(sb, UFFDBOX_EV_REMOVE, rd64(m + 8), rd64(m + 16));
-		break;
-	case UFFD_EVENT_UNMAP:
-		dropped(sb, UFFDBOX_EV_UNMAP, rd64(m + 8), rd64(m + 16));
+	case UFFDBOX_MSG_REMOVE:
+	case UFFDBOX_MSG_UNMAP:
+		if (valid)
+			dropped(sb,
+				m->kind == UFFDBOX_MSG_REMOVE ? UFFDBOX_EV_REMOVE
+							      : UFFDBOX_EV_UNMAP,
+				m->u.remove.start, m->u.remove.end);
 		break;
 	default:
-		break; /* an event this version does not know: nothing waits on it */
+		break; /* UNKNOWN: an event this version does not know */
 	}
 }
 
@@ -252,8 +251,13 @@ static void *served_main(void *arg)
 		}
 		ssize_t n = uffdbox_uffd_read(sb->u, buf, sizeof(buf));
 		if (n > 0) {
-			for (ssize_t off = 0; off + 32 <= n; off += 32)
-				handle_msg(sb, &st, buf + off);
+			struct uffdbox_msg msgs[BATCH];
+			size_t nm = 0;
+			/* A fragment cannot come from the kernel; the whole
+			 * records before one are handled all the same. */
+			uffdbox_msg_parse_all(buf, (size_t)n, msgs, BATCH, &nm);
+			for (size_t i = 0; i < nm; i++)
+				handle_msg(sb, &st, &msgs[i]);
 		} else if (n != -EAGAIN && n != -EINTR) {
 			fprintf(stderr, "uffdbox: reading the userfaultfd: %s\n",
 				uffdbox_strerror((int)n));
