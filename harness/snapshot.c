@@ -64,6 +64,8 @@ struct uffdbox_snapshot {
 	bool eager;
 	unsigned int keep;
 	struct uffdbox_snapshot_stats st; /* .hot kept up to date as well */
+	char *errbuf;			  /* the caller's, from the options */
+	size_t errbuf_len;
 	int n;
 	struct snap_range r[SNAP_MAX_RANGES];
 	struct page_region vec[SCAN_VEC];
@@ -153,6 +155,8 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 	s->mode = m;
 	s->pagemap = -1;
 	s->eager = o.eager;
+	s->errbuf = o.errbuf;
+	s->errbuf_len = o.errbuf_len;
 	s->keep = o.keep_restores ? o.keep_restores : KEEP_DEFAULT;
 	if (s->keep > KEEP_MAX)
 		s->keep = KEEP_MAX;
@@ -247,6 +251,19 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 	} else if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
 		rc = uffdbox_uffd_register(s->u, addr, len, UFFDBOX_REG_WP, NULL);
 	}
+	if (rc == -EINVAL && s->mode == UFFDBOX_SNAPSHOT_WP_SYNC)
+		uffdbox__explain(
+			s->errbuf, s->errbuf_len,
+			"wp-sync cannot track [%p, +%zu): the kernel write-protects only "
+			"anonymous, shmem and hugetlb memory synchronously (a private file "
+			"mapping such as a program's .data is not); wp-async (Linux 6.7+) "
+			"tracks any memory, or force mode COPY",
+			addr, len);
+	else if (rc < 0 && rc != -ENOMEM)
+		uffdbox__explain(s->errbuf, s->errbuf_len,
+				 "registering [%p, +%zu) with the userfaultfd: %s (-EBUSY: another "
+				 "userfaultfd, e.g. a sandbox region, has it)",
+				 addr, len, uffdbox_strerror(rc));
 	if (rc < 0) {
 		munmap(r->shadow, len);
 		free((void *)r->dirty);

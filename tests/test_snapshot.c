@@ -405,3 +405,53 @@ TEST_CASE(snapshot_adaptive_all_wp_sync, TMEM_NONE,
 {
 	adaptive_all(UFFDBOX_SNAPSHOT_WP_SYNC);
 }
+
+/* A private file mapping written by the program, as its .data is: wp-async
+ * tracks and restores it; wp-sync cannot register it and says why. */
+static void private_file(enum uffdbox_snapshot_mode m)
+{
+	char err[512] = "";
+	struct uffdbox_snapshot_opts o = {
+		.sz = sizeof(o), .mode = m, .errbuf = err, .errbuf_len = sizeof(err)};
+	struct uffdbox_snapshot *s;
+	int rc = uffdbox_snapshot_new(&o, &s);
+	if (rc == -UFFDBOX_E_NOFEATURE)
+		SKIP("%s", err);
+	ASSERT_OK(rc);
+	char path[] = "/tmp/uffdbox-snapXXXXXX";
+	int fd = mkstemp(path);
+	ASSERT(fd >= 0);
+	unlink(path);
+	size_t len = 8 * 4096;
+	ASSERT_EQ(ftruncate(fd, (off_t)len), 0);
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT(p != MAP_FAILED);
+	close(fd);
+	p[0] = 1; /* a written page (anonymous copy) and untouched file pages */
+	rc = uffdbox_snapshot_add(s, p, len);
+	if (m == UFFDBOX_SNAPSHOT_WP_SYNC) {
+		ASSERT_ERR(rc, -EINVAL);
+		ASSERT_CONTAINS(err, "private file mapping");
+	} else {
+		ASSERT_OK(rc);
+		ASSERT_OK(uffdbox_snapshot_take(s));
+		p[0] = 2;
+		p[5 * 4096] = 3;
+		ASSERT_EQ(uffdbox_snapshot_restore(s), 2);
+		ASSERT_EQ(p[0], 1);
+		ASSERT_EQ(p[5 * 4096], 0);
+	}
+	uffdbox_snapshot_free(s);
+	munmap(p, len);
+}
+
+TEST_CASE(snapshot_private_file_wp_async, TMEM_NONE, UFFD_FEATURE_WP_ASYNC)
+{
+	private_file(UFFDBOX_SNAPSHOT_WP_ASYNC);
+}
+
+TEST_CASE(snapshot_private_file_wp_sync, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	private_file(UFFDBOX_SNAPSHOT_WP_SYNC);
+}

@@ -74,11 +74,14 @@ UFFDBOX_API const char *uffdbox_snapshot_mode_name(enum uffdbox_snapshot_mode m)
 
 /*
  * uffdbox_snapshot_add - include [addr, addr+len) in the snapshot: private
- * anonymous (or private file-backed, written) read-write memory, page
- * aligned, not registered with another userfaultfd (a sandbox region is
- * restored with uffdbox_sandbox_reset_region() instead).  Before take().
- * Returns 0, -EINVAL (alignment, after take), -EBUSY (registered elsewhere),
- * -ENOMEM.
+ * read-write memory, page aligned, not registered with another userfaultfd
+ * (a sandbox region is restored with uffdbox_sandbox_reset_region()
+ * instead).  Before take().  WP_ASYNC tracks anonymous and private
+ * file-backed memory alike (a program's .data and .bss); WP_SYNC only
+ * anonymous, shmem and hugetlb memory (-EINVAL otherwise).
+ * Returns 0, -EINVAL (alignment, after take, a memory type the mode cannot
+ * track), -EBUSY (registered elsewhere), -ENOMEM; the options' errbuf says
+ * which.
  */
 UFFDBOX_API int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len);
 
