@@ -14,6 +14,7 @@
 #include "uffdbox/uffd.h"
 #include "sys.h"
 #include "internal.h"
+#include "text.h"
 
 struct uffdbox_uffd {
 	int fd;
@@ -83,11 +84,8 @@ int uffdbox_feature_mask(uint64_t *mask)
 	*mask = 0;
 	if (!s || !*s)
 		return 0;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	/* strtoull accepts a sign and leading blanks; a mask has neither. */
-	if (errno || end == s || *end != '\0' || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+	uint64_t v;
+	if (uffdbox__parse_u64(s, 0, &v) < 0)
 		return -UFFDBOX_E_BADMASK;
 	*mask = v;
 	return 0;

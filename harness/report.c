@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "text.h"
 
 void uffdbox__stack_here(struct uffdbox__stack *s, unsigned int skip)
 {
@@ -112,32 +113,6 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 		dwfl_end(dwfl);
 }
 
-/* Parse "start-end perms offset dev inode path" without libc allocation. */
-static bool parse_maps_line(const char *l, uintptr_t *start, uintptr_t *end, uintptr_t *off,
-			    const char **path)
-{
-	char *e;
-	*start = (uintptr_t)strtoull(l, &e, 16);
-	if (*e != '-')
-		return false;
-	*end = (uintptr_t)strtoull(e + 1, &e, 16);
-	while (*e == ' ')
-		e++;
-	while (*e && *e != ' ')
-		e++; /* perms */
-	*off = (uintptr_t)strtoull(e, &e, 16);
-	for (int field = 0; field < 2; field++) { /* dev, inode */
-		while (*e == ' ')
-			e++;
-		while (*e && *e != ' ')
-			e++;
-	}
-	while (*e == ' ')
-		e++;
-	*path = e;
-	return true;
-}
-
 void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
 {
 	char mod[UFFDBOX_STACK_MAX][96];
@@ -158,10 +133,11 @@ void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
 			}
 			line[ll] = '\0';
 			ll = 0;
-			uintptr_t a, b, off;
-			const char *path;
-			if (!parse_maps_line(line, &a, &b, &off, &path))
+			struct uffdbox__maps_line ml;
+			if (!uffdbox__parse_maps_line(line, &ml))
 				continue;
+			uintptr_t a = ml.start, b = ml.end, off = ml.offset;
+			const char *path = ml.path;
 			for (uint32_t i = 0; i < s->n; i++) {
 				if (s->pc[i] < a || s->pc[i] >= b)
 					continue;

@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "text.h"
+
 #define PRELOAD_NAME "libuffdbox-run.so"
 
 static const char usage_run[] =
@@ -118,9 +120,8 @@ static int cmd_run(int argc, char **argv)
 			cont = true;
 			break;
 		case 'q': {
-			char *end;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || v == 0 || v > (1ULL << 20))
+			uint64_t v;
+			if (uffdbox__parse_u64(optarg, 10, &v) < 0 || v == 0 || v > (1ULL << 20))
 				return bad_usage("--quarantine-mb takes a whole number of MiB "
 						 "from 1 to 1048576, not",
 						 optarg);

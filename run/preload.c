@@ -36,6 +36,7 @@
 
 #include "uffdbox/compat.h"
 #include "log.h"
+#include "text.h"
 #include "tids.h"
 #include "report.h"
 #include "internal.h"
@@ -601,7 +602,16 @@ static void unlock_after_fork(void)
 __attribute__((constructor)) static void init(void)
 {
 	const char *mb = getenv("UFFDBOX_RUN_QUARANTINE_MB"), *lp = getenv("UFFDBOX_RUN_LOG");
-	g.limit = (size_t)(mb ? strtoull(mb, NULL, 10) : 256) << 20;
+	uint64_t qmb = 256;
+	if (mb && (uffdbox__parse_u64(mb, 10, &qmb) < 0 || qmb == 0 || qmb > (1u << 20))) {
+		uffdbox__say(
+			2,
+			"uffdbox: UFFDBOX_RUN_QUARANTINE_MB=\"%.32s\" is not a whole number of MiB "
+			"from 1 to 1048576: using 256\n",
+			mb);
+		qmb = 256;
+	}
+	g.limit = (size_t)qmb << 20;
 	g.cont = getenv("UFFDBOX_RUN_CONTINUE") && getenv("UFFDBOX_RUN_CONTINUE")[0] == '1';
 	if (lp)
 		snprintf(g.log_path, sizeof(g.log_path), "%s", lp);
