@@ -30,6 +30,16 @@ struct bench_opts {
 	unsigned int rounds; /* measured rounds per variant */
 	size_t pages;	     /* faults timed per round */
 	bool quick;	     /* smoke-test sizes */
+	bool rounds_given;   /* --rounds was on the command line */
+	/* fuzz: seconds per campaign (0: its default) and the engine binaries,
+	 * built elsewhere (scripts/bench-fuzz.sh); NULL when not given. */
+	unsigned int secs;
+	const char *libfuzzer_box;	/* fuzz_box, fuzz-nosan preset (libFuzzer) */
+	const char *replay_box;		/* fuzz_box_replay (driver.c, no engine) */
+	const char *afl_persistent;	/* planted_fuzz, afl-clang-fast, libAFLDriver */
+	const char *afl_forkserver;	/* planted_forkserver: same harness, fork server */
+	const char *afl_box_persistent; /* fuzz_box, afl-clang-fast (optional pair) */
+	const char *afl_box_forkserver; /* fuzz_box_replay, afl-clang-fast */
 };
 
 static inline uint64_t bench_now_ns(void)
@@ -64,9 +74,29 @@ void bench_compare(const char *name, const struct bench_series *uffdbox,
 /* Print "uffdbox-bench: <message>" on stderr and exit(@code). */
 __attribute__((noreturn, format(printf, 2, 3))) void bench_die(int code, const char *fmt, ...);
 
+/* Helpers (bench/util.c); out of memory ends the program. */
+char *bench_strdup(const char *s);
+char *bench_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* @name searched in $PATH (or taken as is if it holds a '/'); NULL if none. */
+char *bench_find_in_path(const char *name);
+/* rm -rf @path, best effort. */
+void bench_remove_tree(const char *path);
+/* A fresh directory $TMPDIR/uffdbox-bench-@what.XXXXXX into @buf, or the
+ * program ends with a message. */
+void bench_make_workdir(char *buf, size_t len, const char *what);
+/* A wait status in words ("exit status 3", "killed by signal 9 (Killed)");
+ * -1 means the fork failed (errno says why). */
+void bench_describe_status(int st, char *buf, size_t len);
+/* What the preload library of `uffdbox run` does first: a SIGBUS-mode
+ * userfaultfd (user faults only).  0, or -errno: nothing to measure. */
+int bench_probe_uffd(void);
+
 /* Subcommands. */
 int bench_fault(const struct bench_opts *o);
 int bench_uau(const struct bench_opts *o);
 int bench_reset(const struct bench_opts *o);
+int bench_fuzz(const struct bench_opts *o);
+/* 0 if `fuzz` has what it needs; otherwise -1 and the reason in @why. */
+int bench_fuzz_ready(const struct bench_opts *o, char *why, size_t len);
 
 #endif /* UFFDBOX_BENCH_H */

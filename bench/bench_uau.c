@@ -32,7 +32,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -106,61 +105,11 @@ struct prog {
 static char workdir[PATH_MAX];
 static int devnull = -1;
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void remove_workdir(void)
 {
 	if (workdir[0])
-		nftw(workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_remove_tree(workdir);
 	workdir[0] = '\0';
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-	if (!d)
-		bench_die(BENCH_EXIT_FAIL, "out of memory");
-	return d;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		bench_die(BENCH_EXIT_FAIL, "out of memory");
-	return s;
-}
-
-/* @name searched in $PATH (or taken as is if it holds a '/'); NULL if none. */
-static char *find_in_path(const char *name)
-{
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char cand[PATH_MAX];
-		snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, n ? path : ".", name);
-		struct stat st;
-		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-			return xstrdup(cand);
-		path += n + (path[n] == ':');
-	}
-	return NULL;
 }
 
 /* $ENV, else @rel relative to the directory of this executable. */
@@ -168,17 +117,17 @@ static char *find_sibling(const char *env, const char *rel)
 {
 	const char *e = getenv(env);
 	if (e && *e)
-		return access(e, X_OK) == 0 ? xstrdup(e) : NULL;
+		return access(e, X_OK) == 0 ? bench_strdup(e) : NULL;
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n < 0)
 		return NULL;
 	self[n] = '\0';
-	char *p = xasprintf("%s/%s", dirname(self), rel);
+	char *p = bench_asprintf("%s/%s", dirname(self), rel);
 	char real[PATH_MAX];
 	if (realpath(p, real) && access(real, X_OK) == 0) {
 		free(p);
-		return xstrdup(real);
+		return bench_strdup(real);
 	}
 	free(p);
 	return NULL;
@@ -212,19 +161,6 @@ static int spawn(const char *const argv[], int out_fd, int err_fd, double *secs)
 	return st;
 }
 
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (st == -1)
-		snprintf(buf, len, "fork failed: %s", strerror(errno));
-	else if (WIFEXITED(st))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
-			 strsignal(WTERMSIG(st)));
-	else
-		snprintf(buf, len, "wait status %#x", st);
-}
-
 /* The first bytes of what a run wrote on stderr, for a failure message. */
 static void read_head(int fd, char *buf, size_t len)
 {
@@ -234,7 +170,7 @@ static void read_head(int fd, char *buf, size_t len)
 
 static int open_err_file(const char *what)
 {
-	char *p = xasprintf("%s/%s.err", workdir, what);
+	char *p = bench_asprintf("%s/%s.err", workdir, what);
 	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		bench_die(BENCH_EXIT_FAIL, "uau: %s: %s", p, strerror(errno));
@@ -254,7 +190,7 @@ static double timed_run(const char *what, const char *const argv[], int err_fd)
 	off_t errlen = fstat(err_fd, &sb) == 0 ? sb.st_size : 0;
 	if (st != 0 || errlen) {
 		char why[128], head[512];
-		describe_status(st, why, sizeof(why));
+		bench_describe_status(st, why, sizeof(why));
 		read_head(err_fd, head, sizeof(head));
 		bench_die(BENCH_EXIT_FAIL, "uau: %s: %s, %lld bytes on stderr%s%s", what, why,
 			  (long long)errlen, errlen ? ":\n" : "", head);
@@ -269,7 +205,7 @@ static void setup_run(const char *const argv[])
 	int st = spawn(argv, devnull, err_fd, NULL);
 	if (st != 0) {
 		char why[128], head[512];
-		describe_status(st, why, sizeof(why));
+		bench_describe_status(st, why, sizeof(why));
 		read_head(err_fd, head, sizeof(head));
 		bench_die(BENCH_EXIT_FAIL, "uau: setup: %s %s %s: %s\n%s", argv[0],
 			  argv[1] ? argv[1] : "", argv[2] ? argv[2] : "", why, head);
@@ -280,7 +216,7 @@ static void setup_run(const char *const argv[])
 /* The first line @argv prints, or "" if it fails. */
 static void capture_line(const char *const argv[], char *buf, size_t len)
 {
-	char *path = xasprintf("%s/capture.out", workdir);
+	char *path = bench_asprintf("%s/capture.out", workdir);
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	free(path);
 	buf[0] = '\0';
@@ -295,7 +231,7 @@ static void capture_line(const char *const argv[], char *buf, size_t len)
 
 static void write_file(const char *rel, const char *data, size_t len)
 {
-	char *p = xasprintf("%s/%s", workdir, rel);
+	char *p = bench_asprintf("%s/%s", workdir, rel);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		bench_die(BENCH_EXIT_FAIL, "uau: %s: %s", p, strerror(errno));
@@ -354,7 +290,7 @@ static void make_inputs(const struct uau_sizes *sz, const char *git)
 	write_file("work.py", work_py, sizeof(work_py) - 1);
 	write_file("work.pl", work_pl, sizeof(work_pl) - 1);
 	if (git) {
-		char *repo = xasprintf("%s/repo", workdir);
+		char *repo = bench_asprintf("%s/repo", workdir);
 		if (mkdir(repo, 0755) < 0)
 			bench_die(BENCH_EXIT_FAIL, "uau: mkdir %s: %s", repo, strerror(errno));
 		write_file("repo/words.txt", w, wlen);
@@ -393,27 +329,11 @@ static void set_environment(void)
 		setenv(env[i][0], env[i][1], 1);
 }
 
-/*
- * What the preload library does first: a SIGBUS-mode userfaultfd.  Without
- * it, `uffdbox run` runs the program with detection off and there is
- * nothing to measure.
- */
-static int probe_uffd(void)
-{
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (fd < 0)
-		return -errno;
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_SIGBUS};
-	int rc = ioctl(fd, UFFDIO_API, &api) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 static void set_argv(struct prog *p, const char *const *args)
 {
 	int n = 0;
 	for (; args[n]; n++)
-		p->argv[n] = xstrdup(args[n]);
+		p->argv[n] = bench_strdup(args[n]);
 	p->argv[n] = NULL;
 }
 
@@ -426,7 +346,7 @@ static char *resolve_python(char *path)
 	capture_line(argv, line, sizeof(line));
 	if (line[0] == '/' && access(line, X_OK) == 0) {
 		free(path);
-		return xstrdup(line);
+		return bench_strdup(line);
 	}
 	return path;
 }
@@ -446,7 +366,7 @@ static void prepare(struct prog *progs, const struct uau_sizes *sz, const char *
 	for (int i = 0; i < P_COUNT; i++) {
 		struct prog *p = &progs[i];
 		p->name = names[i];
-		char *bin = i == P_CHURN ? target : find_in_path(names[i]);
+		char *bin = i == P_CHURN ? target : bench_find_in_path(names[i]);
 		if (!bin) {
 			if (i == P_CHURN && getenv("UFFDBOX_UAU_TARGET") &&
 			    *getenv("UFFDBOX_UAU_TARGET"))
@@ -505,7 +425,7 @@ int bench_uau(const struct bench_opts *o)
 	const struct uau_sizes *sz = o->quick ? &quick_sizes : &default_sizes;
 	struct prog progs[P_COUNT] = {0};
 
-	int rc = probe_uffd();
+	int rc = bench_probe_uffd();
 	if (rc < 0)
 		bench_die(BENCH_EXIT_SKIP,
 			  "uau: userfaultfd (SIGBUS mode) is not available here: %s; "
@@ -518,14 +438,7 @@ int bench_uau(const struct bench_opts *o)
 			  "uffdbox-bench; build it (target uffdbox-cli) or set UFFDBOX_BIN");
 	char *target = find_sibling("UFFDBOX_UAU_TARGET", "../tests/uau/uau_target");
 
-	const char *tmp = getenv("TMPDIR");
-	snprintf(workdir, sizeof(workdir), "%s/uffdbox-bench-uau.XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(workdir)) {
-		int err = errno;
-		workdir[0] = '\0';
-		bench_die(BENCH_EXIT_FAIL, "uau: mkdtemp: %s", strerror(err));
-	}
+	bench_make_workdir(workdir, sizeof(workdir), "uau");
 	atexit(remove_workdir);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)

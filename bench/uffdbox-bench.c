@@ -19,21 +19,25 @@
 #define QUICK_PAGES    64
 #define MAX_ROUNDS     1000
 #define MAX_PAGES      ((size_t)1 << 20) /* 4 GiB of 4 KiB pages per round */
+#define MAX_SECS       3600		 /* fuzz: seconds per campaign */
 
 struct subcommand {
 	const char *name;
 	const char *what;
 	int (*run)(const struct bench_opts *o); /* NULL: not written yet */
 	const char *later;			/* where it will come from */
+	/* NULL, or whether run() has what it needs (`all` skips it if not) */
+	int (*ready)(const struct bench_opts *o, char *why, size_t len);
 };
 
 static const struct subcommand subcommands[] = {
 	{"fault", "cost of a missing-page fault: SYNC vs native, SERVED vs a raw handler",
-	 bench_fault, NULL},
+	 bench_fault, NULL, NULL},
 	{"reset", "cost of resetting a region between inputs", bench_reset,
-	 "issue 6 (snapshot/restore)"},
-	{"uau", "cost of use-after-unmap quarantine", bench_uau, "issue 5 (uffdbox run)"},
-	{"fuzz", "fuzzing executions per second", NULL, "issues 3 and 6 (fuzz targets)"},
+	 "issue 6 (snapshot/restore)", NULL},
+	{"uau", "cost of use-after-unmap quarantine", bench_uau, "issue 5 (uffdbox run)", NULL},
+	{"fuzz", "fuzzing exec/s: libFuzzer, AFL++ persistent vs fork server", bench_fuzz, NULL,
+	 bench_fuzz_ready},
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -41,6 +45,10 @@ static const struct subcommand subcommands[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: uffdbox-bench SUBCOMMAND [--rounds N] [--pages N] [--quick]\n"
+		   "       uffdbox-bench fuzz --libfuzzer-box PATH --afl-persistent PATH\n"
+		   "                          --afl-forkserver PATH [--afl-box-persistent PATH\n"
+		   "                          --afl-box-forkserver PATH] [--replay-box PATH]\n"
+		   "                          [--secs N] [--rounds N] [--quick]\n"
 		   "\n"
 		   "Subcommands:\n");
 	for (size_t i = 0; i < NSUB; i++)
@@ -50,14 +58,26 @@ static void usage(FILE *f)
 		"  all     every subcommand that exists, one after the other\n"
 		"\n"
 		"Options:\n"
-		"  --rounds N  measured rounds per variant (default %d)\n"
+		"  --rounds N  measured rounds per variant (default %d; fuzz: 3)\n"
 		"  --pages N   faults timed per round (default %d)\n"
-		"  --quick     %d rounds of %d pages: checks that it runs, measures nothing\n"
+		"  --quick     %d rounds of %d pages (fuzz: 1 round of 3 s): checks that it\n"
+		"              runs, measures nothing\n"
 		"  -h, --help  this text\n"
 		"\n"
+		"fuzz options (engine builds: scripts/bench-fuzz.sh makes them and runs this):\n"
+		"  --libfuzzer-box PATH      fuzz_box of the fuzz-nosan preset (libFuzzer)\n"
+		"  --afl-persistent PATH     planted_fuzz, afl-clang-fast -fsanitize=fuzzer\n"
+		"  --afl-forkserver PATH     planted_forkserver, afl-clang-fast, fork server\n"
+		"  --afl-box-persistent PATH fuzz_box, afl-clang-fast (optional, with the next)\n"
+		"  --afl-box-forkserver PATH fuzz_box_replay, afl-clang-fast\n"
+		"  --replay-box PATH         fuzz_box_replay without engine (default: the one\n"
+		"                            of this build, ../fuzz/fuzz_box_replay)\n"
+		"  --secs N                  seconds per campaign (default 10)\n"
+		"\n"
 		"Output: a table, then one line per comparison:\n"
-		"  <name>: uffdbox=<us> baseline=<us> ratio=<uffdbox/baseline>\n"
-		"(medians of per-round figures; both sides measured in the same run).\n"
+		"  <name>: uffdbox=<v> baseline=<v> ratio=<uffdbox/baseline>\n"
+		"(medians of per-round figures; both sides measured in the same run;\n"
+		"time per operation, lower is better, except fuzz: exec/s, higher is better).\n"
 		"Exit: 0 done, 1 failed, 2 usage, 77 userfaultfd not available.\n",
 		DEFAULT_ROUNDS, DEFAULT_PAGES, QUICK_ROUNDS, QUICK_PAGES);
 }
@@ -127,8 +147,23 @@ int main(int argc, char **argv)
 			o.quick = true;
 		} else if ((v = option_value("--rounds", argc, argv, &i))) {
 			o.rounds = (unsigned int)parse_count("--rounds", v, MAX_ROUNDS);
+			o.rounds_given = true;
 		} else if ((v = option_value("--pages", argc, argv, &i))) {
 			o.pages = parse_count("--pages", v, MAX_PAGES);
+		} else if ((v = option_value("--secs", argc, argv, &i))) {
+			o.secs = (unsigned int)parse_count("--secs", v, MAX_SECS);
+		} else if ((v = option_value("--libfuzzer-box", argc, argv, &i))) {
+			o.libfuzzer_box = v;
+		} else if ((v = option_value("--replay-box", argc, argv, &i))) {
+			o.replay_box = v;
+		} else if ((v = option_value("--afl-persistent", argc, argv, &i))) {
+			o.afl_persistent = v;
+		} else if ((v = option_value("--afl-forkserver", argc, argv, &i))) {
+			o.afl_forkserver = v;
+		} else if ((v = option_value("--afl-box-persistent", argc, argv, &i))) {
+			o.afl_box_persistent = v;
+		} else if ((v = option_value("--afl-box-forkserver", argc, argv, &i))) {
+			o.afl_box_forkserver = v;
 		} else if (a[0] == '-') {
 			usage_error("unknown option '%s'", a);
 		} else if (cmd) {
@@ -148,9 +183,19 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "all")) {
 		int rc = BENCH_EXIT_OK;
 		for (size_t i = 0; i < NSUB && rc == BENCH_EXIT_OK; i++) {
+			char why[1024];
 			if (!subcommands[i].run) {
 				fprintf(stderr, "uffdbox-bench: all: skipping %s (%s)\n",
 					subcommands[i].name, subcommands[i].later);
+				continue;
+			}
+			if (subcommands[i].ready &&
+			    subcommands[i].ready(&o, why, sizeof(why)) < 0) {
+				fprintf(stderr,
+					"uffdbox-bench: all: skipping %s (%s; "
+					"scripts/bench-fuzz.sh "
+					"runs it with the engine builds)\n",
+					subcommands[i].name, why);
 				continue;
 			}
 			rc = subcommands[i].run(&o);
