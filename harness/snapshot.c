@@ -8,6 +8,7 @@
  * make the copy itself mark the pages written again.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -71,7 +72,11 @@ struct uffdbox_snapshot {
 	struct page_region vec[SCAN_VEC];
 };
 
-static struct uffdbox_snapshot *_Atomic sync_snap;
+/* WP_SYNC snapshots share one SIGBUS handler, installed while any exists. */
+#define SYNC_MAX 16
+static struct uffdbox_snapshot *_Atomic sync_snaps[SYNC_MAX];
+static int sync_count; /* under sync_mu */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction sync_old;
 
 const char *uffdbox_snapshot_mode_name(enum uffdbox_snapshot_mode m)
@@ -87,37 +92,93 @@ enum uffdbox_snapshot_mode uffdbox_snapshot_mode(const struct uffdbox_snapshot *
 
 /* --- WP_SYNC: the SIGBUS handler ----------------------------------------- */
 
+/* Handle a fault at @a if it is in one of @s's ranges. */
+static bool sync_fault(struct uffdbox_snapshot *s, uintptr_t a, void *ucv)
+{
+	for (int i = 0; i < s->n; i++) {
+		struct snap_range *r = &s->r[i];
+		if (a < r->start || a >= r->end)
+			continue;
+		uintptr_t pg = a & ~(PAGE - 1);
+		atomic_store_explicit(&r->dirty[(pg - r->start) / PAGE], 1, memory_order_relaxed);
+		/* present: a write-protect fault; absent: dropped since the snapshot */
+		if (uffdbox__fault_present(ucv)) {
+			uffdbox_uffd_writeprotect(s->u, (void *)pg, PAGE, false, UFFDBOX_DONTWAKE);
+		} else {
+			/* Dropped (MADV_DONTNEED): zeros, as without us,
+			 * writable; restore brings the snapshot back. */
+			static const char zeros[PAGE];
+			uffdbox_uffd_copy(s->u, (void *)pg, zeros, PAGE,
+					  UFFDBOX_DONTWAKE | UFFDBOX_EXIST_OK);
+		}
+		return true;
+	}
+	return false;
+}
+
 static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
-	struct uffdbox_snapshot *s = atomic_load(&sync_snap);
 	uintptr_t a = (uintptr_t)si->si_addr;
 
-	if (s && si->si_code > 0) {
-		for (int i = 0; i < s->n; i++) {
-			struct snap_range *r = &s->r[i];
-			if (a < r->start || a >= r->end)
-				continue;
-			uintptr_t pg = a & ~(PAGE - 1);
-			atomic_store_explicit(&r->dirty[(pg - r->start) / PAGE], 1,
-					      memory_order_relaxed);
-			/* present: a write-protect fault; absent: dropped since the snapshot */
-			if (uffdbox__fault_present(ucv)) {
-				uffdbox_uffd_writeprotect(s->u, (void *)pg, PAGE, false,
-							  UFFDBOX_DONTWAKE);
-			} else {
-				/* Dropped (MADV_DONTNEED): zeros, as without us,
-				 * writable; restore brings the snapshot back. */
-				static const char zeros[PAGE];
-				uffdbox_uffd_copy(s->u, (void *)pg, zeros, PAGE,
-						  UFFDBOX_DONTWAKE | UFFDBOX_EXIST_OK);
+	if (si->si_code > 0)
+		for (int k = 0; k < SYNC_MAX; k++) {
+			struct uffdbox_snapshot *s = atomic_load(&sync_snaps[k]);
+			if (s && sync_fault(s, a, ucv)) {
+				errno = saved;
+				return;
 			}
-			errno = saved;
-			return;
 		}
-	}
 	uffdbox__chain_signal(&sync_old, sig, si, ucv);
 	errno = saved;
+}
+
+/* Enter @s in the handler's table (installing the handler for the first);
+ * 0 or -errno, with the cause in @errbuf. */
+static int sync_attach(struct uffdbox_snapshot *s, char *errbuf, size_t errbuf_len)
+{
+	int rc = -EBUSY;
+	pthread_mutex_lock(&sync_mu);
+	for (int k = 0; k < SYNC_MAX; k++) {
+		if (atomic_load(&sync_snaps[k]))
+			continue;
+		if (sync_count == 0) {
+			struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+			sigemptyset(&sa.sa_mask);
+			if (sigaction(SIGBUS, &sa, &sync_old) < 0) {
+				rc = -errno;
+				uffdbox__explain(errbuf, errbuf_len, "sigaction(SIGBUS): %s",
+						 strerror(errno));
+				break;
+			}
+		}
+		atomic_store(&sync_snaps[k], s);
+		sync_count++;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&sync_mu);
+	if (rc == -EBUSY)
+		uffdbox__explain(errbuf, errbuf_len,
+				 "%d WP_SYNC snapshots exist already (the most at once); free one, "
+				 "or add more ranges to one snapshot",
+				 SYNC_MAX);
+	return rc;
+}
+
+/* Take @s out of the table; the last one out puts the old handler back. */
+static void sync_detach(struct uffdbox_snapshot *s)
+{
+	pthread_mutex_lock(&sync_mu);
+	for (int k = 0; k < SYNC_MAX; k++) {
+		if (atomic_load(&sync_snaps[k]) != s)
+			continue;
+		atomic_store(&sync_snaps[k], NULL);
+		if (--sync_count == 0)
+			sigaction(SIGBUS, &sync_old, NULL);
+		break;
+	}
+	pthread_mutex_unlock(&sync_mu);
 }
 
 /* --- lifecycle ---------------------------------------------------------------- */
@@ -177,20 +238,9 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 		rc = uffdbox_uffd_open(&uo, &s->u);
 		if (rc < 0)
 			goto fail;
-		struct uffdbox_snapshot *none = NULL;
-		if (!atomic_compare_exchange_strong(&sync_snap, &none, s)) {
-			uffdbox__explain(o.errbuf, o.errbuf_len,
-					 "another WP_SYNC snapshot owns SIGBUS");
-			rc = -EBUSY;
+		rc = sync_attach(s, o.errbuf, o.errbuf_len);
+		if (rc < 0)
 			goto fail;
-		}
-		struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGBUS, &sa, &sync_old) < 0) {
-			rc = -errno;
-			atomic_store(&sync_snap, NULL);
-			goto fail;
-		}
 	}
 	*out = s;
 	return 0;
@@ -203,10 +253,8 @@ void uffdbox_snapshot_free(struct uffdbox_snapshot *s)
 {
 	if (!s)
 		return;
-	if (atomic_load(&sync_snap) == s) {
-		sigaction(SIGBUS, &sync_old, NULL);
-		atomic_store(&sync_snap, NULL);
-	}
+	if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC)
+		sync_detach(s);
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		if (s->u)

@@ -455,3 +455,47 @@ TEST_CASE(snapshot_private_file_wp_sync, TMEM_NONE,
 {
 	private_file(UFFDBOX_SNAPSHOT_WP_SYNC);
 }
+
+/* Several wp-sync snapshots share the SIGBUS handler: each restores its own
+ * range; past 16 the next is refused with the reason; when the last is
+ * freed the previous disposition is back. */
+TEST_CASE(snapshot_wp_sync_several, TMEM_NONE, UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	struct sigaction before, after;
+	ASSERT_EQ(sigaction(SIGBUS, NULL, &before), 0);
+	struct uffdbox_snapshot *s[16];
+	char *p[16];
+	for (int i = 0; i < 16; i++) {
+		s[i] = snap(UFFDBOX_SNAPSHOT_WP_SYNC);
+		p[i] = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			    0);
+		ASSERT(p[i] != MAP_FAILED);
+		memset(p[i], 'a' + i, 2 * 4096);
+		ASSERT_OK(uffdbox_snapshot_add(s[i], p[i], 2 * 4096));
+		ASSERT_OK(uffdbox_snapshot_take(s[i]));
+	}
+	char err[256] = "";
+	struct uffdbox_snapshot_opts o = {.sz = sizeof(o),
+					  .mode = UFFDBOX_SNAPSHOT_WP_SYNC,
+					  .errbuf = err,
+					  .errbuf_len = sizeof(err)};
+	struct uffdbox_snapshot *extra;
+	ASSERT_ERR(uffdbox_snapshot_new(&o, &extra), -EBUSY);
+	ASSERT_CONTAINS(err, "16 WP_SYNC snapshots");
+
+	for (int i = 0; i < 16; i += 3)
+		p[i][4096 + i] = 'z';
+	for (int i = 0; i < 16; i++) {
+		ASSERT_EQ(uffdbox_snapshot_restore(s[i]), i % 3 == 0 ? 1 : 0);
+		ASSERT_EQ(p[i][4096 + i], 'a' + i);
+	}
+	for (int i = 0; i < 16; i++) {
+		uffdbox_snapshot_free(s[i]);
+		munmap(p[i], 2 * 4096);
+	}
+	ASSERT_EQ(sigaction(SIGBUS, NULL, &after), 0);
+	ASSERT_PTR_EQ((uintptr_t)after.sa_handler, (uintptr_t)before.sa_handler);
+	/* and one can be made again */
+	struct uffdbox_snapshot *again = snap(UFFDBOX_SNAPSHOT_WP_SYNC);
+	uffdbox_snapshot_free(again);
+}

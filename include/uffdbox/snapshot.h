@@ -61,7 +61,8 @@ struct uffdbox_snapshot;
 /*
  * uffdbox_snapshot_new - choose a mode (UFFDBOX_FEATURE_MASK applies) and
  * open what it needs.  WP_SYNC installs a SIGBUS handler chaining to the
- * previous one; one WP_SYNC snapshot exists at a time (-EBUSY).
+ * previous one while any WP_SYNC snapshot exists; 16 may exist at once
+ * (-EBUSY past that).  Free a snapshot only when nothing writes its ranges.
  * Returns 0 and *out, -UFFDBOX_E_NOFEATURE (a forced mode the kernel lacks),
  * -EBUSY, -ENOMEM, or an error of uffdbox_uffd_open().
  * Not async-signal-safe.  Free with uffdbox_snapshot_free().
