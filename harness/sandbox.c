@@ -352,6 +352,13 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	return 0;
 }
 
+static void mark_missing(struct sb_region *R)
+{
+	size_t pages = (R->end - R->start) / R->psz;
+	for (size_t i = 0; i < pages; i++)
+		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+}
+
 int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm)
 {
 	if (region < 0 || region >= atomic_load(&sb->nregions))
@@ -359,7 +366,6 @@ int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp
 	struct sb_region *R = &sb->regions[region];
 	if (atomic_load(&R->quarantined) || R->released)
 		return -EINVAL;
-	size_t pages = (R->end - R->start) / R->psz;
 	/* A region nothing was mapped into since the last reset has nothing
 	 * to drop: spare a fuzz loop the syscalls.  (Pages the target itself
 	 * populated without a fault cannot exist: every page faults first.) */
@@ -368,11 +374,31 @@ int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp
 	int rc = drop_pages(R);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < pages; i++)
-		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+	mark_missing(R);
 	if (wp_arm)
 		return uffdbox_region_wp_arm(R->r);
 	return 0;
+}
+
+int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb)
+{
+	int n = atomic_load(&sb->nregions), rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct sb_region *R = &sb->regions[i];
+		if (atomic_load(&R->quarantined) || R->released ||
+		    atomic_exchange(&R->touched, 0) == 0)
+			continue;
+		int err = drop_pages(R);
+		if (err < 0) {
+			atomic_store(&R->touched, 1); /* not dropped: due next time */
+			if (rc == 0)
+				rc = err;
+			continue;
+		}
+		mark_missing(R);
+	}
+	return rc;
 }
 
 /* --- the log, public side --------------------------------------------------- */

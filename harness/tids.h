@@ -46,7 +46,8 @@ static inline uint32_t uffdbox__tid_logical(struct uffdbox__tids *t, int32_t tid
 /* Forget every thread: the next one seen is 1 again. */
 static inline void uffdbox__tids_reset(struct uffdbox__tids *t)
 {
-	for (uint32_t i = 0; i < t->cap; i++)
+	uint32_t n = atomic_load(&t->n);
+	for (uint32_t i = 0; i < n && i < t->cap; i++) /* the slots ever claimed */
 		atomic_store_explicit(&t->tid[i], 0, memory_order_relaxed);
 	atomic_store(&t->n, 0);
 }

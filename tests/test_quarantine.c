@@ -222,3 +222,91 @@ TEST_CASE(quarantine_slots_recycled, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 400);
 	uffdbox_sandbox_free(sb);
 }
+
+/*
+ * uffdbox_sandbox_reset: every live region touched since its last reset is
+ * dropped (pages fault in their source again), untouched and quarantined
+ * ones are left alone, and guard pages still stop an overflow after it.
+ */
+static struct uffdbox_sandbox *reset_box(enum uffdbox_transport tr, int *ri, char **p, int n)
+{
+	struct uffdbox_sandbox_opts o = {
+		.sz = sizeof(o), .transport = tr, .report_guard_hits = true};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		return NULL;
+	static const unsigned char pat[3][1] = {{'A'}, {'B'}, {'C'}};
+	for (int i = 0; i < n; i++) {
+		struct uffdbox_policy pol = {.sz = sizeof(pol),
+					     .source = UFFDBOX_SOURCE_PATTERN,
+					     .data = pat[i],
+					     .data_len = 1};
+		struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 2, .name = "r"};
+		ri[i] = uffdbox_sandbox_add_region(sb, &ro, &pol);
+		if (ri[i] < 0)
+			return NULL;
+		p[i] = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri[i]));
+	}
+	return sb;
+}
+
+static void reset_all(enum uffdbox_transport tr)
+{
+	int ri[3];
+	char *p[3];
+	struct uffdbox_sandbox *sb = reset_box(tr, ri, p, 3);
+	ASSERT_NOT_NULL(sb);
+	p[0][0] = 'x';
+	p[0][4096] = 'y';
+	p[2][5] = 'z';
+	ASSERT_EQ(p[1][0], 'B');
+	ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri[1])); /* quarantined: left alone */
+	uint64_t before = uffdbox_sandbox_log_count(sb);
+	ASSERT_OK(uffdbox_sandbox_reset(sb));
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), before); /* a reset is not an event */
+	ASSERT_EQ(p[0][0], 'A');
+	ASSERT_EQ(p[0][4096], 'A');
+	ASSERT_EQ(p[2][5], 'C');
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), before + 3); /* each page faulted again */
+	/* nothing touched since: nothing to do, nothing faults again */
+	ASSERT_OK(uffdbox_sandbox_reset(sb));
+	ASSERT_OK(uffdbox_sandbox_reset(sb));
+	ASSERT_EQ(p[0][0], 'A');
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), before + 4);
+	ASSERT_ERR(uffdbox_sandbox_reset_region(sb, ri[1], false), -EINVAL); /* still quarantined */
+	uffdbox_sandbox_free(sb);
+}
+
+TEST_CASE(sandbox_reset_all_sync, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	reset_all(UFFDBOX_TRANSPORT_SYNC);
+}
+
+TEST_CASE(sandbox_reset_all_served, TMEM_NONE, 0)
+{
+	reset_all(UFFDBOX_TRANSPORT_SERVED);
+}
+
+static void reset_guard_body(enum uffdbox_transport tr)
+{
+	int ri[2];
+	char *p[2];
+	struct uffdbox_sandbox *sb = reset_box(tr, ri, p, 2);
+	if (!sb)
+		_exit(3);
+	p[0][0] = p[1][0] = 1;
+	if (uffdbox_sandbox_reset(sb) < 0)
+		_exit(4);
+	char *low = p[0] < p[1] ? p[0] : p[1];
+	(void)read_past(low, 2 * 4096 + 1);
+	_exit(0);
+}
+
+TEST_CASE(sandbox_reset_all_keeps_guards, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	char err[8192];
+	int status = in_child(reset_guard_body, UFFDBOX_TRANSPORT_SYNC, err, sizeof(err));
+	ASSERT(TEST_DIED_OF(status, SIGSEGV));
+	ASSERT_CONTAINS(err, "ERROR: uffdbox: guard hit: READ at 0x");
+	ASSERT_CONTAINS(err, "2 bytes past the end of region \"r\"");
+}

@@ -234,6 +234,16 @@ UFFDBOX_API int uffdbox_sandbox_set_policy(struct uffdbox_sandbox *sb, int regio
 UFFDBOX_API int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm);
 
 /*
+ * uffdbox_sandbox_reset - uffdbox_sandbox_reset_region() (without
+ * re-arming) of every live region, between two inputs: one call instead of
+ * one per region.  Regions untouched since their last reset cost nothing
+ * (no syscall); quarantined ones are left as they are.  Returns 0, or the
+ * first error (a region that could not be dropped stays due for the next
+ * reset).
+ */
+UFFDBOX_API int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb);
+
+/*
  * uffdbox_sandbox_unmap_region - release a region into quarantine: its pages
  * are dropped (near-zero memory), its addresses stay reserved and
  * registered, and any later access is reported on stderr, sanitizer style
