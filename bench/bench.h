@@ -35,6 +35,8 @@ struct bench_opts {
 	 * built elsewhere (scripts/bench-fuzz.sh); NULL when not given. */
 	unsigned int secs;
 	const char *libfuzzer_box;	/* fuzz_box, fuzz-nosan preset (libFuzzer) */
+	const char *libfuzzer_msg;	/* fuzz_msg, the same (optional) */
+	const char *libfuzzer_fsm;	/* fuzz_fsm, the same (optional) */
 	const char *replay_box;		/* fuzz_box_replay (driver.c, no engine) */
 	const char *afl_persistent;	/* planted_fuzz, afl-clang-fast, libAFLDriver */
 	const char *afl_forkserver;	/* planted_forkserver: same harness, fork server */

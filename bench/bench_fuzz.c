@@ -19,6 +19,8 @@
  *                            (@@) per process, forked by AFL++'s fork server
  *   afl.box.persistent       fuzz_box the same two ways (optional pair): the
  *   afl.box.forkserver       libAFLDriver build, and fuzz_box.c + driver.c
+ *   libfuzzer.msg, .fsm      the pure targets the same way as libfuzzer.box
+ *   replay.msg, .fsm         and replay.box (optional: --libfuzzer-msg/-fsm)
  *
  * The engine binaries are built elsewhere (uffdbox-bench itself is a gcc
  * build) and given as options; scripts/bench-fuzz.sh builds them and runs
@@ -59,27 +61,17 @@
 #define QUICK_SECS	  3
 #define DEFAULT_ROUNDS	  3
 #define QUICK_ROUNDS	  1
-#define GRACE_SECS	  30	/* a child is killed S + GRACE_SECS s after it started */
-#define MAX_REPLAY_PASSES 10000 /* corpus directory arguments per replay run */
+#define GRACE_SECS	  30	  /* a child is killed S + GRACE_SECS s after it started */
+#define MAX_REPLAY_PASSES 1000000 /* -runs of the replay driver */
 #define TAIL_LINES	  15
 
 #define HINT                                                                           \
 	"run scripts/bench-fuzz.sh [--quick]: it builds the engine binaries (presets " \
 	"default and fuzz-nosan, afl-clang-fast in build/afl-bench) and passes their paths"
 
-enum variant {
-	V_LF_BOX,
-	V_REPLAY_BOX,
-	V_AFLP_BOX,
-	V_AFLF_BOX,
-	V_AFLP_PLANTED,
-	V_AFLF_PLANTED,
-	V_COUNT
-};
+enum variant { V_AFLP_BOX, V_AFLF_BOX, V_AFLP_PLANTED, V_AFLF_PLANTED, V_COUNT };
 
 static const char *const variant_name[V_COUNT] = {
-	[V_LF_BOX] = "libfuzzer.box",
-	[V_REPLAY_BOX] = "replay.box",
 	[V_AFLP_BOX] = "afl.box.persistent",
 	[V_AFLF_BOX] = "afl.box.forkserver",
 	[V_AFLP_PLANTED] = "afl.planted.persistent",
@@ -92,10 +84,20 @@ struct result {
 	bool used;
 };
 
+/* A target run under libFuzzer and by the replay driver (no engine). */
+enum { T_BOX, T_MSG, T_FSM, T_COUNT };
+struct lf_target {
+	const char *name;		   /* box, msg, fsm */
+	char *lf, *replay, *corpus, *dict; /* absolute paths; lf NULL: not measured */
+	struct result lf_res, replay_res;
+	char lf_row[24], replay_row[24], line[40];
+};
+
 /* Absolute paths of everything a run needs. */
 struct paths {
-	char *lf_box, *replay_box, *aflp, *aflf, *aflp_box, *aflf_box, *afl_fuzz;
-	char *box_corpus, *box_dict, *planted_seeds, *planted_dict;
+	char *aflp, *aflf, *aflp_box, *aflf_box, *afl_fuzz;
+	char *planted_seeds, *planted_dict;
+	struct lf_target t[T_COUNT];
 };
 
 static char workdir[PATH_MAX];
@@ -153,16 +155,35 @@ static char *absolute(const char *path)
 	return bench_strdup(real);
 }
 
-/* --replay-box, else the one of this build (next to uffdbox-bench). */
-static char *replay_path(const struct bench_opts *o)
+/* The replay driver of target @t: --replay-box for box, else the one of
+ * this build (next to uffdbox-bench). */
+static char *replay_path(const struct bench_opts *o, const char *t)
 {
-	char *p = o->replay_box ? bench_strdup(o->replay_box) : sibling("../fuzz/fuzz_box_replay");
-	return p ? p : bench_strdup("../fuzz/fuzz_box_replay");
+	if (!strcmp(t, "box") && o->replay_box)
+		return bench_strdup(o->replay_box);
+	char *rel = bench_asprintf("../fuzz/fuzz_%s_replay", t);
+	char *p = sibling(rel);
+	if (!p)
+		return rel;
+	free(rel);
+	return p;
 }
+
+/* The libFuzzer binary given for target @t, or NULL. */
+static const char *lf_path(const struct bench_opts *o, int t)
+{
+	return t == T_BOX ? o->libfuzzer_box : t == T_MSG ? o->libfuzzer_msg : o->libfuzzer_fsm;
+}
+
+static const char *const target_name[T_COUNT] = {"box", "msg", "fsm"};
 
 static const char *const source_files[] = {
 	"corpus/box",
 	"fuzz/fuzz_box.dict",
+	"corpus/msg",
+	"fuzz/fuzz_msg.dict",
+	"corpus/fsm",
+	"fuzz/fuzz_fsm.dict",
 	"examples/planted/seeds",
 	"examples/planted/planted.dict",
 };
@@ -187,12 +208,27 @@ int bench_fuzz_ready(const struct bench_opts *o, char *why, size_t len)
 	     check_exe("--afl-box-forkserver", o->afl_box_forkserver,
 		       "fuzz_box_replay built with afl-clang-fast", why, len) < 0))
 		return -1;
-	char *replay = replay_path(o);
-	int rc = check_exe("--replay-box", replay,
-			   "fuzz_box_replay of the default build, found next to uffdbox-bench "
-			   "unless given",
-			   why, len);
-	free(replay);
+	int rc = 0;
+	for (int t = 0; t < T_COUNT && rc == 0; t++) {
+		if (t != T_BOX) {
+			char opt[32];
+			snprintf(opt, sizeof(opt), "--libfuzzer-%s", target_name[t]);
+			if (lf_path(o, t) &&
+			    check_exe(opt, lf_path(o, t),
+				      "a target of the fuzz-nosan preset: clang, libFuzzer, no "
+				      "sanitizers",
+				      why, len) < 0)
+				return -1;
+			if (!lf_path(o, t))
+				continue;
+		}
+		char *replay = replay_path(o, target_name[t]);
+		rc = check_exe(t == T_BOX ? "--replay-box" : "the replay driver", replay,
+			       "fuzz_<target>_replay of the default build, found next to "
+			       "uffdbox-bench",
+			       why, len);
+		free(replay);
+	}
 	if (rc < 0)
 		return -1;
 	char *afl = bench_find_in_path("afl-fuzz");
@@ -437,20 +473,20 @@ static char *make_dir(char *path)
 
 /* ---- the campaigns ------------------------------------------------------ */
 
-/* libFuzzer on a scratch copy of corpus/box; exec/s = executed units over
- * the wall-clock time of the process.  The scratch corpus (seeds + what
- * libFuzzer added) is left in @rdir/corpus for the replay. */
-static double libfuzzer_round(const struct paths *p, unsigned int secs, unsigned int r,
+/* libFuzzer on a scratch copy of the target's corpus; exec/s = executed
+ * units over the wall-clock time of the process.  The scratch corpus (seeds +
+ * what libFuzzer added) is left in @rdir/corpus for the replay. */
+static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, unsigned int r,
 			      const char *rdir, double *execs)
 {
 	char *corpus = make_dir(bench_asprintf("%s/corpus", rdir));
-	copy_dir(p->box_corpus, corpus);
+	copy_dir(tg->corpus, corpus);
 	char *a_time = bench_asprintf("-max_total_time=%u", secs);
-	char *a_dict = bench_asprintf("-dict=%s", p->box_dict);
+	char *a_dict = bench_asprintf("-dict=%s", tg->dict);
 	char *a_art = bench_asprintf("-artifact_prefix=%s/", rdir);
 	char *log = bench_asprintf("%s/libfuzzer.log", rdir);
-	char *what = bench_asprintf("libFuzzer %s, round %u", p->lf_box, r + 1);
-	const char *argv[] = {p->lf_box, a_time, "-print_final_stats=1",
+	char *what = bench_asprintf("libFuzzer %s, round %u", tg->lf, r + 1);
+	const char *argv[] = {tg->lf,	 a_time, "-print_final_stats=1",
 			      "-seed=1", a_dict, "-timeout=10",
 			      a_art,	 corpus, NULL};
 	struct child c = {.what = what,
@@ -474,17 +510,13 @@ static double libfuzzer_round(const struct paths *p, unsigned int secs, unsigned
 	return units / t;
 }
 
-/* The replay driver over @corpus: @passes times the directory on one command
- * line.  Inputs run (checked), wall-clock seconds in *secs. */
-static double replay_run(const struct paths *p, const char *rdir, const char *corpus,
+/* The replay driver over @corpus, each input @passes times from memory
+ * (-runs).  Executions (checked), wall-clock seconds in *secs. */
+static double replay_run(const struct lf_target *tg, const char *rdir, const char *corpus,
 			 unsigned int passes, const char *what, double *secs)
 {
-	const char **argv = calloc(passes + 2, sizeof(*argv));
-	if (!argv)
-		bench_die(BENCH_EXIT_FAIL, "out of memory");
-	argv[0] = p->replay_box;
-	for (unsigned int i = 1; i <= passes; i++)
-		argv[i] = corpus;
+	char *a_runs = bench_asprintf("-runs=%u", passes);
+	const char *argv[] = {tg->replay, a_runs, corpus, NULL};
 	char *log = bench_asprintf("%s/replay.log", rdir);
 	struct child c = {.what = what,
 			  .argv = argv,
@@ -494,33 +526,39 @@ static double replay_run(const struct paths *p, const char *rdir, const char *co
 	*secs = run_child(&c);
 	double ran = value_of(what, log, "fuzz driver");
 	free(log);
-	free(argv);
+	free(a_runs);
 	return ran;
 }
 
-/* fuzz_box without an engine, on the inputs libFuzzer kept in this round:
- * one pass to time it, then as many passes as fill @secs. */
-static double replay_round(const struct paths *p, double secs, unsigned int r, const char *rdir,
-			   double *execs)
+/* The target without an engine, on the inputs libFuzzer kept in this
+ * round: one pass to time it, then as many passes as fill @secs. */
+static double replay_round(const struct lf_target *tg, double secs, unsigned int r,
+			   const char *rdir, double *execs)
 {
 	char *corpus = bench_asprintf("%s/corpus", rdir);
-	char *what = bench_asprintf("replay %s, round %u", p->replay_box, r + 1);
+	char *what = bench_asprintf("replay %s, round %u", tg->replay, r + 1);
 	double t1 = secs;
-	double n1 = replay_run(p, rdir, corpus, 1, what, &t1);
+	double n1 = replay_run(tg, rdir, corpus, 1, what, &t1);
 	if (n1 < 1) {
 		keep_workdir = true;
 		bench_die(BENCH_EXIT_FAIL, "fuzz: %s: no input in %s", what, corpus);
 	}
-	double want = secs / (t1 > 1e-6 ? t1 : 1e-6);
-	unsigned int passes = want < 1			 ? 1
-			      : want > MAX_REPLAY_PASSES ? MAX_REPLAY_PASSES
-							 : (unsigned int)want;
-	double t = secs * 4;
-	double n = replay_run(p, rdir, corpus, passes, what, &t);
-	if (n != n1 * passes) {
-		keep_workdir = true;
-		bench_die(BENCH_EXIT_FAIL, "fuzz: %s: %.0f inputs ran, expected %u x %.0f", what, n,
-			  passes, n1);
+	/* Grow -runs until a run fills half of @secs, so that starting the
+	 * process and reading the corpus are a small part of the time. */
+	unsigned int passes = 1;
+	double n = n1, t = t1;
+	while (t < secs / 2 && passes < MAX_REPLAY_PASSES) {
+		double grow = t > 1e-6 ? secs / t : 100;
+		grow = grow < 2 ? 2 : grow > 100 ? 100 : grow;
+		passes = passes * grow > MAX_REPLAY_PASSES ? MAX_REPLAY_PASSES
+							   : (unsigned int)(passes * grow);
+		t = secs * 4;
+		n = replay_run(tg, rdir, corpus, passes, what, &t);
+		if (n != n1 * passes) {
+			keep_workdir = true;
+			bench_die(BENCH_EXIT_FAIL, "fuzz: %s: %.0f inputs ran, expected %u x %.0f",
+				  what, n, passes, n1);
+		}
 	}
 	*execs = n;
 	free(corpus);
@@ -556,11 +594,11 @@ static double afl_round(const struct paths *p, enum variant v, unsigned int secs
 	char *a_secs = bench_asprintf("%u", secs);
 	const char *argv[] = {p->afl_fuzz,
 			      "-i",
-			      planted ? p->planted_seeds : p->box_corpus,
+			      planted ? p->planted_seeds : p->t[T_BOX].corpus,
 			      "-o",
 			      out,
 			      "-x",
-			      planted ? p->planted_dict : p->box_dict,
+			      planted ? p->planted_dict : p->t[T_BOX].dict,
 			      "-s",
 			      "1",
 			      "-V",
@@ -615,11 +653,11 @@ static void add(struct result *res, enum variant v, double rate, double execs)
 	bench_series_add(&res[v].execs, execs);
 }
 
-static void row(const struct result *res, enum variant v)
+static void row_of(const struct result *r)
 {
-	const struct bench_series *s = &res[v].rate;
+	const struct bench_series *s = &r->rate;
 	printf("%-24s %14.3f %12.3f %12.3f %7u %12.0f\n", s->name, bench_series_median(s),
-	       bench_series_min(s), bench_series_max(s), s->n, bench_series_median(&res[v].execs));
+	       bench_series_min(s), bench_series_max(s), s->n, bench_series_median(&r->execs));
 }
 
 int bench_fuzz(const struct bench_opts *o)
@@ -644,10 +682,31 @@ int bench_fuzz(const struct bench_opts *o)
 	bool box_afl = o->afl_box_persistent != NULL;
 
 	struct paths p = {0};
-	char *replay = replay_path(o);
-	p.lf_box = absolute(o->libfuzzer_box);
-	p.replay_box = absolute(replay);
-	free(replay);
+	for (int t = 0; t < T_COUNT; t++) {
+		struct lf_target *tg = &p.t[t];
+		tg->name = target_name[t];
+		if (!lf_path(o, t))
+			continue;
+		char *replay = replay_path(o, tg->name);
+		char *corpus = bench_asprintf("%s/corpus/%s", UFFDBOX_SOURCE_DIR, tg->name);
+		char *dict = bench_asprintf("%s/fuzz/fuzz_%s.dict", UFFDBOX_SOURCE_DIR, tg->name);
+		tg->lf = absolute(lf_path(o, t));
+		tg->replay = absolute(replay);
+		tg->corpus = absolute(corpus);
+		tg->dict = absolute(dict);
+		free(replay);
+		free(corpus);
+		free(dict);
+		snprintf(tg->lf_row, sizeof(tg->lf_row), "libfuzzer.%s", tg->name);
+		snprintf(tg->replay_row, sizeof(tg->replay_row), "replay.%s", tg->name);
+		snprintf(tg->line, sizeof(tg->line), "fuzz.%s_libfuzzer_vs_replay", tg->name);
+		if (bench_series_init(&tg->lf_res.rate, tg->lf_row, rounds) < 0 ||
+		    bench_series_init(&tg->lf_res.execs, tg->lf_row, rounds) < 0 ||
+		    bench_series_init(&tg->replay_res.rate, tg->replay_row, rounds) < 0 ||
+		    bench_series_init(&tg->replay_res.execs, tg->replay_row, rounds) < 0)
+			bench_die(BENCH_EXIT_FAIL, "out of memory");
+		tg->lf_res.used = tg->replay_res.used = true;
+	}
 	p.aflp = absolute(o->afl_persistent);
 	p.aflf = absolute(o->afl_forkserver);
 	if (box_afl) {
@@ -655,8 +714,6 @@ int bench_fuzz(const struct bench_opts *o)
 		p.aflf_box = absolute(o->afl_box_forkserver);
 	}
 	p.afl_fuzz = bench_find_in_path("afl-fuzz");
-	p.box_corpus = absolute(UFFDBOX_SOURCE_DIR "/corpus/box");
-	p.box_dict = absolute(UFFDBOX_SOURCE_DIR "/fuzz/fuzz_box.dict");
 	p.planted_seeds = absolute(UFFDBOX_SOURCE_DIR "/examples/planted/seeds");
 	p.planted_dict = absolute(UFFDBOX_SOURCE_DIR "/examples/planted/planted.dict");
 
@@ -675,13 +732,21 @@ int bench_fuzz(const struct bench_opts *o)
 		fprintf(stderr, "uffdbox-bench: fuzz: round %u of %u (%u s per campaign)\n", r + 1,
 			rounds, secs);
 		double execs, rate;
-		char *rdir = make_dir(bench_asprintf("%s/libfuzzer.%u", workdir, r + 1));
-		rate = libfuzzer_round(&p, secs, r, rdir, &execs);
-		add(res, V_LF_BOX, rate, execs);
-		rate = replay_round(&p, replay_secs, r, rdir, &execs);
-		add(res, V_REPLAY_BOX, rate, execs);
-		bench_remove_tree(rdir);
-		free(rdir);
+		for (int t = 0; t < T_COUNT; t++) {
+			struct lf_target *tg = &p.t[t];
+			if (!tg->lf)
+				continue;
+			char *rdir = make_dir(
+				bench_asprintf("%s/libfuzzer.%s.%u", workdir, tg->name, r + 1));
+			rate = libfuzzer_round(tg, secs, r, rdir, &execs);
+			bench_series_add(&tg->lf_res.rate, rate);
+			bench_series_add(&tg->lf_res.execs, execs);
+			rate = replay_round(tg, replay_secs, r, rdir, &execs);
+			bench_series_add(&tg->replay_res.rate, rate);
+			bench_series_add(&tg->replay_res.execs, execs);
+			bench_remove_tree(rdir);
+			free(rdir);
+		}
 
 		/* Each pair back to back, the order flipped every round. */
 		static const enum variant pairs[2][2] = {{V_AFLP_PLANTED, V_AFLF_PLANTED},
@@ -701,11 +766,18 @@ int bench_fuzz(const struct bench_opts *o)
 	       afl_version[0] ? afl_version : "(version unknown)", secs);
 	printf("%-24s %14s %12s %12s %7s %12s\n", "name", "median exec/s", "min", "max", "rounds",
 	       "median execs");
+	for (int t = 0; t < T_COUNT; t++)
+		if (p.t[t].lf) {
+			row_of(&p.t[t].lf_res);
+			row_of(&p.t[t].replay_res);
+		}
 	for (int v = 0; v < V_COUNT; v++)
 		if (res[v].used)
-			row(res, v);
+			row_of(&res[v]);
 	printf("\n");
-	bench_compare("fuzz.box_libfuzzer_vs_replay", &res[V_LF_BOX].rate, &res[V_REPLAY_BOX].rate);
+	for (int t = 0; t < T_COUNT; t++)
+		if (p.t[t].lf)
+			bench_compare(p.t[t].line, &p.t[t].lf_res.rate, &p.t[t].replay_res.rate);
 	if (box_afl)
 		bench_compare("fuzz.box_afl_persistent_vs_forkserver", &res[V_AFLP_BOX].rate,
 			      &res[V_AFLF_BOX].rate);
@@ -718,9 +790,21 @@ int bench_fuzz(const struct bench_opts *o)
 			bench_series_free(&res[v].rate);
 			bench_series_free(&res[v].execs);
 		}
-	char **all[] = {&p.lf_box,   &p.replay_box,    &p.aflp,	       &p.aflf,
-			&p.aflp_box, &p.aflf_box,      &p.afl_fuzz,    &p.box_corpus,
-			&p.box_dict, &p.planted_seeds, &p.planted_dict};
+	for (int t = 0; t < T_COUNT; t++) {
+		struct lf_target *tg = &p.t[t];
+		if (!tg->lf)
+			continue;
+		bench_series_free(&tg->lf_res.rate);
+		bench_series_free(&tg->lf_res.execs);
+		bench_series_free(&tg->replay_res.rate);
+		bench_series_free(&tg->replay_res.execs);
+		free(tg->lf);
+		free(tg->replay);
+		free(tg->corpus);
+		free(tg->dict);
+	}
+	char **all[] = {&p.aflp,     &p.aflf,	       &p.aflp_box,    &p.aflf_box,
+			&p.afl_fuzz, &p.planted_seeds, &p.planted_dict};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		free(*all[i]);
 	remove_workdir();

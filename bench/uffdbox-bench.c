@@ -48,6 +48,7 @@ static void usage(FILE *f)
 		   "       uffdbox-bench fuzz --libfuzzer-box PATH --afl-persistent PATH\n"
 		   "                          --afl-forkserver PATH [--afl-box-persistent PATH\n"
 		   "                          --afl-box-forkserver PATH] [--replay-box PATH]\n"
+		   "                          [--libfuzzer-msg PATH] [--libfuzzer-fsm PATH]\n"
 		   "                          [--secs N] [--rounds N] [--quick]\n"
 		   "\n"
 		   "Subcommands:\n");
@@ -72,6 +73,9 @@ static void usage(FILE *f)
 		"  --afl-box-forkserver PATH fuzz_box_replay, afl-clang-fast\n"
 		"  --replay-box PATH         fuzz_box_replay without engine (default: the one\n"
 		"                            of this build, ../fuzz/fuzz_box_replay)\n"
+		"  --libfuzzer-msg PATH      fuzz_msg of the fuzz-nosan preset (optional; its\n"
+		"                            baseline: ../fuzz/fuzz_msg_replay of this build)\n"
+		"  --libfuzzer-fsm PATH      fuzz_fsm, the same\n"
 		"  --secs N                  seconds per campaign (default 10)\n"
 		"\n"
 		"Output: a table, then one line per comparison:\n"
@@ -154,6 +158,10 @@ int main(int argc, char **argv)
 			o.secs = (unsigned int)parse_count("--secs", v, MAX_SECS);
 		} else if ((v = option_value("--libfuzzer-box", argc, argv, &i))) {
 			o.libfuzzer_box = v;
+		} else if ((v = option_value("--libfuzzer-msg", argc, argv, &i))) {
+			o.libfuzzer_msg = v;
+		} else if ((v = option_value("--libfuzzer-fsm", argc, argv, &i))) {
+			o.libfuzzer_fsm = v;
 		} else if ((v = option_value("--replay-box", argc, argv, &i))) {
 			o.replay_box = v;
 		} else if ((v = option_value("--afl-persistent", argc, argv, &i))) {

@@ -4,10 +4,12 @@
  * through any LLVMFuzzerTestOneInput target, without a fuzzing engine, so
  * that corpora and regressions run as ordinary tests with gcc.
  *
- *   fuzz_msg_replay [-flag=value...] PATH...
+ *   fuzz_msg_replay [-runs=N] [-flag=value...] PATH...
  *
- * Arguments starting with '-' are ignored (libFuzzer-style command lines
- * work unchanged).  A directory is replayed entry by entry in name order
+ * -runs=N runs each input N times from memory (as libFuzzer does with input
+ * files): the engine-less throughput baseline of `uffdbox-bench fuzz`, with
+ * no file I/O between executions.  Other arguments starting with '-' are
+ * ignored (libFuzzer-style command lines work unchanged).  A directory is replayed entry by entry in name order
  * (not recursively; names starting with '.' or "README" are skipped).  Each
  * input is copied into a malloc() buffer of exactly its size, so a target
  * that reads one byte too far is caught by ASan.  A crashing input aborts
@@ -27,7 +29,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
-static const char *current; /* the input being run, for the crash message */
+static const char *current;    /* the input being run, for the crash message */
+static unsigned long runs = 1; /* executions of each input */
 
 static void on_fatal(int sig)
 {
@@ -67,7 +70,8 @@ static int run_file(const char *path)
 		return -1;
 	}
 	current = path;
-	LLVMFuzzerTestOneInput(buf, size);
+	for (unsigned long k = 0; k < runs; k++)
+		LLVMFuzzerTestOneInput(buf, size);
 	current = NULL;
 	free(buf);
 	return 0;
@@ -99,6 +103,17 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		struct stat st;
+		if (strncmp(arg, "-runs=", 6) == 0) {
+			char *end;
+			unsigned long v = strtoul(arg + 6, &end, 10);
+			if (arg[6] < '0' || arg[6] > '9' || *end || v == 0) {
+				fprintf(stderr, "fuzz driver: %s: -runs takes a number from 1\n",
+					arg);
+				return 2;
+			}
+			runs = v;
+			continue;
+		}
 		if (arg[0] == '-')
 			continue;
 		if (stat(arg, &st) != 0) {
@@ -135,6 +150,11 @@ int main(int argc, char **argv)
 		}
 		free(ents);
 	}
-	printf("fuzz driver: %lu inputs ran%s\n", ran, bad ? ", some could not be read" : "");
+	if (runs == 1)
+		printf("fuzz driver: %lu inputs ran%s\n", ran,
+		       bad ? ", some could not be read" : "");
+	else
+		printf("fuzz driver: %lu inputs ran (%lu inputs x %lu runs)%s\n", ran * runs, ran,
+		       runs, bad ? ", some could not be read" : "");
 	return bad;
 }

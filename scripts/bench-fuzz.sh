@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/bench-fuzz.sh [--quick] [OPTION...] - build the engine binaries and
 # run `uffdbox-bench fuzz` on them (docs/bench.md):
-#   build/default     uffdbox-bench and fuzz_box_replay (gcc, no engine)
-#   build/fuzz-nosan  fuzz_box under libFuzzer, no sanitizers (clang)
+#   build/default     uffdbox-bench and fuzz_{box,msg,fsm}_replay (gcc, no engine)
+#   build/fuzz-nosan  fuzz_box, fuzz_msg, fuzz_fsm under libFuzzer, no
+#                     sanitizers (clang)
 #   build/afl-bench   afl-clang-fast: planted_fuzz and fuzz_box (persistent
 #                     mode, libAFLDriver), planted_forkserver and
 #                     fuzz_box_replay (the same harnesses, plain fork server)
@@ -24,9 +25,10 @@ step() {
 a=build/afl-bench
 echo "bench-fuzz: building (default, fuzz-nosan, $a) ..." >&2
 step cmake --preset default
-step cmake --build --preset default --target uffdbox-bench fuzz_box_replay
+step cmake --build --preset default --target uffdbox-bench fuzz_box_replay fuzz_msg_replay \
+  fuzz_fsm_replay
 step cmake --preset fuzz-nosan
-step cmake --build --preset fuzz-nosan --target fuzz_box
+step cmake --build --preset fuzz-nosan --target fuzz_box fuzz_msg fuzz_fsm
 step cmake -S . -B $a -DCMAKE_C_COMPILER=afl-clang-fast -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DUFFDBOX_BUILD_FUZZERS=ON -DUFFDBOX_FUZZ_ENGINE=afl -DUFFDBOX_BUILD_TESTS=OFF \
   -DUFFDBOX_BUILD_BENCH=OFF -DUFFDBOX_BUILD_EXAMPLES=ON
@@ -35,6 +37,8 @@ echo "bench-fuzz: built in $((SECONDS - start)) s" >&2
 exec build/default/bench/uffdbox-bench fuzz \
   --libfuzzer-box build/fuzz-nosan/fuzz/fuzz_box \
   --replay-box build/default/fuzz/fuzz_box_replay \
+  --libfuzzer-msg build/fuzz-nosan/fuzz/fuzz_msg \
+  --libfuzzer-fsm build/fuzz-nosan/fuzz/fuzz_fsm \
   --afl-persistent $a/examples/planted/planted_fuzz \
   --afl-forkserver $a/examples/planted/planted_forkserver \
   --afl-box-persistent $a/fuzz/fuzz_box \
