@@ -51,15 +51,27 @@ struct uffdbox_fsm {
 	struct fsm_key *keys;	/* n live, sorted by lo */
 };
 
+/* The small helpers on every lookup and page access: always inlined, also
+ * in sanitizer builds, whose checks otherwise make them too big for the
+ * inliner and turn each use into a call (with, under a fuzzer, its own
+ * coverage counter and traced compares). */
+#define HOT static inline __attribute__((always_inline))
+/* The two loops everything goes through (the binary search, the page
+ * walk): one copy each, never inlined, so that under a fuzzer one search or
+ * walk is one set of coverage counters wherever it is called from, not one
+ * per caller (each distinct counter hit costs the engine time on every
+ * execution). */
+#define SHARED static __attribute__((noinline))
+
 /* --- page bytes ------------------------------------------------------------ */
 
-static inline uint8_t pg_get(const struct fsm_slot *s, uint64_t i)
+HOT uint8_t pg_get(const struct fsm_slot *s, uint64_t i)
 {
 	return __atomic_load_n(&s->state[i], __ATOMIC_RELAXED);
 }
 
 /* Set page @i to @v; 1 if it changed. */
-static inline int pg_set(const struct fsm_slot *s, uint64_t i, uint8_t v)
+HOT int pg_set(const struct fsm_slot *s, uint64_t i, uint8_t v)
 {
 	if (pg_get(s, i) == v)
 		return 0;
@@ -68,14 +80,81 @@ static inline int pg_set(const struct fsm_slot *s, uint64_t i, uint8_t v)
 }
 
 /* A page count as a non-negative int (saturated). */
-static inline int sat(uint64_t n)
+HOT int sat(uint64_t n)
 {
 	return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
-static inline uint64_t body_end(const struct fsm_slot *s)
+HOT uint64_t body_end(const struct fsm_slot *s)
 {
 	return s->start + (s->pages << s->shift);
+}
+
+/* --- page transitions ------------------------------------------------------- */
+
+/* What each transition makes of a page, by the page's state (docs/fsm.md,
+ * "Handler actions" and "Kernel events"): one row per transition, one
+ * column per state, in enum uffdbox_page_state order (UNPOPULATED,
+ * POPULATED, WP, WP_UNPOPULATED, POISONED, REMOVED, QUARANTINED, GUARD).
+ * QUARANTINED is sticky everywhere.  GUARD is never stored: its column
+ * only completes the rows. */
+enum {
+	T_POPULATE,	/* COPY, CONTINUE; ZEROPAGE; MOVE destination */
+	T_POPULATE_WP,	/* COPY, CONTINUE with UFFDBOX_FSM_MODE_WP */
+	T_POISON,	/* POISON */
+	T_PROTECT,	/* PROTECT without UFFDBOX_FSM_MODE_MARKERS */
+	T_PROTECT_MARK, /* PROTECT with UFFDBOX_FSM_MODE_MARKERS */
+	T_UNPROTECT,	/* UNPROTECT */
+	T_EXISTS,	/* -EEXIST from a filling op: the page is there */
+	T_REMOVE,	/* REMOVE event, MOVE source */
+	T_QUARANTINE,	/* UNMAP event, region quarantine, partial REMAP source */
+	T_END,
+};
+
+#define UN UFFDBOX_PAGE_UNPOPULATED
+#define PO UFFDBOX_PAGE_POPULATED
+#define WP UFFDBOX_PAGE_WP
+#define WU UFFDBOX_PAGE_WP_UNPOPULATED
+#define PS UFFDBOX_PAGE_POISONED
+#define RM UFFDBOX_PAGE_REMOVED
+#define QU UFFDBOX_PAGE_QUARANTINED
+static const uint8_t next_state[T_END][8] = {
+	[T_POPULATE] = {PO, PO, PO, PO, PO, PO, QU, PO},
+	[T_POPULATE_WP] = {WP, WP, WP, WP, WP, WP, QU, WP},
+	[T_POISON] = {PS, PS, PS, PS, PS, PS, QU, PS},
+	[T_PROTECT] = {UN, WP, WP, WU, PS, RM, QU, UFFDBOX_PAGE_GUARD},
+	[T_PROTECT_MARK] = {WU, WP, WP, WU, PS, WU, QU, UFFDBOX_PAGE_GUARD},
+	[T_UNPROTECT] = {UN, PO, PO, UN, PS, RM, QU, UFFDBOX_PAGE_GUARD},
+	[T_EXISTS] = {PO, PO, WP, WP, PS, PO, QU, UFFDBOX_PAGE_GUARD},
+	[T_REMOVE] = {RM, RM, RM, RM, RM, RM, QU, RM},
+	[T_QUARANTINE] = {QU, QU, QU, QU, QU, QU, QU, QU},
+};
+#undef UN
+#undef PO
+#undef WP
+#undef WU
+#undef PS
+#undef RM
+#undef QU
+
+/* Pages [@i0, @i1) of @s through transition @t; how many changed.  One
+ * read, one compare and at most one write per page. */
+SHARED uint64_t pages_to(const struct fsm_slot *s, uint64_t i0, uint64_t i1, unsigned int t)
+{
+	const uint8_t *row = next_state[t];
+	uint64_t changed = 0;
+
+	/* (not unrolled: each unrolled copy would be one more set of coverage
+	 * counters) */
+#pragma GCC unroll 1
+	for (uint64_t i = i0; i < i1; i++) {
+		uint8_t st = pg_get(s, i), v = row[st & 7];
+		if (v != st) {
+			__atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
+			changed++;
+		}
+	}
+	return changed;
 }
 
 /* --- construction ---------------------------------------------------------- */
@@ -120,9 +199,11 @@ void uffdbox_fsm_free(struct uffdbox_fsm *f)
 {
 	if (!f)
 		return;
-	for (uint32_t i = 0; i < f->max; i++) {
-		struct fsm_slot *s = &f->slots[i];
-		if ((s->flags & (SLOT_USED | SLOT_OWNED)) == (SLOT_USED | SLOT_OWNED))
+	/* Every used slot has exactly one key (a free slot's flags are 0): walk
+	 * the live regions, not the whole table. */
+	for (uint32_t k = 0; k < f->n; k++) {
+		struct fsm_slot *s = &f->slots[f->keys[k].slot];
+		if (s->flags & SLOT_OWNED)
 			free(s->state);
 		s->flags = 0;
 	}
@@ -134,7 +215,7 @@ void uffdbox_fsm_free(struct uffdbox_fsm *f)
 /* --- lookup ------------------------------------------------------------------ */
 
 /* Index of the first key whose extent ends after @addr (n if none). */
-static uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
+SHARED uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
 {
 	uint32_t lo = 0, hi = f->n;
 	while (lo < hi) {
@@ -148,7 +229,7 @@ static uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
 }
 
 /* The slot whose extent holds @addr, or NULL. */
-static struct fsm_slot *find_extent(const struct uffdbox_fsm *f, uint64_t addr)
+HOT struct fsm_slot *find_extent(const struct uffdbox_fsm *f, uint64_t addr)
 {
 	uint32_t k = first_after(f, addr);
 	if (k < f->n && f->keys[k].lo <= addr)
@@ -157,7 +238,7 @@ static struct fsm_slot *find_extent(const struct uffdbox_fsm *f, uint64_t addr)
 }
 
 /* The slot whose body holds @addr, or NULL. */
-static struct fsm_slot *find_body(const struct uffdbox_fsm *f, uint64_t addr)
+HOT struct fsm_slot *find_body(const struct uffdbox_fsm *f, uint64_t addr)
 {
 	struct fsm_slot *s = find_extent(f, addr);
 	if (s && addr >= s->start && addr < body_end(s))
@@ -165,9 +246,10 @@ static struct fsm_slot *find_body(const struct uffdbox_fsm *f, uint64_t addr)
 	return NULL;
 }
 
-static struct fsm_slot *slot_of(const struct uffdbox_fsm *f, int region)
+HOT struct fsm_slot *slot_of(const struct uffdbox_fsm *f, int region)
 {
-	if (region < 0 || (uint32_t)region >= f->max || !(f->slots[region].flags & SLOT_USED))
+	/* (a negative id converts to an unsigned value >= max) */
+	if ((uint32_t)region >= f->max || !(f->slots[region].flags & SLOT_USED))
 		return NULL;
 	return &f->slots[region];
 }
@@ -273,12 +355,11 @@ int uffdbox_fsm_region_add(struct uffdbox_fsm *f, const struct uffdbox_fsm_regio
 int uffdbox_fsm_region_quarantine(struct uffdbox_fsm *f, int region)
 {
 	struct fsm_slot *s = slot_of(f, region);
-	uint64_t changed = 0;
+	uint64_t changed;
 
 	if (!s)
 		return -ENOENT;
-	for (uint64_t i = 0; i < s->pages; i++)
-		changed += pg_set(s, i, UFFDBOX_PAGE_QUARANTINED);
+	changed = pages_to(s, 0, s->pages, T_QUARANTINE);
 	s->flags |= SLOT_QUARANTINED;
 	return sat(changed);
 }
@@ -339,6 +420,7 @@ int uffdbox_fsm_page_states(const struct uffdbox_fsm *f, int region, uint64_t fi
 		return -ENOENT;
 	if (first > s->pages || n > s->pages - first)
 		return -ERANGE;
+#pragma GCC unroll 1
 	for (size_t i = 0; i < n; i++)
 		out[i] = pg_get(s, first + i) & 7;
 	return 0;
@@ -346,19 +428,41 @@ int uffdbox_fsm_page_states(const struct uffdbox_fsm *f, int region, uint64_t fi
 
 /* --- faults ------------------------------------------------------------------- */
 
-enum { CLS_MISSING, CLS_WP, CLS_MINOR };
+/* The fault kind of each combination of the WRITE, WP and MINOR flags: WP
+ * wins over MINOR, WRITE only tells MISSING/MINOR reads from writes.  A
+ * table rather than if-chains: classify runs on every fault (and, under a
+ * fuzzer, every compare is traced). */
+#define F_W UFFDBOX_MSG_PF_WRITE
+#define F_P UFFDBOX_MSG_PF_WP
+#define F_M UFFDBOX_MSG_PF_MINOR
+static const uint8_t kind_of_flags[8] = {
+	[0] = UFFDBOX_FAULT_MISSING_READ, [F_W] = UFFDBOX_FAULT_MISSING_WRITE,
+	[F_P] = UFFDBOX_FAULT_WP,	  [F_P | F_W] = UFFDBOX_FAULT_WP,
+	[F_M] = UFFDBOX_FAULT_MINOR_READ, [F_M | F_W] = UFFDBOX_FAULT_MINOR_WRITE,
+	[F_M | F_P] = UFFDBOX_FAULT_WP,	  [F_M | F_P | F_W] = UFFDBOX_FAULT_WP,
+};
+#undef F_W
+#undef F_P
+#undef F_M
+_Static_assert((UFFDBOX_MSG_PF_WRITE | UFFDBOX_MSG_PF_WP | UFFDBOX_MSG_PF_MINOR) == 7,
+	       "the three known flags are the low bits");
 
 #define O UFFDBOX_VERDICT_ORDINARY
 #define S UFFDBOX_VERDICT_SPURIOUS
 #define Q UFFDBOX_VERDICT_USE_AFTER_UNMAP
 #define G UFFDBOX_VERDICT_GUARD
 #define P UFFDBOX_VERDICT_POISONED
-/* verdict[state][class]: MISSING, WP, MINOR */
-static const uint8_t verdict_of[8][3] = {
-	[UFFDBOX_PAGE_UNPOPULATED] = {O, S, O}, [UFFDBOX_PAGE_POPULATED] = {S, S, S},
-	[UFFDBOX_PAGE_WP] = {S, O, S},		[UFFDBOX_PAGE_WP_UNPOPULATED] = {O, O, O},
-	[UFFDBOX_PAGE_POISONED] = {P, P, P},	[UFFDBOX_PAGE_REMOVED] = {O, S, O},
-	[UFFDBOX_PAGE_QUARANTINED] = {Q, Q, Q}, [UFFDBOX_PAGE_GUARD] = {G, G, G},
+/* verdict[state][kind]: MISSING_READ, MISSING_WRITE, WP, MINOR_READ,
+ * MINOR_WRITE (docs/fsm.md, "Faults") */
+static const uint8_t verdict_of[8][5] = {
+	[UFFDBOX_PAGE_UNPOPULATED] = {O, O, S, O, O},
+	[UFFDBOX_PAGE_POPULATED] = {S, S, S, S, S},
+	[UFFDBOX_PAGE_WP] = {S, S, O, S, S},
+	[UFFDBOX_PAGE_WP_UNPOPULATED] = {O, O, O, O, O},
+	[UFFDBOX_PAGE_POISONED] = {P, P, P, P, P},
+	[UFFDBOX_PAGE_REMOVED] = {O, O, S, O, O},
+	[UFFDBOX_PAGE_QUARANTINED] = {Q, Q, Q, Q, Q},
+	[UFFDBOX_PAGE_GUARD] = {G, G, G, G, G},
 };
 #undef O
 #undef S
@@ -369,20 +473,9 @@ static const uint8_t verdict_of[8][3] = {
 int uffdbox_fsm_classify(const struct uffdbox_fsm *f, uint64_t addr, uint64_t flags,
 			 struct uffdbox_fault *out)
 {
-	bool write = flags & UFFDBOX_MSG_PF_WRITE;
-	unsigned int cls;
 	const struct fsm_slot *s;
 
-	if (flags & UFFDBOX_MSG_PF_WP) {
-		out->kind = UFFDBOX_FAULT_WP;
-		cls = CLS_WP;
-	} else if (flags & UFFDBOX_MSG_PF_MINOR) {
-		out->kind = write ? UFFDBOX_FAULT_MINOR_WRITE : UFFDBOX_FAULT_MINOR_READ;
-		cls = CLS_MINOR;
-	} else {
-		out->kind = write ? UFFDBOX_FAULT_MISSING_WRITE : UFFDBOX_FAULT_MISSING_READ;
-		cls = CLS_MISSING;
-	}
+	out->kind = kind_of_flags[flags & 7];
 	out->addr = addr;
 
 	s = find_extent(f, addr);
@@ -413,68 +506,18 @@ int uffdbox_fsm_classify(const struct uffdbox_fsm *f, uint64_t addr, uint64_t fl
 		out->state = pg_get(s, out->page) & 7;
 	}
 	out->offset = addr - out->page_addr;
-	out->verdict = verdict_of[out->state][cls];
+	out->verdict = verdict_of[out->state][out->kind];
 	return out->verdict;
 }
 
 /* --- the handler's actions ----------------------------------------------------- */
 
-/* New state of a done page under @op/@mode (QUARANTINED excluded by the
- * caller). */
-static uint8_t after_op(uint32_t op, uint32_t mode, uint8_t st)
-{
-	switch (op) {
-	case UFFDBOX_FSM_COPY:
-	case UFFDBOX_FSM_CONTINUE:
-		return (mode & UFFDBOX_FSM_MODE_WP) ? UFFDBOX_PAGE_WP : UFFDBOX_PAGE_POPULATED;
-	case UFFDBOX_FSM_ZEROPAGE: /* the kernel has no WP mode for it */
-	case UFFDBOX_FSM_MOVE:	   /* a moved page arrives writable */
-		return UFFDBOX_PAGE_POPULATED;
-	case UFFDBOX_FSM_POISON:
-		return UFFDBOX_PAGE_POISONED;
-	case UFFDBOX_FSM_PROTECT:
-		if (st == UFFDBOX_PAGE_POPULATED)
-			return UFFDBOX_PAGE_WP;
-		if ((st == UFFDBOX_PAGE_UNPOPULATED || st == UFFDBOX_PAGE_REMOVED) &&
-		    (mode & UFFDBOX_FSM_MODE_MARKERS))
-			return UFFDBOX_PAGE_WP_UNPOPULATED;
-		return st;
-	case UFFDBOX_FSM_UNPROTECT:
-		if (st == UFFDBOX_PAGE_WP)
-			return UFFDBOX_PAGE_POPULATED;
-		if (st == UFFDBOX_PAGE_WP_UNPOPULATED)
-			return UFFDBOX_PAGE_UNPOPULATED;
-		return st;
-	default: /* WAKE */
-		return st;
-	}
-}
-
-/* -EEXIST: the first page has a page now. */
-static uint8_t after_exists(uint8_t st)
-{
-	switch (st) {
-	case UFFDBOX_PAGE_UNPOPULATED:
-	case UFFDBOX_PAGE_REMOVED:
-		return UFFDBOX_PAGE_POPULATED;
-	case UFFDBOX_PAGE_WP_UNPOPULATED:
-		return UFFDBOX_PAGE_WP;
-	default:
-		return st;
-	}
-}
-
-static inline int set_unless_quarantined(const struct fsm_slot *s, uint64_t i, uint8_t v)
-{
-	if (pg_get(s, i) == UFFDBOX_PAGE_QUARANTINED)
-		return 0;
-	return pg_set(s, i, v);
-}
-
 int uffdbox_fsm_apply(struct uffdbox_fsm *f, const struct uffdbox_fsm_action *a)
 {
 	const struct fsm_slot *s;
-	uint64_t mask, first, n, end, done, changed = 0;
+	uint64_t mask, first, n, end, done, changed;
+	unsigned int t;
+	bool fills = true; /* the op maps pages: `result` counts bytes done */
 
 	if (a->op >= UFFDBOX_FSM_OP_END ||
 	    (a->mode & ~(UFFDBOX_FSM_MODE_WP | UFFDBOX_FSM_MODE_MARKERS)))
@@ -498,35 +541,51 @@ int uffdbox_fsm_apply(struct uffdbox_fsm *f, const struct uffdbox_fsm_action *a)
 	first = (a->addr - s->start) >> s->shift;
 	n = a->len >> s->shift;
 
+	switch (a->op) {
+	case UFFDBOX_FSM_COPY:
+	case UFFDBOX_FSM_CONTINUE:
+		t = (a->mode & UFFDBOX_FSM_MODE_WP) ? T_POPULATE_WP : T_POPULATE;
+		break;
+	case UFFDBOX_FSM_ZEROPAGE: /* the kernel has no WP mode for it */
+	case UFFDBOX_FSM_MOVE:	   /* a moved page arrives writable */
+		t = T_POPULATE;
+		break;
+	case UFFDBOX_FSM_POISON:
+		t = T_POISON;
+		break;
+	case UFFDBOX_FSM_PROTECT:
+		t = (a->mode & UFFDBOX_FSM_MODE_MARKERS) ? T_PROTECT_MARK : T_PROTECT;
+		fills = false;
+		break;
+	case UFFDBOX_FSM_UNPROTECT:
+		t = T_UNPROTECT;
+		fills = false;
+		break;
+	default: /* WAKE: no page changes, whatever the result */
+		return 0;
+	}
+
 	if (a->result < 0) {
-		bool fills = a->op != UFFDBOX_FSM_PROTECT && a->op != UFFDBOX_FSM_UNPROTECT &&
-			     a->op != UFFDBOX_FSM_WAKE;
 		if (a->result != -EEXIST || !fills)
 			return 0;
-		uint8_t st = pg_get(s, first);
-		return pg_set(s, first, after_exists(st));
+		return (int)pages_to(s, first, first + 1, T_EXISTS);
 	}
-	if (a->op == UFFDBOX_FSM_PROTECT || a->op == UFFDBOX_FSM_UNPROTECT ||
-	    a->op == UFFDBOX_FSM_WAKE)
-		done = n;
-	else
-		done = ((uint64_t)a->result < a->len ? (uint64_t)a->result : a->len) >> s->shift;
-	if (a->op == UFFDBOX_FSM_WAKE)
-		return 0;
-
-	for (uint64_t i = first; i < first + done; i++) {
-		uint8_t st = pg_get(s, i);
-		if (st != UFFDBOX_PAGE_QUARANTINED)
-			changed += pg_set(s, i, after_op(a->op, a->mode, st));
-	}
+	done = fills ? ((uint64_t)a->result < a->len ? (uint64_t)a->result : a->len) >> s->shift
+		     : n;
+	changed = pages_to(s, first, first + done, t);
 	if (a->op == UFFDBOX_FSM_MOVE) {
-		/* The source pages, wherever tracked, are holes now. */
+		/* The source pages, wherever tracked, are holes now.  They are
+		 * consecutive: look a body up again only when leaving the last
+		 * one (bodies do not overlap, so it is the same answer). */
+		const struct fsm_slot *ss = NULL;
 		for (uint64_t i = 0; i < done; i++) {
 			uint64_t src = a->src + (i << s->shift);
-			const struct fsm_slot *ss = find_body(f, src);
-			if (ss)
-				changed += set_unless_quarantined(
-					ss, (src - ss->start) >> ss->shift, UFFDBOX_PAGE_REMOVED);
+			if (!ss || src >= body_end(ss))
+				ss = find_body(f, src);
+			if (ss) {
+				uint64_t j = (src - ss->start) >> ss->shift;
+				changed += pages_to(ss, j, j + 1, T_REMOVE);
+			}
 		}
 	}
 	return sat(changed);
@@ -534,9 +593,8 @@ int uffdbox_fsm_apply(struct uffdbox_fsm *f, const struct uffdbox_fsm_action *a)
 
 /* --- kernel events ---------------------------------------------------------------- */
 
-/* Set every body page intersecting [start, end) to @v (REMOVED spares
- * QUARANTINED pages). */
-static int range_set(struct uffdbox_fsm *f, uint64_t start, uint64_t end, uint8_t v)
+/* Every body page intersecting [start, end) through transition @t. */
+static int range_to(struct uffdbox_fsm *f, uint64_t start, uint64_t end, unsigned int t)
 {
 	uint64_t changed = 0;
 
@@ -550,27 +608,26 @@ static int range_set(struct uffdbox_fsm *f, uint64_t start, uint64_t end, uint8_
 		uint64_t i0 = start > s->start ? (start - s->start) >> s->shift : 0;
 		/* last page that starts before end */
 		uint64_t i1 = end >= bend ? s->pages : ((end - s->start - 1) >> s->shift) + 1;
-		for (uint64_t i = i0; i < i1; i++)
-			changed += v == UFFDBOX_PAGE_REMOVED ? set_unless_quarantined(s, i, v)
-							     : pg_set(s, i, v);
+		changed += pages_to(s, i0, i1, t);
 	}
 	return sat(changed);
 }
 
 int uffdbox_fsm_remove(struct uffdbox_fsm *f, uint64_t start, uint64_t end)
 {
-	return range_set(f, start, end, UFFDBOX_PAGE_REMOVED);
+	return range_to(f, start, end, T_REMOVE);
 }
 
 int uffdbox_fsm_unmap(struct uffdbox_fsm *f, uint64_t start, uint64_t end)
 {
-	return range_set(f, start, end, UFFDBOX_PAGE_QUARANTINED);
+	return range_to(f, start, end, T_QUARANTINE);
 }
 
 int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_t len)
 {
 	struct fsm_slot *s;
-	uint64_t mask, fend, tend, n;
+	const struct fsm_slot *ds = NULL;
+	uint64_t mask, fend, tend, n, first;
 
 	if (len == 0)
 		return 0;
@@ -598,15 +655,17 @@ int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_
 		return sat(n);
 	}
 
-	uint64_t first = (from - s->start) >> s->shift;
+	/* Destination pages are consecutive: look a body up again only when
+	 * leaving the last one found. */
+	first = (from - s->start) >> s->shift;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t d = to + (i << s->shift);
-		const struct fsm_slot *ds = find_body(f, d);
+		if (!ds || d >= body_end(ds))
+			ds = find_body(f, d);
 		if (ds && ds->shift == s->shift)
 			pg_set(ds, (d - ds->start) >> ds->shift, pg_get(s, first + i));
 	}
-	for (uint64_t i = first; i < first + n; i++)
-		pg_set(s, i, UFFDBOX_PAGE_QUARANTINED);
+	pages_to(s, first, first + n, T_QUARANTINE);
 	return sat(n);
 }
 
