@@ -20,6 +20,8 @@
 
 #include <uffdbox.h>
 
+#include "fuzz_util.h"
+
 #define PG	   4096
 #define DATA_PAGES 4
 #define WP_PAGES   2
@@ -43,13 +45,7 @@ static unsigned char wp_golden[WP_PAGES * PG]; /* the pattern, expanded once */
 static const unsigned char wp_pattern[] = {0xa5, 0x5a, 0x01};
 
 /* The harness's own bookkeeping (the model, the content expansion) is not
- * what is being fuzzed: no coverage instrumentation there, as in fuzz_msg
- * and fuzz_fsm, so the engine's counters stay on the library. */
-#if defined(__clang__) && __clang_major__ >= 13
-#define NO_COV __attribute__((no_sanitize("coverage")))
-#else
-#define NO_COV
-#endif
+ * what is being fuzzed: NO_COV there (fuzz_util.h). */
 
 #define CHECK(c)                                                                                  \
 	do {                                                                                      \

@@ -49,14 +49,7 @@ typedef unsigned __int128 u128;
 
 static unsigned int opno;
 
-/* The checking code is not what is being fuzzed: keep engine
- * instrumentation (coverage, comparison tracing) out of it, which more than
- * doubles the executions per second. */
-#if defined(__clang__) && __clang_major__ >= 13
-#define NO_COV __attribute__((no_sanitize("coverage")))
-#else
-#define NO_COV
-#endif
+#include "fuzz_util.h"
 
 /* --- the reference model ------------------------------------------------------ */
 
@@ -444,27 +437,6 @@ static _Alignas(8) uint8_t snap_mem[sizeof(fsm_mem)];
 static uint8_t snap_storage[MAXR][MAXP];
 static struct ref_region snap_ref[MAXR];
 
-/* memcmp() == 0 without the call: under libFuzzer memcmp is intercepted
- * and hooked for the comparison-guided mutations, a cost for checks that
- * should always pass (and a source of junk for those mutations when a
- * snapshot differs).  Word by word, so that ASan checks each word once
- * rather than each byte. */
-NO_COV static bool same(const void *a, const void *b, size_t n)
-{
-	const uint8_t *x = a, *y = b;
-	uint64_t acc = 0, u, v;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&u, x + i, 8);
-		memcpy(&v, y + i, 8);
-		acc |= u ^ v;
-	}
-	for (; i < n; i++)
-		acc |= (uint64_t)(x[i] ^ y[i]);
-	return acc == 0;
-}
-
 NO_COV static void same_fault(const struct uffdbox_fault *a, const struct uffdbox_fault *b)
 {
 	REQUIRE(a->addr == b->addr);
@@ -493,15 +465,16 @@ NO_COV static void fault(uint64_t a, uint64_t flags)
  * allocated as page_states shows it. */
 NO_COV static bool unchanged(void)
 {
-	if (!snap_ok || !same(fsm_mem, snap_mem, fsm_len) ||
-	    !same(storage, snap_storage, sizeof(storage)) || !same(ref, snap_ref, sizeof(ref)))
+	if (!snap_ok || !fuzz_same(fsm_mem, snap_mem, fsm_len) ||
+	    !fuzz_same(storage, snap_storage, sizeof(storage)) ||
+	    !fuzz_same(ref, snap_ref, sizeof(ref)))
 		return false;
 	for (int r = 0; r < MAXR; r++) {
 		uint8_t st[MAXP];
 		if (!ref[r].used)
 			continue;
 		if (uffdbox_fsm_page_states(fsm, r, 0, st, ref[r].pages) != 0 ||
-		    !same(st, ref[r].st, ref[r].pages))
+		    !fuzz_same(st, ref[r].st, ref[r].pages))
 			return false;
 	}
 	return true;
@@ -545,7 +518,7 @@ NO_COV static void check_all(void)
 		REQUIRE(!!info.quarantined == ref[r].quarantined);
 		uint8_t st[MAXP];
 		REQUIRE(uffdbox_fsm_page_states(fsm, r, 0, st, ref[r].pages) == 0);
-		REQUIRE(same(st, ref[r].st, ref[r].pages));
+		REQUIRE(fuzz_same(st, ref[r].st, ref[r].pages));
 		uint64_t k = ref[r].pages - 1;
 		REQUIRE(uffdbox_fsm_page_state(fsm, r, k) == ref[r].st[k]);
 		REQUIRE(uffdbox_fsm_page_state(fsm, r, ref[r].pages) == -ERANGE);

@@ -29,14 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Records of a batch parsed per input: a read(2) batch is a few records. */
 #define MAX_RECORDS 4
 
-/* The checking code is not what is being fuzzed: keep engine
- * instrumentation (coverage, comparison tracing) out of it, which more than
- * doubles the executions per second. */
-#if defined(__clang__) && __clang_major__ >= 13
-#define NO_COV __attribute__((no_sanitize("coverage")))
-#else
-#define NO_COV
-#endif
+#include "fuzz_util.h"
 
 #define REQUIRE(c)                                                                        \
 	do {                                                                              \
@@ -58,26 +51,6 @@ NO_COV static uint32_t ld32(const uint8_t *p)
 	uint32_t v;
 	memcpy(&v, p, 4);
 	return v;
-}
-
-/* memcmp() == 0 for the small blocks compared on every execution, without
- * the call: under libFuzzer memcmp is intercepted and hooked for the
- * comparison-guided mutations, a cost for checks that should always pass.
- * Word by word, so that ASan checks each word once rather than each byte. */
-NO_COV static int same(const void *a, const void *b, size_t n)
-{
-	const uint8_t *x = a, *y = b;
-	uint64_t acc = 0, u, v;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&u, x + i, 8);
-		memcpy(&v, y + i, 8);
-		acc |= u ^ v;
-	}
-	for (; i < n; i++)
-		acc |= (uint64_t)(x[i] ^ y[i]);
-	return acc == 0;
 }
 
 NO_COV static int any(const uint8_t *p, size_t n)
@@ -158,9 +131,9 @@ NO_COV static void check_parsed(const uint8_t *r, const struct uffdbox_msg *mp, 
 
 	/* every field at its ABI offset */
 	REQUIRE(m.reserved1 == r[1]);
-	REQUIRE(same(&m.reserved2, r + 2, 2));
-	REQUIRE(same(&m.reserved3, r + 4, 4));
-	REQUIRE(same(m.u.raw, r + 8, 24));
+	REQUIRE(fuzz_same(&m.reserved2, r + 2, 2));
+	REQUIRE(fuzz_same(&m.reserved3, r + 4, 4));
+	REQUIRE(fuzz_same(m.u.raw, r + 8, 24));
 	switch (m.kind) {
 	case UFFDBOX_MSG_PAGEFAULT:
 		REQUIRE(m.u.pagefault.flags == ld64(r + 8));
@@ -192,7 +165,7 @@ NO_COV static void check_parsed(const uint8_t *r, const struct uffdbox_msg *mp, 
 	REQUIRE(uffdbox_msg_encode(&m, back, sizeof(back) - 1) == -UFFDBOX_E_MSG_SHORT);
 	REQUIRE(back[0] == 0xa5);
 	REQUIRE(uffdbox_msg_encode(&m, back, sizeof(back)) == UFFDBOX_MSG_SIZE);
-	REQUIRE(same(back, r, UFFDBOX_MSG_SIZE));
+	REQUIRE(fuzz_same(back, r, UFFDBOX_MSG_SIZE));
 }
 
 NO_COV static void check_record(const uint8_t *r)
@@ -239,7 +212,7 @@ NO_COV static void check_built(const uint8_t *r)
 	REQUIRE(uffdbox_msg_encode(&m, buf, sizeof(buf)) == UFFDBOX_MSG_SIZE);
 	REQUIRE(uffdbox_msg_parse(buf, sizeof(buf), &p) == st);
 	REQUIRE(p.kind == kind && p.notes == notes);
-	REQUIRE(same(p.u.raw, m.u.raw, sizeof(p.u.raw)));
+	REQUIRE(fuzz_same(p.u.raw, m.u.raw, sizeof(p.u.raw)));
 	/* Only flag mixes can make these invalid (WP without WRITE...). */
 	if (st)
 		REQUIRE(kind == UFFDBOX_MSG_PAGEFAULT && p.notes == UFFDBOX_MSG_N_FLAGMIX);
@@ -277,7 +250,7 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *r = data + i * UFFDBOX_MSG_SIZE;
 		uint8_t back[UFFDBOX_MSG_SIZE];
 		int one = uffdbox_msg_parse(r, UFFDBOX_MSG_SIZE, &m);
-		REQUIRE(same(&m, &batch[i], sizeof(m)));
+		REQUIRE(fuzz_same(&m, &batch[i], sizeof(m)));
 		if (i == 0) {
 			/* The first record in depth: check_parsed() also
 			 * compares uffdbox_msg_check() with the status and
@@ -289,7 +262,7 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		REQUIRE(one == uffdbox_msg_check(&batch[i], NULL));
 		REQUIRE(uffdbox_msg_encode(&batch[i], back, sizeof(back)) == UFFDBOX_MSG_SIZE);
-		REQUIRE(same(back, r, UFFDBOX_MSG_SIZE));
+		REQUIRE(fuzz_same(back, r, UFFDBOX_MSG_SIZE));
 	}
 
 	/* The first record in depth (above; the others went through the same

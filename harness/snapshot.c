@@ -349,14 +349,19 @@ int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 	return 0;
 }
 
+/* What a walk does with each run of written pages [first, end) (page
+ * indices): returns the pages it copied back. */
+typedef ssize_t (*run_fn)(struct uffdbox_snapshot *s, struct snap_range *r, size_t first,
+			  size_t end, void *arg);
+
 /*
  * Walk one range with PAGEMAP_SCAN for the pages written since they were
- * last protected: with @flags 0 only list them (and, with @copy, copy each
- * run back from the shadow); with PM_SCAN_WP_MATCHING protect them again.
- * Returns the pages found, or -errno.
+ * last protected (or left unprotected): with @flags 0 only list them, with
+ * PM_SCAN_WP_MATCHING protect them again; @fn, if any, sees each run.
+ * Returns the pages found (@fn NULL) or what @fn returned in all, or -errno.
  */
 static ssize_t scan_written(struct uffdbox_snapshot *s, struct snap_range *r, uint64_t flags,
-			    bool copy)
+			    run_fn fn, void *fn_arg)
 {
 	ssize_t pages = 0;
 
@@ -375,11 +380,9 @@ static ssize_t scan_written(struct uffdbox_snapshot *s, struct snap_range *r, ui
 		if (n < 0)
 			return -errno;
 		for (int i = 0; i < n; i++) {
-			size_t off = s->vec[i].start - r->start,
-			       len = s->vec[i].end - s->vec[i].start;
-			if (copy)
-				memcpy((void *)s->vec[i].start, r->shadow + off, len);
-			pages += (ssize_t)(len / PAGE);
+			size_t first = (s->vec[i].start - r->start) / PAGE,
+			       end = (s->vec[i].end - r->start) / PAGE;
+			pages += fn ? fn(s, r, first, end, fn_arg) : (ssize_t)(end - first);
 		}
 		/* A full vector means there may be more: go on from where the
 		 * walk stopped. */
@@ -390,15 +393,24 @@ static ssize_t scan_written(struct uffdbox_snapshot *s, struct snap_range *r, ui
 	return pages;
 }
 
+static ssize_t copy_run(struct uffdbox_snapshot *s, struct snap_range *r, size_t first, size_t end,
+			void *arg)
+{
+	(void)s;
+	(void)arg;
+	memcpy((void *)(r->start + first * PAGE), r->shadow + first * PAGE, (end - first) * PAGE);
+	return (ssize_t)(end - first);
+}
+
 /* WP_ASYNC: scan without re-arming, copy back, then re-arm in one walk (the
  * written pages, our copies among them, are protected again).  Re-arming
  * first would make the copy itself mark the pages written. */
 static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
 {
-	ssize_t pages = scan_written(s, r, 0, true);
+	ssize_t pages = scan_written(s, r, 0, copy_run, NULL);
 	if (pages <= 0)
 		return pages; /* nothing written, nothing to arm */
-	ssize_t armed = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, false);
+	ssize_t armed = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, NULL, NULL);
 	if (armed < 0)
 		return armed;
 	s->st.rearm_calls++;
@@ -442,7 +454,7 @@ static int rearm_finish(struct uffdbox_snapshot *s, struct snap_range *r, struct
 		 * copied back by this restore): protect them all. */
 		if (s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
 			ssize_t n = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-						 false);
+						 NULL, NULL);
 			if (n < 0)
 				return (int)n;
 			s->st.rearmed += (uint64_t)n;
@@ -533,35 +545,21 @@ static int settle_page(struct uffdbox_snapshot *s, struct snap_range *r, struct 
 
 /* WP_ASYNC: every page the scan reports is written since it was protected,
  * or hot. */
+static ssize_t settle_run(struct uffdbox_snapshot *s, struct snap_range *r, size_t first,
+			  size_t end, void *ra)
+{
+	ssize_t copied = 0;
+	for (size_t i = first; i < end; i++)
+		copied += settle_page(s, r, ra, i, r->hot[i] == 0);
+	return copied;
+}
+
 static ssize_t restore_async_adaptive(struct uffdbox_snapshot *s, struct snap_range *r)
 {
 	struct rearm ra = {0};
-	ssize_t copied = 0;
-
-	for (uintptr_t from = r->start; from < r->end;) {
-		struct pm_scan_arg arg = {
-			.size = sizeof(arg),
-			.start = from,
-			.end = r->end,
-			.vec = (uintptr_t)s->vec,
-			.vec_len = SCAN_VEC,
-			.category_mask = PAGE_IS_WRITTEN,
-			.return_mask = PAGE_IS_WRITTEN,
-		};
-		int n = ioctl(s->pagemap, PAGEMAP_SCAN, &arg);
-		if (n < 0)
-			return -errno;
-		for (int k = 0; k < n; k++) {
-			size_t i = (s->vec[k].start - r->start) / PAGE,
-			       end = (s->vec[k].end - r->start) / PAGE;
-			for (; i < end; i++) {
-				copied += settle_page(s, r, &ra, i, r->hot[i] == 0);
-			}
-		}
-		if (n < SCAN_VEC || arg.walk_end <= from)
-			break;
-		from = arg.walk_end;
-	}
+	ssize_t copied = scan_written(s, r, 0, settle_run, &ra);
+	if (copied < 0)
+		return copied;
 	int rc = rearm_finish(s, r, &ra);
 	return rc < 0 ? rc : copied;
 }
