@@ -219,6 +219,17 @@ static bool kernel_protected(char *p, size_t i)
 	return n == 0;
 }
 
+/* @len bytes of @fill, the one range of @s, snapshot taken. */
+static char *taken(struct uffdbox_snapshot *s, size_t len, int fill)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(p != MAP_FAILED);
+	memset(p, fill, len);
+	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
+	ASSERT_OK(uffdbox_snapshot_take(s));
+	return p;
+}
+
 /*
  * Adaptive re-arm, page by page: a written page stays unprotected while it
  * is written again, is compared (not copied) once it is left alone, and is
@@ -231,11 +242,7 @@ static void adaptive(enum uffdbox_snapshot_mode m)
 	struct uffdbox_snapshot *s = snap_with(m, false, keep);
 	struct uffdbox_snapshot_stats st;
 	size_t len = PAGES * 4096;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT(p != MAP_FAILED);
-	memset(p, 0x11, len);
-	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
-	ASSERT_OK(uffdbox_snapshot_take(s));
+	char *p = taken(s, len, 0x11);
 	bool async = m == UFFDBOX_SNAPSHOT_WP_ASYNC;
 
 	/* written every round: copied every round, never protected again */
@@ -309,11 +316,7 @@ static void adaptive_runs(enum uffdbox_snapshot_mode m)
 	struct uffdbox_snapshot *s = snap_with(m, false, 1);
 	struct uffdbox_snapshot_stats st;
 	size_t len = PAGES * 4096;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT(p != MAP_FAILED);
-	memset(p, 0x22, len);
-	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
-	ASSERT_OK(uffdbox_snapshot_take(s));
+	char *p = taken(s, len, 0x22);
 
 	p[1 * 4096] = p[3 * 4096] = 1;
 	ASSERT_EQ(uffdbox_snapshot_restore(s), 2);
@@ -365,11 +368,7 @@ static void adaptive_all(enum uffdbox_snapshot_mode m)
 	struct uffdbox_snapshot *s = snap_with(m, false, 1);
 	struct uffdbox_snapshot_stats st;
 	size_t len = PAGES * 4096;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT(p != MAP_FAILED);
-	memset(p, 0x33, len);
-	ASSERT_OK(uffdbox_snapshot_add(s, p, len));
-	ASSERT_OK(uffdbox_snapshot_take(s));
+	char *p = taken(s, len, 0x33);
 
 	for (size_t i = 0; i < 40; i++)
 		p[i * 4096] = 1;
