@@ -34,6 +34,23 @@ int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps)
 void uffdbox__log_fini(struct uffdbox__log *log);
 /* Fill rec->seq (and ts_ns), store it, fold it into the digest. Returns seq. */
 uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *rec);
+
+/* A record of one event, the fields every writer sets (the log fills in
+ * seq and the timestamp on append). */
+static inline struct uffdbox_record uffdbox__record(uint8_t kind, int region, uint64_t page,
+						    uint32_t offset, uint64_t len, uint8_t access,
+						    uint32_t thread, uint8_t res, uint64_t digest)
+{
+	return (struct uffdbox_record){.page = page,
+				       .digest = digest,
+				       .len = len,
+				       .offset = offset,
+				       .region = region,
+				       .thread = thread,
+				       .kind = kind,
+				       .access = access,
+				       .resolution = res};
+}
 /* Replace record @old (as appended) by @new (same seq): the digest follows;
  * the slot is rewritten if the ring still holds it. */
 void uffdbox__log_amend(struct uffdbox__log *log, const struct uffdbox_record *old,

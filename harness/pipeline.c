@@ -40,17 +40,8 @@ void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, ui
 			uint32_t offset, uint64_t len, uint8_t access, uint32_t thread, uint8_t res,
 			uint64_t digest)
 {
-	struct uffdbox_record r = {
-		.page = page,
-		.digest = digest,
-		.len = len,
-		.offset = offset,
-		.region = region,
-		.thread = thread,
-		.kind = kind,
-		.access = access,
-		.resolution = res,
-	};
+	struct uffdbox_record r =
+		uffdbox__record(kind, region, page, offset, len, access, thread, res, digest);
 	uffdbox__log_append(&sb->log, &r);
 }
 

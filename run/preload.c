@@ -222,14 +222,8 @@ static void log_event(uint8_t kind, int region, uint64_t page, uint32_t offset, 
 {
 	if (!g.log_path[0])
 		return;
-	struct uffdbox_record r = {.page = page,
-				   .len = len,
-				   .offset = offset,
-				   .region = region,
-				   .thread = thread,
-				   .kind = kind,
-				   .access = access,
-				   .resolution = res};
+	struct uffdbox_record r =
+		uffdbox__record(kind, region, page, offset, len, access, thread, res, 0);
 	uffdbox__log_append(&g.log, &r);
 }
 
