@@ -218,3 +218,28 @@ void tfx_drop_privileges(void)
 	ASSERT_EQ(setuid(65534), 0);
 	ASSERT_NE(geteuid(), 0);
 }
+
+/* --- a child with its stderr captured ------------------------------------ */
+
+int tfx_run_child(void (*body)(void *), void *arg, char *err, size_t len)
+{
+	int pfd[2];
+	ASSERT_EQ(pipe(pfd), 0);
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 2);
+		body(arg);
+		_exit(0);
+	}
+	close(pfd[1]);
+	size_t got = 0;
+	ssize_t n;
+	while (got < len - 1 && (n = read(pfd[0], err + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	err[got] = '\0';
+	close(pfd[0]);
+	int status;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	return status;
+}

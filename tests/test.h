@@ -193,6 +193,11 @@ void tfx_sysctl_set(const char *path, const char *value);
 /* Read a whole small file into a static buffer (trailing newline cut). */
 const char *tfx_read_file(const char *path);
 
+/* Run @body(@arg) in a child with its stderr captured into @err (NUL
+ * terminated, at most @len - 1 bytes); the child exits 0 if @body returns.
+ * Returns the child's wait status. */
+int tfx_run_child(void (*body)(void *), void *arg, char *err, size_t len);
+
 #endif /* UFFDBOX_TEST_H */
 
 /* --- helpers for faults --------------------------------------------------- */

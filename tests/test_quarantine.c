@@ -19,29 +19,23 @@ __attribute__((noinline)) static void unmap_it(struct uffdbox_sandbox *sb, int r
 	ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
 }
 
-/* Run @body in a child with stderr captured; returns the wait status. */
+struct child_arg {
+	void (*body)(enum uffdbox_transport);
+	enum uffdbox_transport tr;
+};
+
+static void child_main(void *arg)
+{
+	struct child_arg *c = arg;
+	c->body(c->tr);
+}
+
+/* Run @body(@tr) in a child with stderr captured; returns the wait status. */
 static int in_child(void (*body)(enum uffdbox_transport), enum uffdbox_transport tr, char *err,
 		    size_t len)
 {
-	int pfd[2];
-	ASSERT_EQ(pipe(pfd), 0);
-	pid_t pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(pfd[1], 2);
-		body(tr);
-		_exit(0);
-	}
-	close(pfd[1]);
-	size_t got = 0;
-	ssize_t n;
-	while (got < len - 1 && (n = read(pfd[0], err + got, len - 1 - got)) > 0)
-		got += (size_t)n;
-	err[got] = '\0';
-	close(pfd[0]);
-	int status;
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	return status;
+	struct child_arg c = {body, tr};
+	return tfx_run_child(child_main, &c, err, len);
 }
 
 static void stale_body(enum uffdbox_transport tr)

@@ -297,25 +297,25 @@ TEST_CASE(sandbox_poison_served, TMEM_ALL, UFFD_FEATURE_POISON)
 	poison(t, UFFDBOX_TRANSPORT_SERVED);
 }
 
+struct abort_arg {
+	struct tctx *t;
+	enum uffdbox_transport tr;
+};
+
+static void abort_body(void *arg)
+{
+	struct abort_arg *a = arg;
+	struct uffdbox_sandbox *sb = sandbox(a->tr, false);
+	struct uffdbox_policy p = {.sz = sizeof(p), .action = UFFDBOX_POLICY_ABORT};
+	int ri = add(sb, a->t, "trap", 2, 0, &p);
+	base(sb, ri)[psize(sb, ri) + 9] = 1;
+}
+
 static void abort_policy(struct tctx *t, enum uffdbox_transport tr)
 {
-	int pfd[2];
-	ASSERT_EQ(pipe(pfd), 0);
-	pid_t pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(pfd[1], 2);
-		struct uffdbox_sandbox *sb = sandbox(tr, false);
-		struct uffdbox_policy p = {.sz = sizeof(p), .action = UFFDBOX_POLICY_ABORT};
-		int ri = add(sb, t, "trap", 2, 0, &p);
-		base(sb, ri)[psize(sb, ri) + 9] = 1;
-		_exit(0);
-	}
-	close(pfd[1]);
-	char out[512] = "";
-	int status;
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT_GE(read(pfd[0], out, sizeof(out) - 1), 0);
+	struct abort_arg a = {t, tr};
+	char out[512];
+	int status = tfx_run_child(abort_body, &a, out, sizeof(out));
 	ASSERT(WIFSIGNALED(status));
 	ASSERT_EQ(WTERMSIG(status), SIGABRT);
 	ASSERT_CONTAINS(out, "WRITE of region \"trap\" page 1 offset");
