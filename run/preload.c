@@ -435,6 +435,20 @@ static void caller_stack(struct uffdbox__stack *st)
 	st->n -= k;
 }
 
+/* [s, e) was freed by mremap: drop it from the live table and, if it was
+ * ours, quarantine it when the placeholder can take it (nobody mapped
+ * anything there in between: the placeholder must not replace anything). */
+static void quarantine_freed(uintptr_t s, uintptr_t e, bool tracked)
+{
+	live_cut(s, e, NULL);
+	if (!tracked)
+		return;
+	void *q = sys_mmap((void *)s, e - s, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (q == (void *)s)
+		quarantine(s, e);
+}
+
 /* --- interposers ------------------------------------------------------------- */
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -507,27 +521,11 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	uintptr_t os = (uintptr_t)old, oe = os + ((old_len + 4095) & ~(size_t)4095);
 	uintptr_t ns = (uintptr_t)p, ne = ns + ((new_len + 4095) & ~(size_t)4095);
 	bool tracked = live_lower(os) < g.nlive && g.live[live_lower(os)].start <= os;
-	if (ns != os) {
-		/* Moved: the old range is gone - quarantine it if nobody took
-		 * it in between (placeholder must not replace anything). */
-		live_cut(os, oe, NULL);
-		if (tracked) {
-			void *q =
-				sys_mmap((void *)os, oe - os, PROT_NONE,
-					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-			if (q == (void *)os)
-				quarantine(os, oe);
-		}
-	} else if (ne < oe) {
-		live_cut(ne, oe, NULL);
-		if (tracked) {
-			void *q =
-				sys_mmap((void *)ne, oe - ne, PROT_NONE,
-					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-			if (q == (void *)ne)
-				quarantine(ne, oe);
-		}
-	}
+	/* Moved: the old range is gone; shrunk in place: its tail is. */
+	if (ns != os)
+		quarantine_freed(os, oe, tracked);
+	else if (ne < oe)
+		quarantine_freed(ne, oe, tracked);
 	if (flags & MREMAP_FIXED)
 		quarantine_forget(ns, ne);
 	live_cut(ns, ne, NULL);
