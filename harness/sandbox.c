@@ -352,11 +352,26 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	return 0;
 }
 
-static void mark_missing(struct sb_region *R)
+/*
+ * Drop @R's pages if anything was mapped into it since its last reset (or
+ * always, with @force): the next access faults again.  A region nothing was
+ * mapped into has nothing to drop: a fuzz loop is spared the syscalls.
+ * (Pages the target populated without a fault cannot exist: every page
+ * faults first.)  On failure the region stays due for the next reset.
+ */
+static int reset_pages(struct sb_region *R, bool force)
 {
+	if (atomic_exchange(&R->touched, 0) == 0 && !force)
+		return 0;
+	int rc = drop_pages(R);
+	if (rc < 0) {
+		atomic_store(&R->touched, 1);
+		return rc;
+	}
 	size_t pages = (R->end - R->start) / R->psz;
 	for (size_t i = 0; i < pages; i++)
 		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+	return 0;
 }
 
 int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm)
@@ -366,18 +381,10 @@ int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp
 	struct sb_region *R = &sb->regions[region];
 	if (atomic_load(&R->quarantined) || R->released)
 		return -EINVAL;
-	/* A region nothing was mapped into since the last reset has nothing
-	 * to drop: spare a fuzz loop the syscalls.  (Pages the target itself
-	 * populated without a fault cannot exist: every page faults first.) */
-	if (atomic_exchange(&R->touched, 0) == 0 && !wp_arm)
-		return 0;
-	int rc = drop_pages(R);
-	if (rc < 0)
+	int rc = reset_pages(R, wp_arm);
+	if (rc < 0 || !wp_arm)
 		return rc;
-	mark_missing(R);
-	if (wp_arm)
-		return uffdbox_region_wp_arm(R->r);
-	return 0;
+	return uffdbox_region_wp_arm(R->r);
 }
 
 int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb)
@@ -386,17 +393,11 @@ int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb)
 
 	for (int i = 0; i < n; i++) {
 		struct sb_region *R = &sb->regions[i];
-		if (atomic_load(&R->quarantined) || R->released ||
-		    atomic_exchange(&R->touched, 0) == 0)
+		if (atomic_load(&R->quarantined) || R->released)
 			continue;
-		int err = drop_pages(R);
-		if (err < 0) {
-			atomic_store(&R->touched, 1); /* not dropped: due next time */
-			if (rc == 0)
-				rc = err;
-			continue;
-		}
-		mark_missing(R);
+		int err = reset_pages(R, false);
+		if (err < 0 && rc == 0)
+			rc = err;
 	}
 	return rc;
 }
