@@ -18,6 +18,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
@@ -104,9 +107,8 @@ int main(int argc, char **argv)
 		const char *arg = argv[i];
 		struct stat st;
 		if (strncmp(arg, "-runs=", 6) == 0) {
-			char *end;
-			unsigned long v = strtoul(arg + 6, &end, 10);
-			if (arg[6] < '0' || arg[6] > '9' || *end || v == 0) {
+			uint64_t v;
+			if (uffdbox__parse_u64(arg + 6, 10, &v) < 0 || v == 0 || v > ULONG_MAX) {
 				fprintf(stderr, "fuzz driver: %s: -runs takes a number from 1\n",
 					arg);
 				return 2;
