@@ -35,12 +35,21 @@
  * server writes nothing: its children would write while the input runs, not
  * during the reset.  So neither side pays for the writes themselves (with
  * WP_ASYNC a write fault per page and round; with fork a copy-on-write fault
- * per page and input).  The three methods run back to back in each round,
- * in reverse order every other round; one discarded round comes first; a
- * figure is the median over rounds.  Every reset is checked outside the
- * timer: restore must return the number of pages written (all of them in
- * COPY mode) and both regions must equal the golden copy byte for byte; the
- * fork server's children must exit with status 0.
+ * per page and input).
+ *
+ * Each method runs BLOCK inputs in a row, as a persistent-mode loop would:
+ * a method's steady state includes the cache it leaves itself (a 64 MiB
+ * memcpy evicts everything; a restore touches the written pages and the page
+ * tables).  The first input of each block runs on the cache the previous
+ * method left and is not in the method's figure; for the adaptive restore it
+ * is kept apart as "restore.cold" (the restore right after a 64 MiB memcpy or
+ * a fork) and compared with memcpy too.  The methods' blocks come in reverse
+ * order every other round; one discarded round comes first; a figure is the
+ * median over the rounds' inputs.  Every reset is checked outside the timer:
+ * restore must return the number of pages written (all of them in COPY
+ * mode), the written pages must hash like the golden ones after every input,
+ * and the whole region must equal the golden copy byte for byte at the end
+ * of each block; the fork server's children must exit with status 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,17 +86,20 @@ static const struct {
 	unsigned int permille;
 	bool churn;
 	const char *label;
-	const char *vs_memcpy, *vs_fork, *vs_eager;
+	const char *vs_memcpy, *vs_fork, *vs_eager, *cold_vs_memcpy;
 } scenarios[] = {
 	{1, false, "0.1pct", "reset.0.1pct_vs_memcpy", "reset.0.1pct_vs_fork",
-	 "reset.0.1pct_adaptive_vs_eager"},
+	 "reset.0.1pct_adaptive_vs_eager", "reset.0.1pct_cold_vs_memcpy"},
 	{10, false, "1pct", "reset.1pct_vs_memcpy", "reset.1pct_vs_fork",
-	 "reset.1pct_adaptive_vs_eager"},
+	 "reset.1pct_adaptive_vs_eager", "reset.1pct_cold_vs_memcpy"},
 	{100, false, "10pct", "reset.10pct_vs_memcpy", "reset.10pct_vs_fork",
-	 "reset.10pct_adaptive_vs_eager"},
+	 "reset.10pct_adaptive_vs_eager", "reset.10pct_cold_vs_memcpy"},
 	{10, true, "1pct-churn", "reset.1pct_churn_vs_memcpy", "reset.1pct_churn_vs_fork",
-	 "reset.1pct_churn_adaptive_vs_eager"},
+	 "reset.1pct_churn_adaptive_vs_eager", "reset.1pct_churn_cold_vs_memcpy"},
 };
+
+/* Inputs in a row per method, scenario and round. */
+#define BLOCK 8
 
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -267,6 +279,7 @@ struct snap_side {
 
 struct state {
 	char *plain, *golden;
+	uint64_t *golden_hash;		 /* page_hash() of each golden page */
 	struct snap_side side[NSCEN][2]; /* [scenario][0 adaptive, 1 eager] */
 	enum uffdbox_snapshot_mode mode;
 	size_t *order; /* page indices, shuffled; a scenario's pages are a slice */
@@ -279,21 +292,19 @@ static size_t pages_for(unsigned int permille)
 }
 
 /* Write one word in each page of the slice [@from, @from + @k) of the
- * order: not the golden value, at an offset that moves from input to
- * input. */
+ * order: its complement (the page equals the golden one before each input,
+ * so the word changes), at an offset that moves from input to input. */
 static void write_pages(const struct state *st, char *base, size_t from, size_t k,
 			unsigned long input)
 {
 	size_t off = ((size_t)(input + 1) * 72) % page_size & ~(size_t)7;
 	for (size_t i = from; i < from + k; i++) {
-		size_t at = st->order[i] * page_size + off;
-		uint64_t g;
-		memcpy(&g, st->golden + at, sizeof(g));
-		g = ~g;
-		memcpy(base + at, &g, sizeof(g));
+		uint64_t *w = (uint64_t *)(base + st->order[i] * page_size + off);
+		*w = ~*w;
 	}
 }
 
+/* The whole region against the golden copy: at the end of each block. */
 static void verify(const struct state *st, const char *what, const char *label, const char *base)
 {
 	if (!memcmp(base, st->golden, REGION_BYTES))
@@ -305,9 +316,36 @@ static void verify(const struct state *st, const char *what, const char *label, 
 				  what, label, i);
 }
 
+/* A page's fingerprint: every word in, position-dependent. */
+static uint64_t page_hash(const char *page)
+{
+	uint64_t h = 0xcbf29ce484222325ull, w;
+	for (size_t o = 0; o < page_size; o += sizeof(w)) {
+		memcpy(&w, page + o, sizeof(w));
+		h = (h ^ w) * 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* The pages the input wrote, after every reset, against the golden pages'
+ * fingerprints (the bytes themselves are compared at the end of each block):
+ * reading the golden pages too after every input would leave the next
+ * reset a cache that no real loop would hand it. */
+static void verify_written(const struct state *st, const char *what, const char *label,
+			   const char *base, size_t from, size_t k)
+{
+	for (size_t i = from; i < from + k; i++) {
+		size_t pg = st->order[i];
+		if (page_hash(base + pg * page_size) != st->golden_hash[pg])
+			bench_die(BENCH_EXIT_FAIL,
+				  "%s at %s: page %zu differs from the snapshot after the reset",
+				  what, label, pg);
+	}
+}
+
 /* One input on a snapshot side, then its restore, timed; µs.  Checked:
  * the pages copied back are exactly the pages written (all in COPY mode),
- * and the region equals the golden copy. */
+ * and the pages written are equal to the golden ones again. */
 static double restore_once(struct state *st, size_t f, int v, bool measured)
 {
 	struct snap_side *sd = &st->side[f][v];
@@ -315,6 +353,8 @@ static double restore_once(struct state *st, size_t f, int v, bool measured)
 	size_t from = scenarios[f].churn ? (sd->inputs % (npages / k)) * k : 0;
 	uint64_t w0 = bench_now_ns();
 	write_pages(st, sd->region, from, k, sd->inputs++);
+	struct uffdbox_snapshot_stats before;
+	uffdbox_snapshot_stats(sd->snap, &before);
 	uint64_t t0 = bench_now_ns();
 	if (measured)
 		sd->write_ns += t0 - w0;
@@ -325,37 +365,56 @@ static double restore_once(struct state *st, size_t f, int v, bool measured)
 		bench_die(BENCH_EXIT_FAIL, "%s at %s: %s", what, scenarios[f].label,
 			  uffdbox_strerror((int)n));
 	size_t want = st->mode == UFFDBOX_SNAPSHOT_COPY ? npages : k;
-	if ((size_t)n != want)
-		bench_die(BENCH_EXIT_FAIL, "%s at %s: %zd pages copied back, expected %zu", what,
-			  scenarios[f].label, n, want);
-	verify(st, what, scenarios[f].label, sd->region);
+	if ((size_t)n != want) {
+		struct uffdbox_snapshot_stats now;
+		uffdbox_snapshot_stats(sd->snap, &now);
+		bench_die(BENCH_EXIT_FAIL,
+			  "%s at %s, input %lu: %zd pages copied back, expected %zu (this restore "
+			  "compared %" PRIu64 " hot pages and protected %" PRIu64 " again; %" PRIu64
+			  " hot before, %" PRIu64 " after)",
+			  what, scenarios[f].label, sd->inputs, n, want,
+			  now.compared - before.compared, now.rearmed - before.rearmed, before.hot,
+			  now.hot);
+	}
+	verify_written(st, what, scenarios[f].label, sd->region, from, k);
 	return (double)ns / 1000.0;
 }
 
-static double round_memcpy(struct state *st, size_t f, int round)
+static double round_memcpy(struct state *st, size_t f, unsigned long input)
 {
-	write_pages(st, st->plain, 0, pages_for(scenarios[f].permille), (unsigned long)round + 1);
+	size_t k = pages_for(scenarios[f].permille);
+	write_pages(st, st->plain, 0, k, input);
 	uint64_t t0 = bench_now_ns();
 	memcpy(st->plain, st->golden, REGION_BYTES);
 	/* The copy must happen here, not be folded into the check below. */
 	__asm__ volatile("" : : "r"(st->plain) : "memory");
 	uint64_t ns = bench_now_ns() - t0;
-	verify(st, method_name[M_MEMCPY], scenarios[f].label, st->plain);
+	verify_written(st, method_name[M_MEMCPY], scenarios[f].label, st->plain, 0, k);
 	return (double)ns / 1000.0;
 }
 
-static double run_method(struct state *st, enum method m, size_t f, int round)
+static double run_method(struct state *st, enum method m, size_t f, bool measured,
+			 unsigned long input)
 {
 	switch (m) {
 	case M_ADAPTIVE:
-		return restore_once(st, f, 0, round >= 0);
+		return restore_once(st, f, 0, measured);
 	case M_EAGER:
-		return restore_once(st, f, 1, round >= 0);
+		return restore_once(st, f, 1, measured);
 	case M_MEMCPY:
-		return round_memcpy(st, f, round);
+		return round_memcpy(st, f, input);
 	default:
 		return fork_server_round(&st->fs);
 	}
+}
+
+/* After a block: the whole region of the method against the golden copy. */
+static void verify_block(const struct state *st, enum method m, size_t f)
+{
+	if (m == M_FORK)
+		return;
+	const char *base = m == M_MEMCPY ? st->plain : st->side[f][m == M_EAGER].region;
+	verify(st, method_name[m], scenarios[f].label, base);
 }
 
 static void snap_check(const char *call, int rc, const char *err)
@@ -393,6 +452,11 @@ static void setup(struct state *st)
 
 	st->golden = map_region("golden copy");
 	fill(st->golden, REGION_BYTES);
+	st->golden_hash = malloc(npages * sizeof(*st->golden_hash));
+	if (!st->golden_hash)
+		bench_die(BENCH_EXIT_FAIL, "out of memory");
+	for (size_t i = 0; i < npages; i++)
+		st->golden_hash[i] = page_hash(st->golden + i * page_size);
 	st->plain = map_region("memcpy region");
 	memcpy(st->plain, st->golden, REGION_BYTES);
 	for (size_t f = 0; f < NSCEN; f++)
@@ -424,6 +488,7 @@ static void teardown(struct state *st)
 	munmap(st->plain, REGION_BYTES);
 	munmap(st->golden, REGION_BYTES);
 	free(st->order);
+	free(st->golden_hash);
 }
 
 static void print_row(const struct bench_series *s, const char *label, const char *pages,
@@ -439,14 +504,18 @@ static void print_row(const struct bench_series *s, const char *label, const cha
 int bench_reset(const struct bench_opts *o)
 {
 	struct state st = {0};
-	struct bench_series s[M_COUNT][NSCEN];
+	struct bench_series s[M_COUNT][NSCEN], cold[NSCEN];
 
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	npages = REGION_BYTES / page_size;
 	for (int m = 0; m < M_COUNT; m++)
 		for (size_t f = 0; f < NSCEN; f++)
-			if (bench_series_init(&s[m][f], method_name[m], o->rounds) < 0)
+			if (bench_series_init(&s[m][f], method_name[m], o->rounds * (BLOCK - 1)) <
+			    0)
 				bench_die(BENCH_EXIT_FAIL, "out of memory");
+	for (size_t f = 0; f < NSCEN; f++)
+		if (bench_series_init(&cold[f], "restore.cold", o->rounds) < 0)
+			bench_die(BENCH_EXIT_FAIL, "out of memory");
 	setup(&st);
 
 	/* Untimed inputs first, to the restores' steady state. */
@@ -454,14 +523,24 @@ int bench_reset(const struct bench_opts *o)
 		for (size_t f = 0; f < NSCEN; f++)
 			for (int v = 0; v < 2; v++)
 				restore_once(&st, f, v, false);
-	/* Round -1 is the discarded warm-up round of memcpy and fork. */
+	/* Round -1 is the discarded warm-up round of memcpy and fork.  Each
+	 * method runs a block of BLOCK inputs in a row; the first of a block
+	 * runs on the cache the previous method left and is kept apart. */
+	unsigned long input = 0;
 	for (int r = -1; r < (int)o->rounds; r++) {
 		for (size_t f = 0; f < NSCEN; f++) {
 			for (int k = 0; k < M_COUNT; k++) {
 				enum method m = (r & 1) ? M_COUNT - 1 - k : k;
-				double us = run_method(&st, m, f, r);
-				if (r >= 0)
-					bench_series_add(&s[m][f], us);
+				for (int i = 0; i < BLOCK; i++) {
+					double us = run_method(&st, m, f, r >= 0, ++input);
+					if (r < 0)
+						continue;
+					if (i > 0)
+						bench_series_add(&s[m][f], us);
+					else if (m == M_ADAPTIVE)
+						bench_series_add(&cold[f], us);
+				}
+				verify_block(&st, m, f);
 			}
 		}
 	}
@@ -472,12 +551,12 @@ int bench_reset(const struct bench_opts *o)
 	const char *mode = uffdbox_snapshot_mode_name(st.mode);
 	printf("reset: %zu MiB (%zu pages of %zu bytes), %u rounds after %d untimed inputs; "
 	       "restore mode %s%s; fork server resident %zu MiB; us per reset, methods "
-	       "interleaved\n",
+	       "in alternating blocks of %d inputs\n",
 	       REGION_BYTES >> 20, npages, page_size, o->rounds, WARMUP_RESTORES, mode,
 	       st.mode == UFFDBOX_SNAPSHOT_WP_ASYNC
 		       ? ""
 		       : " (NOT wp-async: the kernel or UFFDBOX_FEATURE_MASK hides WP_ASYNC)",
-	       st.fs.rss_pages * page_size >> 20);
+	       st.fs.rss_pages * page_size >> 20, BLOCK);
 	printf("1pct-churn: adaptive %.0f pages compared and %.1f protected again per restore "
 	       "(%" PRIu64 " hot at the end); eager %.1f protected again per restore\n",
 	       (double)ad.compared / (double)ad.restores, (double)ad.rearmed / (double)ad.restores,
@@ -491,9 +570,10 @@ int bench_reset(const struct bench_opts *o)
 							  : pages_for(scenarios[f].permille));
 		snprintf(all, sizeof(all), "%zu", npages);
 		print_row(&s[M_ADAPTIVE][f], scenarios[f].label, restored,
-			  (double)st.side[f][0].write_ns / 1000.0 / o->rounds);
+			  (double)st.side[f][0].write_ns / 1000.0 / (o->rounds * BLOCK));
+		print_row(&cold[f], scenarios[f].label, restored, -1);
 		print_row(&s[M_EAGER][f], scenarios[f].label, restored,
-			  (double)st.side[f][1].write_ns / 1000.0 / o->rounds);
+			  (double)st.side[f][1].write_ns / 1000.0 / (o->rounds * BLOCK));
 		print_row(&s[M_MEMCPY][f], scenarios[f].label, all, -1);
 		print_row(&s[M_FORK][f], scenarios[f].label, "-", -1);
 	}
@@ -504,11 +584,15 @@ int bench_reset(const struct bench_opts *o)
 	}
 	for (size_t f = 0; f < NSCEN; f++)
 		bench_compare(scenarios[f].vs_eager, &s[M_ADAPTIVE][f], &s[M_EAGER][f]);
+	for (size_t f = 0; f < NSCEN; f++)
+		bench_compare(scenarios[f].cold_vs_memcpy, &cold[f], &s[M_MEMCPY][f]);
 	fflush(stdout);
 
 	teardown(&st);
-	for (int m = 0; m < M_COUNT; m++)
-		for (size_t f = 0; f < NSCEN; f++)
+	for (size_t f = 0; f < NSCEN; f++) {
+		bench_series_free(&cold[f]);
+		for (int m = 0; m < M_COUNT; m++)
 			bench_series_free(&s[m][f]);
+	}
 	return BENCH_EXIT_OK;
 }
