@@ -154,6 +154,26 @@ static int install_guards(struct uffdbox_region *r, enum uffdbox_guard_kind want
 	return 0;
 }
 
+/* Anonymous body and its guard markers in one mapping of r->total bytes. */
+static int map_anon_in_one(struct uffdbox_region *r, enum uffdbox_guard_kind want)
+{
+	r->base = mmap(NULL, r->total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->base == MAP_FAILED) {
+		r->base = NULL;
+		return -errno;
+	}
+	r->body = r->base + r->guard_len;
+	if (!r->guard_len || want == UFFDBOX_GUARD_NONE) {
+		r->guard = UFFDBOX_GUARD_NONE;
+		return 0;
+	}
+	if (madvise(r->base, r->guard_len, MADV_GUARD_INSTALL) < 0 ||
+	    madvise(r->body + r->len, r->guard_len, MADV_GUARD_INSTALL) < 0)
+		return -errno;
+	r->guard = UFFDBOX_GUARD_MADVISE;
+	return 0;
+}
+
 int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts *opts,
 		       struct uffdbox_region **out)
 {
@@ -184,7 +204,7 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 	if (__builtin_mul_overflow(o.pages, psz, &len) ||
 	    __builtin_mul_overflow(gpages, psz, &glen) || glen > SIZE_MAX / 4 ||
 	    __builtin_add_overflow(len, 2 * glen, &total) ||
-	    __builtin_add_overflow(total, psz, &total)) {
+	    __builtin_add_overflow(total, o.mem == UFFDBOX_MEM_HUGETLB ? psz : 0, &total)) {
 		uffdbox__explain(o.errbuf, o.errbuf_len,
 				 "region of %zu pages (+%zu guard) overflows", o.pages, gpages);
 		return -EOVERFLOW;
@@ -207,28 +227,50 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 	if (o.name)
 		snprintf(r->name, sizeof(r->name), "%s", o.name);
 	/*
-	 * Reserve guard + body + guard (+ one page of slack so the body can be
-	 * aligned to a huge page) as PROT_NONE, then map the parts over it
-	 * with MAP_FIXED: nothing else can land in between, and MAP_FIXED is
-	 * safe because the range is ours.  (MAP_FIXED over a *registered*
-	 * range would silently unregister it; registration comes last.)
+	 * Anonymous memory with guard markers (or no guards): one private
+	 * read-write mapping of guard + body + guard, then the markers, which
+	 * live in its page tables.  Three syscalls; a fuzz loop that maps a
+	 * region per input feels each one.
 	 */
 	r->total = total;
-	r->base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r->base == MAP_FAILED) {
-		rc = -errno;
-		r->base = NULL;
-		goto fail;
-	}
-	uintptr_t body = ((uintptr_t)r->base + glen + psz - 1) & ~(uintptr_t)(psz - 1);
-	r->body = (char *)body;
-	rc = map_body(r, &o);
-	if (rc < 0)
-		goto fail;
-	rc = install_guards(r, o.guard);
-	if (rc < 0) {
-		uffdbox__explain(o.errbuf, o.errbuf_len, "guard pages: %s", uffdbox_strerror(rc));
-		goto fail;
+	if (o.mem == UFFDBOX_MEM_ANON &&
+	    (o.guard == UFFDBOX_GUARD_NONE || !glen ||
+	     ((o.guard == UFFDBOX_GUARD_AUTO || o.guard == UFFDBOX_GUARD_MADVISE) &&
+	      uffdbox_guard_supported() == 1))) {
+		rc = map_anon_in_one(r, o.guard);
+		if (rc < 0) {
+			uffdbox__explain(o.errbuf, o.errbuf_len, "mapping %zu bytes: %s", total,
+					 uffdbox_strerror(rc));
+			goto fail;
+		}
+	} else {
+		/*
+		 * Otherwise reserve guard + body + guard (+ one page of slack
+		 * so that a hugetlb body can be aligned to its page size) as
+		 * PROT_NONE, then map the parts over it with MAP_FIXED:
+		 * nothing else can land in between, and MAP_FIXED is safe
+		 * because the range is ours.  (MAP_FIXED over a *registered*
+		 * range would silently unregister it; registration comes
+		 * last.)
+		 */
+		r->base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
+		if (r->base == MAP_FAILED) {
+			rc = -errno;
+			r->base = NULL;
+			goto fail;
+		}
+		uintptr_t body = ((uintptr_t)r->base + glen + psz - 1) & ~(uintptr_t)(psz - 1);
+		r->body = (char *)body;
+		rc = map_body(r, &o);
+		if (rc < 0)
+			goto fail;
+		rc = install_guards(r, o.guard);
+		if (rc < 0) {
+			uffdbox__explain(o.errbuf, o.errbuf_len, "guard pages: %s",
+					 uffdbox_strerror(rc));
+			goto fail;
+		}
 	}
 	if (u) {
 		rc = uffdbox_uffd_register(u, r->body, r->len,
