@@ -47,21 +47,22 @@ void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, ui
 
 static char *claim_scratch(struct sb_region *R, unsigned int *slot)
 {
+	struct sb_scratch *sc = R->scratch;
 	for (;;) {
-		uint32_t busy = atomic_load(&R->scratch_busy);
-		if (busy == UINT32_MAX)
-			continue; /* 32 concurrent faults in one region: wait */
-		unsigned int i = (unsigned int)__builtin_ctz(~busy);
-		if (atomic_compare_exchange_weak(&R->scratch_busy, &busy, busy | (1u << i))) {
+		uint64_t busy = atomic_load(&sc->busy);
+		if (busy == UINT64_MAX)
+			continue; /* SB_SCRATCH concurrent fills of one page size: wait */
+		unsigned int i = (unsigned int)__builtin_ctzll(~busy);
+		if (atomic_compare_exchange_weak(&sc->busy, &busy, busy | (1ull << i))) {
 			*slot = i;
-			return R->scratch + (size_t)i * R->psz;
+			return sc->mem + (size_t)i * sc->psz;
 		}
 	}
 }
 
 static void release_scratch(struct sb_region *R, unsigned int slot)
 {
-	atomic_fetch_and(&R->scratch_busy, ~(1u << slot));
+	atomic_fetch_and(&R->scratch->busy, ~(1ull << slot));
 }
 
 /* Fill @dst with the source's bytes for page @page; returns the resolution. */
@@ -195,13 +196,17 @@ static int settle(struct uffdbox_sandbox *sb, struct uffdbox_record *rec, long r
 /*
  * Map page @page of region @ri: from @src when given, else from the
  * region's source (zeros straight from ZEROPAGE where it applies).
+ * @map_flags: UFFDBOX_MAP_WP, UFFDBOX_DONTWAKE.  Returns 1 when this call
+ * mapped it, 0 when it was settled otherwise (someone else mapped it, the
+ * target is gone), -EAGAIN to retry.
  */
 static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64_t page,
-		  const void *src, bool wp, struct uffdbox_record *rec)
+		  const void *src, unsigned int map_flags, struct uffdbox_record *rec)
 {
 	struct sb_region *R = &sb->regions[ri];
 	void *dst = (void *)(R->start + page * R->psz);
-	unsigned int slot = 0, flags = wake_flag(sb) | (wp ? UFFDBOX_MAP_WP : 0);
+	bool wp = map_flags & UFFDBOX_MAP_WP;
+	unsigned int slot = 0, flags = wake_flag(sb) | map_flags;
 	char *buf = NULL;
 	ssize_t r;
 
@@ -229,7 +234,7 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 		atomic_store_explicit(&R->state[page], wp ? SB_PAGE_WP : SB_PAGE_PRESENT,
 				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
-		return 0;
+		return 1;
 	}
 	return settle(sb, rec, r, dst, R->psz);
 }
@@ -308,7 +313,7 @@ static enum sb_outcome use_after_unmap(struct uffdbox_sandbox *sb, struct sb_fau
 		uffdbox__sb_write_report_log(sb);
 		abort();
 	}
-	return inject(sb, f, ri, rec->page, sb->zeros, false, rec) == -EAGAIN ? SB_RETRY : SB_DONE;
+	return inject(sb, f, ri, rec->page, sb->zeros, 0, rec) == -EAGAIN ? SB_RETRY : SB_DONE;
 }
 
 enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f)
@@ -372,9 +377,35 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		}
 		return settle(sb, &rec, r, pg, R->psz) == -EAGAIN ? SB_RETRY : SB_DONE;
 	}
-	default:
-		rc = inject(sb, f, ri, page, NULL, R->pol.action == UFFDBOX_POLICY_INJECT_WP, &rec);
+	default: {
+		bool wp = R->pol.action == UFFDBOX_POLICY_INJECT_WP;
+		/*
+		 * A write that finds an INJECT_WP page missing would take the
+		 * WP fault right after: a second round trip (signal, ioctl and
+		 * TLB flush) to record it and unprotect.  Record it now and map
+		 * the page writable: the same records, the same end state.
+		 * Not when something must see the page before the write (an
+		 * on_wp callback) or hold the writer (PAUSE, SERVED).
+		 */
+		bool served = sb->transport == UFFDBOX_TRANSPORT_SERVED;
+		bool wp_now = wp && f->write && !f->minor && !R->pol.on_wp &&
+			      !(R->pol.wp == UFFDBOX_WP_PAUSE && served);
+		struct uffdbox_record wrec = rec;
+		/* SERVED: the writer is woken after both records, so that no
+		 * event of its own can come between them. */
+		unsigned int mf = wp_now ? (served ? UFFDBOX_DONTWAKE : 0)
+				  : wp	 ? UFFDBOX_MAP_WP
+					 : 0;
+		rc = inject(sb, f, ri, page, NULL, mf, &rec);
+		if (rc == 1 && wp_now) {
+			wrec.kind = UFFDBOX_EV_WP;
+			wrec.resolution = UFFDBOX_RES_UNPROTECT;
+			record(sb, NULL, &wrec);
+			if (served)
+				uffdbox_uffd_wake(sb->u, pg, R->psz);
+		}
 		return rc == -EAGAIN ? SB_RETRY : SB_DONE;
+	}
 	}
 }
 
@@ -410,6 +441,6 @@ int uffdbox__sb_resolve_held(struct uffdbox_sandbox *sb, const struct sb_paused 
 	if (!contents && res == UFFDBOX_RES_TIMEOUT)
 		contents = sb->zeros;
 	rc = inject(sb, NULL, pz->p.region, pz->p.page, contents,
-		    R->pol.action == UFFDBOX_POLICY_INJECT_WP, &rec);
-	return rc;
+		    R->pol.action == UFFDBOX_POLICY_INJECT_WP ? UFFDBOX_MAP_WP : 0, &rec);
+	return rc < 0 ? rc : 0;
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "uffdbox/compat.h"
@@ -141,9 +141,10 @@ void uffdbox_sandbox_free(struct uffdbox_sandbox *sb)
 			continue;
 		uffdbox_region_free(R->r);
 		free((void *)R->state);
-		if (R->scratch)
-			munmap(R->scratch, SB_SCRATCH * R->psz);
 	}
+	for (int i = 0; i < 2; i++)
+		if (sb->scratch[i].mem)
+			munmap(sb->scratch[i].mem, SB_SCRATCH * sb->scratch[i].psz);
 	/* Closing the uffd wakes any thread still waiting on it. */
 	uffdbox_uffd_close(sb->u);
 	if (sb->zeros)
@@ -194,8 +195,52 @@ static void set_policy(struct sb_region *R, const struct uffdbox_policy *p)
 	uffdbox__sb_policy_changed(R);
 }
 
-/* Free the oldest quarantined region for real; its slot can be reused.
- * Returns its index, -1 when none is quarantined. */
+/* Free region @R for real: its addresses can be mapped again, its slot
+ * reused. */
+static void free_for_real(struct uffdbox_sandbox *sb, struct sb_region *R)
+{
+	/* No fault maps to it any more... */
+	R->start = R->end = 0;
+	uffdbox_region_free(R->r);
+	R->r = NULL;
+	free((void *)R->state);
+	R->state = NULL;
+	R->scratch = NULL;
+	if (R->spare)
+		sb->nspares--;
+	R->spare = false;
+	R->released = true; /* ...and its slot is free */
+}
+
+/* Can @R be reused for a new region after quarantine: anonymous memory
+ * registered for missing faults only (write-protect markers could outlive
+ * MADV_DONTNEED, and shared memory keeps its page cache). */
+static bool reusable(const struct sb_region *R)
+{
+	return R->modes == UFFDBOX_REG_MISSING && uffdbox_region_mem(R->r) == UFFDBOX_MEM_ANON;
+}
+
+/* A spare of the shape @o asks for; -1 if none. */
+static int find_spare(const struct uffdbox_sandbox *sb, const struct uffdbox_region_opts *o)
+{
+	char name[32];
+	int n = atomic_load(&sb->nregions);
+
+	if (!sb->nspares || o->modes != UFFDBOX_REG_MISSING || o->mem != UFFDBOX_MEM_ANON)
+		return -1;
+	snprintf(name, sizeof(name), "%s", o->name ? o->name : "");
+	for (int i = 0; i < n; i++) {
+		const struct sb_region *R = &sb->regions[i];
+		if (R->spare && uffdbox_region_pages(R->r) == o->pages && R->guard == o->guard &&
+		    R->guard_pages == o->guard_pages && !strcmp(R->name, name))
+			return i;
+	}
+	return -1;
+}
+
+/* Take the oldest region out of quarantine: kept as a spare when it can be
+ * (there is room and its shape is reusable), else freed for real.  Returns
+ * its index, -1 when none is quarantined. */
 static int release_oldest(struct uffdbox_sandbox *sb)
 {
 	if (sb->quarantine_n == 0)
@@ -205,17 +250,46 @@ static int release_oldest(struct uffdbox_sandbox *sb)
 	memmove(sb->quarantine_fifo, sb->quarantine_fifo + 1,
 		(size_t)--sb->quarantine_n * sizeof(int));
 	sb->quarantine_used -= old->end - old->start;
-	/* No fault maps to it any more... */
-	old->start = old->end = 0;
-	uffdbox_region_free(old->r);
-	old->r = NULL;
-	free((void *)old->state);
-	old->state = NULL;
-	if (old->scratch)
-		munmap(old->scratch, SB_SCRATCH * old->psz);
-	old->scratch = NULL;
-	old->released = true; /* ...and its slot is free */
+	if (sb->nspares < SB_SPARES && reusable(old)) {
+		old->spare = true;
+		sb->nspares++;
+	} else {
+		free_for_real(sb, old);
+	}
 	return idx;
+}
+
+/* A slot for a new region when all are taken: a spare's (freed for real),
+ * else the oldest quarantined region's. */
+static int make_room(struct uffdbox_sandbox *sb)
+{
+	for (int i = 0; i < SB_MAX_REGIONS; i++)
+		if (sb->regions[i].spare) {
+			free_for_real(sb, &sb->regions[i]);
+			return i;
+		}
+	int idx = release_oldest(sb);
+	if (idx >= 0 && !sb->regions[idx].released)
+		free_for_real(sb, &sb->regions[idx]); /* it became a spare */
+	return idx;
+}
+
+/* The scratch pool for pages of @psz, mapped on first use. */
+static int scratch_for(struct uffdbox_sandbox *sb, size_t psz, struct sb_scratch **out)
+{
+	struct sb_scratch *sc = &sb->scratch[psz != (size_t)sysconf(_SC_PAGESIZE)];
+	if (!sc->mem) {
+		void *p = mmap(NULL, SB_SCRATCH * psz, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		sc->psz = psz;
+		sc->mem = p;
+	}
+	if (sc->psz != psz)
+		return -EINVAL; /* a third page size: not something Linux has */
+	*out = sc;
+	return 0;
 }
 
 int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_region_opts *opts,
@@ -226,34 +300,58 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 
 	if (!opts)
 		return -EINVAL;
-	/* A slot freed from quarantine is reused; when all are taken, the
-	 * oldest quarantined region makes room (a fuzz loop that releases a
-	 * region per input would otherwise run out). */
-	int slot = -1;
-	for (int i = 0; i < n && slot < 0; i++)
-		if (sb->regions[i].released)
-			slot = i;
-	if (slot < 0 && n == SB_MAX_REGIONS)
-		slot = release_oldest(sb);
-	if (slot < 0 && n == SB_MAX_REGIONS)
-		return -ENOSPC;
-	if (slot < 0)
-		slot = n;
 	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	o.modes |= UFFDBOX_REG_MISSING;
 	if ((o.modes & UFFDBOX_REG_WP) &&
 	    !(uffdbox_uffd_features(sb->u) & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 		return -UFFDBOX_E_NOFEATURE;
 
+	/* A spare of this shape is taken over in place; otherwise a slot
+	 * freed from quarantine is reused; when all are taken, room is made
+	 * (a fuzz loop that releases a region per input would otherwise run
+	 * out). */
+	struct uffdbox_region *reuse = NULL;
+	_Atomic uint8_t *state = NULL;
+	int slot = find_spare(sb, &o);
+	if (slot >= 0) {
+		struct sb_region *S = &sb->regions[slot];
+		/* Dropped at unmap; a stale access let go on may have mapped
+		 * pages since. */
+		if (madvise((void *)S->start, S->end - S->start, MADV_DONTNEED) == 0) {
+			reuse = S->r;
+			state = S->state;
+			memset((void *)state, 0, o.pages);
+			atomic_store(&S->quarantined, false);
+			sb->nspares--;
+		} else {
+			free_for_real(sb, S);
+		}
+	}
+	for (int i = 0; i < n && slot < 0; i++)
+		if (sb->regions[i].released)
+			slot = i;
+	if (slot < 0 && n == SB_MAX_REGIONS)
+		slot = make_room(sb);
+	if (slot < 0 && n == SB_MAX_REGIONS)
+		return -ENOSPC;
+	if (slot < 0)
+		slot = n;
+
 	struct sb_region *R = &sb->regions[slot];
 	memset(R, 0, sizeof(*R));
 	R->modes = o.modes;
+	R->guard_pages = o.guard_pages;
+	R->guard = o.guard;
+	R->r = reuse;
+	R->state = state;
 	struct uffdbox_policy p = {.sz = sizeof(p)};
 	if (policy)
 		memcpy(&p, policy, policy->sz < sizeof(p) ? policy->sz : sizeof(p));
-	rc = uffdbox_region_new(sb->u, &o, &R->r);
-	if (rc < 0)
-		return rc;
+	if (!R->r) {
+		rc = uffdbox_region_new(sb->u, &o, &R->r);
+		if (rc < 0)
+			goto fail;
+	}
 	R->start = (uintptr_t)uffdbox_region_addr(R->r);
 	R->end = R->start + uffdbox_region_len(R->r);
 	R->psz = uffdbox_region_page_size(R->r);
@@ -264,16 +362,13 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 		goto fail;
 	set_policy(R, &p);
 	rc = -ENOMEM;
-	R->state = calloc(uffdbox_region_pages(R->r), 1);
+	if (!R->state)
+		R->state = calloc(uffdbox_region_pages(R->r), 1);
 	if (!R->state)
 		goto fail;
-	R->scratch = mmap(NULL, SB_SCRATCH * R->psz, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (R->scratch == MAP_FAILED) {
-		R->scratch = NULL;
-		rc = -errno;
+	rc = scratch_for(sb, R->psz, &R->scratch);
+	if (rc < 0)
 		goto fail;
-	}
 	if (R->psz > sb->zeros_len) {
 		rc = -EINVAL;
 		goto fail;
@@ -285,9 +380,8 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 fail:
 	uffdbox_region_free(R->r);
 	free((void *)R->state);
-	if (R->scratch)
-		munmap(R->scratch, SB_SCRATCH * R->psz);
 	memset(R, 0, sizeof(*R));
+	R->released = slot < n; /* a reused slot stays free */
 	return rc;
 }
 
@@ -313,18 +407,53 @@ int uffdbox_sandbox_set_policy(struct uffdbox_sandbox *sb, int region,
 	return 0;
 }
 
-/* Drop every page of a region: anonymous pages by MADV_DONTNEED; shared
- * memory keeps its pages in the page cache, so punch them out too, or they
- * would map again without a missing fault. */
-static int drop_pages(struct sb_region *R)
+/* Shared memory keeps its pages in the page cache: punch them out too, or
+ * they would map again without a missing fault. */
+static int punch_pages(struct sb_region *R)
 {
-	if (madvise((void *)R->start, R->end - R->start, MADV_DONTNEED) < 0)
-		return -errno;
 	if (uffdbox_region_mem(R->r) != UFFDBOX_MEM_ANON &&
 	    fallocate(uffdbox_region_memfd(R->r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      (off_t)(R->end - R->start)) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Drop every page of a region: the next access faults. */
+static int drop_pages(struct sb_region *R)
+{
+	if (madvise((void *)R->start, R->end - R->start, MADV_DONTNEED) < 0)
+		return -errno;
+	return punch_pages(R);
+}
+
+/*
+ * MADV_DONTNEED over @n ranges in one process_madvise(): one syscall and,
+ * since 6.16, one TLB flush for all (madvise() flushes per call, and a
+ * flush is the cost here: tens of µs on a paravirtualized guest).  Needs
+ * 6.13 (any advice for the calling process) and 6.15 (PIDFD_SELF, which,
+ * unlike a pidfd of our own, still means us after a fork).  0 when every
+ * byte was advised; -1 otherwise, and the caller goes range by range, which
+ * also finds the error to report.
+ */
+static int dontneed_batch(const struct iovec *iov, int n)
+{
+	static atomic_int works; /* 0 unknown, 1 yes, 2 no */
+	size_t want = 0;
+
+	if (atomic_load_explicit(&works, memory_order_relaxed) == 2)
+		return -1;
+	for (int i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	long got = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP, iov, (size_t)n,
+			   MADV_DONTNEED, 0u);
+	if (got >= 0 && (size_t)got == want) {
+		atomic_store_explicit(&works, 1, memory_order_relaxed);
+		return 0;
+	}
+	/* Never worked: an older kernel (EINVAL, EBADF, ENOSYS, EPERM). */
+	if (got < 0 && atomic_load_explicit(&works, memory_order_relaxed) == 0)
+		atomic_store_explicit(&works, 2, memory_order_relaxed);
+	return -1;
 }
 
 int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
@@ -352,6 +481,13 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	return 0;
 }
 
+static void mark_missing(struct sb_region *R)
+{
+	size_t pages = (R->end - R->start) / R->psz;
+	for (size_t i = 0; i < pages; i++)
+		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+}
+
 /*
  * Drop @R's pages if anything was mapped into it since its last reset (or
  * always, with @force): the next access faults again.  A region nothing was
@@ -368,9 +504,7 @@ static int reset_pages(struct sb_region *R, bool force)
 		atomic_store(&R->touched, 1);
 		return rc;
 	}
-	size_t pages = (R->end - R->start) / R->psz;
-	for (size_t i = 0; i < pages; i++)
-		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+	mark_missing(R);
 	return 0;
 }
 
@@ -389,15 +523,31 @@ int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp
 
 int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb)
 {
-	int n = atomic_load(&sb->nregions), rc = 0;
+	int n = atomic_load(&sb->nregions), rc = 0, ndue = 0;
+	struct iovec iov[SB_MAX_REGIONS];
+	int due[SB_MAX_REGIONS];
 
 	for (int i = 0; i < n; i++) {
 		struct sb_region *R = &sb->regions[i];
 		if (atomic_load(&R->quarantined) || R->released)
 			continue;
-		int err = reset_pages(R, false);
-		if (err < 0 && rc == 0)
-			rc = err;
+		if (atomic_exchange(&R->touched, 0) == 0)
+			continue; /* nothing mapped since the last reset */
+		iov[ndue] = (struct iovec){(void *)R->start, R->end - R->start};
+		due[ndue++] = i;
+	}
+	/* Every region's pages in one call when there are several. */
+	bool dropped = ndue > 1 && dontneed_batch(iov, ndue) == 0;
+	for (int k = 0; k < ndue; k++) {
+		struct sb_region *R = &sb->regions[due[k]];
+		int err = dropped ? punch_pages(R) : drop_pages(R);
+		if (err < 0) {
+			atomic_store(&R->touched, 1); /* due again next time */
+			if (rc == 0)
+				rc = err;
+			continue;
+		}
+		mark_missing(R);
 	}
 	return rc;
 }

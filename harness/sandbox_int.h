@@ -21,13 +21,24 @@
 #define SB_MAX_REGIONS 64
 #define SB_MAX_THREADS 1024
 #define SB_MAX_PAUSED  64
-#define SB_SCRATCH     32 /* pages a region can fill at once (concurrent faults) */
+#define SB_SCRATCH     64 /* pages of a size the sandbox can fill at once (concurrent faults) */
+#define SB_SPARES      4  /* regions past the quarantine bound kept for reuse */
 
 enum sb_page_state {
 	SB_PAGE_MISSING = 0,
 	SB_PAGE_PRESENT = 1,
 	SB_PAGE_WP = 2, /* present and write-protected */
 	SB_PAGE_POISONED = 3,
+};
+
+/* Pages to build a fault's contents in before UFFDIO_COPY, shared by the
+ * regions of one page size: mapped once and warm, where a pool per region
+ * cost a fuzz loop that maps a region per input an mmap, a munmap and a
+ * first-touch fault each time. */
+struct sb_scratch {
+	char *mem; /* SB_SCRATCH pages of psz */
+	size_t psz;
+	_Atomic uint64_t busy;
 };
 
 struct sb_region {
@@ -37,10 +48,9 @@ struct sb_region {
 	unsigned int modes;
 	bool can_zeropage;
 	struct uffdbox_policy pol;
-	_Atomic uint8_t *state;	  /* one per page */
-	_Atomic uint32_t touched; /* pages resolved since the last reset */
-	char *scratch;		  /* SB_SCRATCH pages */
-	_Atomic uint32_t scratch_busy;
+	_Atomic uint8_t *state;	    /* one per page */
+	_Atomic uint32_t touched;   /* pages resolved since the last reset */
+	struct sb_scratch *scratch; /* the sandbox's pool for this page size */
 	uint64_t zero_digest;
 	/* Digest of every page the policy makes, when they are all alike (a
 	 * pattern whose period divides the page size): no hash per fault. */
@@ -49,11 +59,19 @@ struct sb_region {
 	/* Unmapped into quarantine: every access is a use-after-unmap. */
 	_Atomic bool quarantined;
 	bool released; /* evicted from quarantine: really unmapped */
+	/* Evicted from quarantine but kept mapped, still quarantined (a stale
+	 * access is still reported), for the next add of its shape: a fuzz
+	 * loop that unmaps a region and maps a new one per input is spared an
+	 * mmap, two guard installs, a registration, an unregistration and a
+	 * munmap each time. */
+	bool spare;
 	uint64_t unmap_seq;
 	uint32_t unmap_thread;
 	int32_t unmap_tid;
 	struct uffdbox__stack unmap_stack;
 	char name[32];
+	size_t guard_pages; /* as asked for at add (for sb_spare) */
+	enum uffdbox_guard_kind guard;
 };
 
 struct sb_paused {
@@ -82,8 +100,10 @@ struct uffdbox_sandbox {
 	uintptr_t uau_sites[64];
 	_Atomic uint32_t uau_nsites;
 	_Atomic int32_t tid_slots[SB_MAX_THREADS];
-	struct uffdbox__tids tids; /* logical thread ids, over tid_slots */
-	const char *zeros;	   /* read-only zeros, as large as the largest page */
+	struct uffdbox__tids tids;    /* logical thread ids, over tid_slots */
+	struct sb_scratch scratch[2]; /* base pages, huge pages */
+	int nspares;
+	const char *zeros; /* read-only zeros, as large as the largest page */
 	size_t zeros_len;
 
 	/* SERVED */

@@ -118,29 +118,110 @@ TEST_CASE(quarantine_continue_and_log, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 	uffdbox_sandbox_free(sb);
 }
 
+static bool reserved(void *addr)
+{
+	void *q = mmap(addr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+		       0);
+	if (q == MAP_FAILED)
+		return true;
+	munmap(q, 4096);
+	return false;
+}
+
 TEST_CASE(quarantine_bounded, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 {
-	/* A bound of 3 pages: unmapping a fourth one-page region frees the
-	 * oldest for real (its addresses can be mapped again). */
-	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .quarantine_bytes = 3 * 4096};
+	/* A bound of 3 pages: unmapping a fourth one-page region takes the
+	 * oldest out of quarantine.  It is kept as a spare: still reserved,
+	 * a stale access still reported, until a region of its shape (pages,
+	 * guards, modes, name) takes its addresses over. */
+	struct uffdbox_sandbox_opts o = {
+		.sz = sizeof(o), .quarantine_bytes = 3 * 4096, .uau_continue = true};
 	struct uffdbox_sandbox *sb;
 	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
 	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "r"};
-	void *addr[4];
+	volatile char *addr[4];
 	for (int i = 0; i < 4; i++) {
 		int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
 		ASSERT_EQ(ri, i);
 		addr[i] = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+		addr[i][5] = 'x';
 	}
 	for (int i = 0; i < 4; i++)
 		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, i));
-	void *q = mmap(addr[0], 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-		       -1, 0);
-	ASSERT_PTR_EQ(q, addr[0]); /* the oldest was released */
-	q = mmap(addr[1], 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
-		 0);
-	ASSERT(q == MAP_FAILED);		    /* the others are still reserved */
-	ASSERT_NULL(uffdbox_sandbox_region(sb, 0)); /* released regions are gone */
+	ASSERT(reserved((void *)addr[0]));
+	ASSERT_EQ(addr[0][5], 0); /* reported, resolved with zeros */
+	struct uffdbox_record r;
+	uint64_t n = uffdbox_sandbox_log_count(sb);
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, n - 1, &r));
+	ASSERT_EQ(r.kind, UFFDBOX_EV_UAU);
+	ASSERT_EQ(r.region, 0);
+
+	/* Another shape: new addresses. */
+	struct uffdbox_region_opts other = {.sz = sizeof(other), .pages = 1, .name = "other"};
+	int ri = uffdbox_sandbox_add_region(sb, &other, NULL);
+	ASSERT_EQ(ri, 4);
+	ASSERT(uffdbox_region_addr(uffdbox_sandbox_region(sb, ri)) != (void *)addr[0]);
+	/* The same shape: the spare's addresses and slot, empty again (the
+	 * stale access's page is gone) and no longer quarantined. */
+	ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+	ASSERT_EQ(ri, 0);
+	ASSERT_PTR_EQ(uffdbox_region_addr(uffdbox_sandbox_region(sb, ri)), (void *)addr[0]);
+	ASSERT_EQ(addr[0][5], 0);
+	n = uffdbox_sandbox_log_count(sb);
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, n - 1, &r));
+	ASSERT_EQ(r.kind, UFFDBOX_EV_MISSING);
+	ASSERT_EQ(r.region, 0);
+	addr[0][5] = 'y';
+	ASSERT_EQ(addr[0][5], 'y');
+	uffdbox_sandbox_free(sb);
+}
+
+TEST_CASE(quarantine_evicted_freed, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	/* Past the spares (4), regions taken out of quarantine are freed for
+	 * real: their addresses can be mapped again, their slots are empty. */
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .quarantine_bytes = 4096};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "r"};
+	void *addr[7];
+	for (int i = 0; i < 7; i++) {
+		int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+		ASSERT_EQ(ri, i);
+		addr[i] = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	}
+	for (int i = 0; i < 7; i++)
+		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, i));
+	/* 6 out of quarantine: the first 4 spares, then 2 freed. */
+	for (int i = 0; i < 4; i++)
+		ASSERT(reserved(addr[i]));
+	for (int i = 4; i < 6; i++) {
+		ASSERT(!reserved(addr[i]));
+		ASSERT_NULL(uffdbox_sandbox_region(sb, i));
+	}
+	ASSERT(reserved(addr[6])); /* still quarantined */
+	uffdbox_sandbox_free(sb);
+}
+
+TEST_CASE(quarantine_evicted_wp_freed, TMEM_NONE,
+	  UFFD_FEATURE_SIGBUS | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	/* A region registered for write-protect faults is never a spare
+	 * (markers could outlive the drop): freed for real. */
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .quarantine_bytes = 4096};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	struct uffdbox_region_opts ro = {
+		.sz = sizeof(ro), .pages = 1, .name = "w", .modes = UFFDBOX_REG_WP};
+	void *addr[2];
+	for (int i = 0; i < 2; i++)
+		addr[i] = uffdbox_region_addr(
+			uffdbox_sandbox_region(sb, uffdbox_sandbox_add_region(sb, &ro, NULL)));
+	for (int i = 0; i < 2; i++)
+		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, i));
+	ASSERT(!reserved(addr[0]));
+	ASSERT_NULL(uffdbox_sandbox_region(sb, 0));
+	ASSERT(reserved(addr[1]));
 	uffdbox_sandbox_free(sb);
 }
 

@@ -332,6 +332,87 @@ TEST_CASE(sandbox_abort_served, TMEM_ANON, 0)
 	abort_policy(t, UFFDBOX_TRANSPORT_SERVED);
 }
 
+static void wp_quiet(void *arg, int region, uint64_t index, const void *page, size_t len)
+{
+	(void)region, (void)index, (void)page, (void)len;
+	++*(int *)arg;
+}
+
+/* Reads and writes over an INJECT_WP region, with or without an on_wp
+ * callback; the log's digest and record count. */
+static uint64_t wp_writes_first(struct tctx *t, enum uffdbox_transport tr, bool callback,
+				uint64_t *count)
+{
+	struct uffdbox_sandbox *sb = sandbox(tr, false);
+	static const char pat[] = {0x41, 0x42};
+	int calls = 0;
+	struct uffdbox_policy p = {.sz = sizeof(p),
+				   .action = UFFDBOX_POLICY_INJECT_WP,
+				   .source = UFFDBOX_SOURCE_PATTERN,
+				   .data = pat,
+				   .data_len = 2,
+				   .on_wp = callback ? wp_quiet : NULL,
+				   .on_wp_arg = &calls};
+	int ri = add(sb, t, "wp", 3, UFFDBOX_REG_WP, &p);
+	volatile char *b = base(sb, ri);
+	size_t psz = psize(sb, ri);
+	struct uffdbox_record r;
+
+	b[5] = 0x7a; /* the first access is a write: missing, then WP */
+	ASSERT_EQ(b[5], 0x7a);
+	ASSERT_EQ(b[4], 0x41);
+	ASSERT_EQ(b[7], 0x42);
+	ASSERT_EQ(b[2 * psz + 1], 0x42); /* a read: missing, mapped protected */
+	b[2 * psz + 1] = 0x7b;		 /* then its first write: WP */
+	b[psz] = 0x7c;			 /* another write first */
+	b[psz + 1] = 0x7d;		 /* unprotected: silent */
+	ASSERT_EQ(b[psz], 0x7c);
+	ASSERT_EQ(b[psz + 2], 0x41);
+	ASSERT_EQ(calls, callback ? 3 : 0);
+	*count = uffdbox_sandbox_log_count(sb);
+	ASSERT_EQ(*count, 6);
+	get(sb, 0, &r);
+	ASSERT_EQ(r.kind, UFFDBOX_EV_MISSING);
+	ASSERT_EQ(r.access, UFFDBOX_ACCESS_WRITE);
+	get(sb, 1, &r);
+	ASSERT_EQ(r.kind, UFFDBOX_EV_WP);
+	ASSERT_EQ(r.access, UFFDBOX_ACCESS_WRITE);
+	ASSERT_EQ(r.resolution, UFFDBOX_RES_UNPROTECT);
+	ASSERT_EQ(r.page, 0);
+	uint64_t d = uffdbox_sandbox_log_digest(sb);
+	uffdbox_sandbox_free(sb);
+	return d;
+}
+
+/* Without a callback a write that finds the page missing is resolved in one
+ * round trip (page mapped writable, both events recorded); the log must be
+ * what the two round trips make. */
+static void wp_write_first_same_log(struct tctx *t, enum uffdbox_transport tr)
+{
+	struct uffdbox_sandbox *probe = sandbox(tr, false);
+	uint64_t need = t->mem == TMEM_ANON ? 0 : UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+	bool ok = (uffdbox_uffd_features(uffdbox_sandbox_uffd(probe)) & need) == need;
+	uffdbox_sandbox_free(probe);
+	if (!ok)
+		SKIP("needs WP_HUGETLBFS_SHMEM");
+	uint64_t n1, n2;
+	uint64_t two_trips = wp_writes_first(t, tr, true, &n1);
+	uint64_t one_trip = wp_writes_first(t, tr, false, &n2);
+	ASSERT_EQ(n1, n2);
+	ASSERT_EQ(one_trip, two_trips);
+}
+
+TEST_CASE(sandbox_wp_write_first_sync, TMEM_ALL,
+	  UFFD_FEATURE_SIGBUS | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	wp_write_first_same_log(t, UFFDBOX_TRANSPORT_SYNC);
+}
+
+TEST_CASE(sandbox_wp_write_first_served, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	wp_write_first_same_log(t, UFFDBOX_TRANSPORT_SERVED);
+}
+
 TEST_CASE(sandbox_bad_policies, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 {
 	struct tctx anon = {.mem = TMEM_ANON, .umem = UFFDBOX_MEM_ANON, .page = 4096};

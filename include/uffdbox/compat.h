@@ -133,6 +133,11 @@ struct pm_scan_arg {
 #define MADV_GUARD_REMOVE 103
 #endif
 
+/* --- this process without a pidfd (6.15), e.g. for process_madvise() ---- */
+#ifndef PIDFD_SELF_THREAD_GROUP
+#define PIDFD_SELF_THREAD_GROUP -10001 /* the thread group of the caller */
+#endif
+
 /* --- memfd flags ------------------------------------------------------- */
 #ifndef MFD_EXEC
 #define MFD_EXEC 0x0010U /* 6.3 */

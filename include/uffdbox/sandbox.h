@@ -250,7 +250,10 @@ UFFDBOX_API int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb);
  * ("uffdbox: use-after-unmap READ|WRITE at 0x... by thread T<n>", the
  * stacks of the access (SYNC) and of this call), logged as a "uau" record,
  * then abort() - or, with uau_continue, zeros, each site reported once.
- * Regions past the quarantine bound are freed for real, oldest first.
+ * Regions past the quarantine bound leave it, oldest first: up to 4
+ * (anonymous, missing faults only) stay reserved as spares, still reported
+ * on access, until uffdbox_sandbox_add_region() asks for their shape (pages,
+ * guards, modes, name) and reuses their addresses; the others are unmapped.
  * Returns 0, -EINVAL (no such region, or already unmapped), -errno.
  * Not to be called while a thread may fault in that region.
  */
