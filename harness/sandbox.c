@@ -220,6 +220,15 @@ static bool reusable(const struct sb_region *R)
 	return R->modes == UFFDBOX_REG_MISSING && uffdbox_region_mem(R->r) == UFFDBOX_MEM_ANON;
 }
 
+static bool has_free_slot(const struct uffdbox_sandbox *sb)
+{
+	int n = atomic_load(&sb->nregions);
+	for (int i = 0; i < n; i++)
+		if (sb->regions[i].released)
+			return true;
+	return n < SB_MAX_REGIONS;
+}
+
 /* A spare of the shape @o asks for; -1 if none. */
 static int find_spare(const struct uffdbox_sandbox *sb, const struct uffdbox_region_opts *o)
 {
@@ -313,6 +322,12 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	struct uffdbox_region *reuse = NULL;
 	_Atomic uint8_t *state = NULL;
 	int slot = find_spare(sb, &o);
+	if (slot < 0 && n == SB_MAX_REGIONS && !has_free_slot(sb)) {
+		/* Full: the oldest quarantined region must leave; if it stays
+		 * as a spare of this shape, it is the one to take. */
+		if (release_oldest(sb) >= 0)
+			slot = find_spare(sb, &o);
+	}
 	if (slot >= 0) {
 		struct sb_region *S = &sb->regions[slot];
 		/* Dropped at unmap; a stale access let go on may have mapped

@@ -285,10 +285,17 @@ TEST_CASE(quarantine_slots_recycled, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 	struct uffdbox_sandbox *sb;
 	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
 	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "cache"};
+	void *addr[200];
 	for (int i = 0; i < 200; i++) {
 		int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
 		ASSERT_OK(ri);
 		volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+		addr[i] = (void *)p;
+		/* Past 64, the oldest leaves quarantine as a spare of this
+		 * shape and is taken over in place. */
+		if (i >= 64)
+			ASSERT_PTR_EQ(addr[i], addr[i - 64]);
+		ASSERT_EQ(p[1], 0); /* empty again */
 		p[1] = (char)i;
 		ASSERT_EQ(p[1], (char)i);
 		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
