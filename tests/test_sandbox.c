@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -335,7 +336,7 @@ TEST_CASE(sandbox_abort_served, TMEM_ANON, 0)
 static void wp_quiet(void *arg, int region, uint64_t index, const void *page, size_t len)
 {
 	(void)region, (void)index, (void)page, (void)len;
-	++*(int *)arg;
+	atomic_fetch_add((_Atomic int *)arg, 1); /* SERVED: the handler's thread */
 }
 
 /* Reads and writes over an INJECT_WP region, with or without an on_wp
@@ -345,7 +346,7 @@ static uint64_t wp_writes_first(struct tctx *t, enum uffdbox_transport tr, bool 
 {
 	struct uffdbox_sandbox *sb = sandbox(tr, false);
 	static const char pat[] = {0x41, 0x42};
-	int calls = 0;
+	_Atomic int calls = 0;
 	struct uffdbox_policy p = {.sz = sizeof(p),
 				   .action = UFFDBOX_POLICY_INJECT_WP,
 				   .source = UFFDBOX_SOURCE_PATTERN,
@@ -368,7 +369,7 @@ static uint64_t wp_writes_first(struct tctx *t, enum uffdbox_transport tr, bool 
 	b[psz + 1] = 0x7d;		 /* unprotected: silent */
 	ASSERT_EQ(b[psz], 0x7c);
 	ASSERT_EQ(b[psz + 2], 0x41);
-	ASSERT_EQ(calls, callback ? 3 : 0);
+	ASSERT_EQ(atomic_load(&calls), callback ? 3 : 0);
 	*count = uffdbox_sandbox_log_count(sb);
 	ASSERT_EQ(*count, 6);
 	get(sb, 0, &r);
