@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* tests/test_quarantine.c - unmapping a sandbox region into quarantine: a
  * later access is named, located and reported, never read silently. */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -367,6 +372,32 @@ TEST_CASE(sandbox_reset_all_sync, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 TEST_CASE(sandbox_reset_all_served, TMEM_NONE, 0)
 {
 	reset_all(UFFDBOX_TRANSPORT_SERVED);
+}
+
+/* process_madvise() fails with ENOSYS from here on, as on a kernel before
+ * 5.10 (a seccomp filter: the real kernel, one syscall taken away). */
+static void deny_process_madvise(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_madvise, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	ASSERT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	ASSERT_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog));
+	errno = 0;
+	ASSERT_EQ(syscall(SYS_process_madvise, -1, NULL, 0, MADV_DONTNEED, 0), -1);
+	ASSERT_EQ(errno, ENOSYS);
+}
+
+/* Several regions due and no process_madvise(): one madvise() each, the
+ * same outcome. */
+TEST_CASE(sandbox_reset_all_no_process_madvise, TMEM_NONE, UFFD_FEATURE_SIGBUS)
+{
+	deny_process_madvise();
+	reset_all(UFFDBOX_TRANSPORT_SYNC);
 }
 
 static void reset_guard_body(enum uffdbox_transport tr)
