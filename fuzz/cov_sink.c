@@ -27,11 +27,11 @@ SINK void __sanitizer_cov_pcs_init(const uintptr_t *start, const uintptr_t *end)
 	(void)start, (void)end;
 }
 
-#define CMP(name, type)                                                                            \
-	SINK void name(type a, type b);                                                            \
-	SINK void name(type a, type b)                                                             \
-	{                                                                                          \
-		(void)a, (void)b;                                                                  \
+#define CMP(name, type)                 \
+	SINK void name(type a, type b); \
+	SINK void name(type a, type b)  \
+	{                               \
+		(void)a, (void)b;       \
 	}
 
 CMP(__sanitizer_cov_trace_cmp1, uint8_t)
