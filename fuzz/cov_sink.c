@@ -15,60 +15,32 @@
 
 SINK __thread uintptr_t __sancov_lowest_stack;
 
-SINK void __sanitizer_cov_8bit_counters_init(uint8_t *start, uint8_t *end);
-SINK void __sanitizer_cov_8bit_counters_init(uint8_t *start, uint8_t *end)
-{
-	(void)start, (void)end;
-}
-
-SINK void __sanitizer_cov_pcs_init(const uintptr_t *start, const uintptr_t *end);
-SINK void __sanitizer_cov_pcs_init(const uintptr_t *start, const uintptr_t *end)
-{
-	(void)start, (void)end;
-}
-
-#define CMP(name, type)                 \
-	SINK void name(type a, type b); \
-	SINK void name(type a, type b)  \
-	{                               \
-		(void)a, (void)b;       \
+/* An empty weak callback of one or two arguments, with its prototype. */
+#define SINK1(name, t)       \
+	SINK void name(t a); \
+	SINK void name(t a)  \
+	{                    \
+		(void)a;     \
+	}
+#define SINK2(name, t, u)         \
+	SINK void name(t a, u b); \
+	SINK void name(t a, u b)  \
+	{                         \
+		(void)a, (void)b; \
 	}
 
-CMP(__sanitizer_cov_trace_cmp1, uint8_t)
-CMP(__sanitizer_cov_trace_cmp2, uint16_t)
-CMP(__sanitizer_cov_trace_cmp4, uint32_t)
-CMP(__sanitizer_cov_trace_cmp8, uint64_t)
-CMP(__sanitizer_cov_trace_const_cmp1, uint8_t)
-CMP(__sanitizer_cov_trace_const_cmp2, uint16_t)
-CMP(__sanitizer_cov_trace_const_cmp4, uint32_t)
-CMP(__sanitizer_cov_trace_const_cmp8, uint64_t)
-
-SINK void __sanitizer_cov_trace_switch(uint64_t val, uint64_t *cases);
-SINK void __sanitizer_cov_trace_switch(uint64_t val, uint64_t *cases)
-{
-	(void)val, (void)cases;
-}
-
-SINK void __sanitizer_cov_trace_div4(uint32_t val);
-SINK void __sanitizer_cov_trace_div4(uint32_t val)
-{
-	(void)val;
-}
-
-SINK void __sanitizer_cov_trace_div8(uint64_t val);
-SINK void __sanitizer_cov_trace_div8(uint64_t val)
-{
-	(void)val;
-}
-
-SINK void __sanitizer_cov_trace_pc_indir(uintptr_t callee);
-SINK void __sanitizer_cov_trace_pc_indir(uintptr_t callee)
-{
-	(void)callee;
-}
-
-SINK void __sanitizer_cov_trace_gep(uintptr_t idx);
-SINK void __sanitizer_cov_trace_gep(uintptr_t idx)
-{
-	(void)idx;
-}
+SINK2(__sanitizer_cov_8bit_counters_init, uint8_t *, uint8_t *)
+SINK2(__sanitizer_cov_pcs_init, const uintptr_t *, const uintptr_t *)
+SINK2(__sanitizer_cov_trace_cmp1, uint8_t, uint8_t)
+SINK2(__sanitizer_cov_trace_cmp2, uint16_t, uint16_t)
+SINK2(__sanitizer_cov_trace_cmp4, uint32_t, uint32_t)
+SINK2(__sanitizer_cov_trace_cmp8, uint64_t, uint64_t)
+SINK2(__sanitizer_cov_trace_const_cmp1, uint8_t, uint8_t)
+SINK2(__sanitizer_cov_trace_const_cmp2, uint16_t, uint16_t)
+SINK2(__sanitizer_cov_trace_const_cmp4, uint32_t, uint32_t)
+SINK2(__sanitizer_cov_trace_const_cmp8, uint64_t, uint64_t)
+SINK2(__sanitizer_cov_trace_switch, uint64_t, uint64_t *)
+SINK1(__sanitizer_cov_trace_div4, uint32_t)
+SINK1(__sanitizer_cov_trace_div8, uint64_t)
+SINK1(__sanitizer_cov_trace_pc_indir, uintptr_t)
+SINK1(__sanitizer_cov_trace_gep, uintptr_t)
