@@ -393,9 +393,9 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		struct uffdbox_record wrec = rec;
 		/* SERVED: the writer is woken after both records, so that no
 		 * event of its own can come between them. */
-		unsigned int mf = wp_now ? (served ? UFFDBOX_DONTWAKE : 0)
-				  : wp	 ? UFFDBOX_MAP_WP
-					 : 0;
+		unsigned int mf = wp && !wp_now ? UFFDBOX_MAP_WP : 0;
+		if (wp_now && served)
+			mf |= UFFDBOX_DONTWAKE;
 		rc = inject(sb, f, ri, page, NULL, mf, &rec);
 		if (rc == 1 && wp_now) {
 			wrec.kind = UFFDBOX_EV_WP;

@@ -195,6 +195,25 @@ static void set_policy(struct sb_region *R, const struct uffdbox_policy *p)
 	uffdbox__sb_policy_changed(R);
 }
 
+/* Shared memory keeps its pages in the page cache: punch them out too, or
+ * they would map again without a missing fault. */
+static int punch_pages(struct sb_region *R)
+{
+	if (uffdbox_region_mem(R->r) != UFFDBOX_MEM_ANON &&
+	    fallocate(uffdbox_region_memfd(R->r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)(R->end - R->start)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Drop every page of a region: the next access faults. */
+static int drop_pages(struct sb_region *R)
+{
+	if (madvise((void *)R->start, R->end - R->start, MADV_DONTNEED) < 0)
+		return -errno;
+	return punch_pages(R);
+}
+
 /* Free region @R for real: its addresses can be mapped again, its slot
  * reused. */
 static void free_for_real(struct uffdbox_sandbox *sb, struct sb_region *R)
@@ -220,13 +239,15 @@ static bool reusable(const struct sb_region *R)
 	return R->modes == UFFDBOX_REG_MISSING && uffdbox_region_mem(R->r) == UFFDBOX_MEM_ANON;
 }
 
-static bool has_free_slot(const struct uffdbox_sandbox *sb)
+/* A slot for a new region with nothing evicted: a released one, else the
+ * next never used; -1 when all are taken. */
+static int free_slot(const struct uffdbox_sandbox *sb)
 {
 	int n = atomic_load(&sb->nregions);
 	for (int i = 0; i < n; i++)
 		if (sb->regions[i].released)
-			return true;
-	return n < SB_MAX_REGIONS;
+			return i;
+	return n < SB_MAX_REGIONS ? n : -1;
 }
 
 /* A spare of the shape @o asks for; -1 if none. */
@@ -235,13 +256,15 @@ static int find_spare(const struct uffdbox_sandbox *sb, const struct uffdbox_reg
 	char name[32];
 	int n = atomic_load(&sb->nregions);
 
-	if (!sb->nspares || o->modes != UFFDBOX_REG_MISSING || o->mem != UFFDBOX_MEM_ANON)
+	if (!sb->nspares)
 		return -1;
 	snprintf(name, sizeof(name), "%s", o->name ? o->name : "");
 	for (int i = 0; i < n; i++) {
 		const struct sb_region *R = &sb->regions[i];
-		if (R->spare && uffdbox_region_pages(R->r) == o->pages && R->guard == o->guard &&
-		    R->guard_pages == o->guard_pages && !strcmp(R->name, name))
+		if (R->spare && uffdbox_region_pages(R->r) == o->pages &&
+		    uffdbox_region_mem(R->r) == o->mem && R->modes == o->modes &&
+		    R->guard == o->guard && R->guard_pages == o->guard_pages &&
+		    !strcmp(R->name, name))
 			return i;
 	}
 	return -1;
@@ -322,17 +345,15 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	struct uffdbox_region *reuse = NULL;
 	_Atomic uint8_t *state = NULL;
 	int slot = find_spare(sb, &o);
-	if (slot < 0 && n == SB_MAX_REGIONS && !has_free_slot(sb)) {
-		/* Full: the oldest quarantined region must leave; if it stays
-		 * as a spare of this shape, it is the one to take. */
-		if (release_oldest(sb) >= 0)
-			slot = find_spare(sb, &o);
-	}
+	/* Full: the oldest quarantined region must leave; if it stays as a
+	 * spare of this shape, it is the one to take. */
+	if (slot < 0 && free_slot(sb) < 0 && release_oldest(sb) >= 0)
+		slot = find_spare(sb, &o);
 	if (slot >= 0) {
 		struct sb_region *S = &sb->regions[slot];
 		/* Dropped at unmap; a stale access let go on may have mapped
 		 * pages since. */
-		if (madvise((void *)S->start, S->end - S->start, MADV_DONTNEED) == 0) {
+		if (drop_pages(S) == 0) {
 			reuse = S->r;
 			state = S->state;
 			memset((void *)state, 0, o.pages);
@@ -342,15 +363,12 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 			free_for_real(sb, S);
 		}
 	}
-	for (int i = 0; i < n && slot < 0; i++)
-		if (sb->regions[i].released)
-			slot = i;
-	if (slot < 0 && n == SB_MAX_REGIONS)
-		slot = make_room(sb);
-	if (slot < 0 && n == SB_MAX_REGIONS)
-		return -ENOSPC;
 	if (slot < 0)
-		slot = n;
+		slot = free_slot(sb);
+	if (slot < 0)
+		slot = make_room(sb);
+	if (slot < 0)
+		return -ENOSPC;
 
 	struct sb_region *R = &sb->regions[slot];
 	memset(R, 0, sizeof(*R));
@@ -422,25 +440,6 @@ int uffdbox_sandbox_set_policy(struct uffdbox_sandbox *sb, int region,
 	return 0;
 }
 
-/* Shared memory keeps its pages in the page cache: punch them out too, or
- * they would map again without a missing fault. */
-static int punch_pages(struct sb_region *R)
-{
-	if (uffdbox_region_mem(R->r) != UFFDBOX_MEM_ANON &&
-	    fallocate(uffdbox_region_memfd(R->r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-		      (off_t)(R->end - R->start)) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Drop every page of a region: the next access faults. */
-static int drop_pages(struct sb_region *R)
-{
-	if (madvise((void *)R->start, R->end - R->start, MADV_DONTNEED) < 0)
-		return -errno;
-	return punch_pages(R);
-}
-
 /*
  * MADV_DONTNEED over @n ranges in one process_madvise(): one syscall and,
  * since 6.16, one TLB flush for all (madvise() flushes per call, and a
@@ -496,11 +495,18 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	return 0;
 }
 
-static void mark_missing(struct sb_region *R)
+/* After @R's pages were dropped (@err 0): every page missing again.  If not
+ * (@err < 0), the region stays due for the next reset.  Returns @err. */
+static int after_drop(struct sb_region *R, int err)
 {
+	if (err < 0) {
+		atomic_store(&R->touched, 1);
+		return err;
+	}
 	size_t pages = (R->end - R->start) / R->psz;
 	for (size_t i = 0; i < pages; i++)
 		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+	return 0;
 }
 
 /*
@@ -514,13 +520,7 @@ static int reset_pages(struct sb_region *R, bool force)
 {
 	if (atomic_exchange(&R->touched, 0) == 0 && !force)
 		return 0;
-	int rc = drop_pages(R);
-	if (rc < 0) {
-		atomic_store(&R->touched, 1);
-		return rc;
-	}
-	mark_missing(R);
-	return 0;
+	return after_drop(R, drop_pages(R));
 }
 
 int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm)
@@ -555,14 +555,9 @@ int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb)
 	bool dropped = ndue > 1 && dontneed_batch(iov, ndue) == 0;
 	for (int k = 0; k < ndue; k++) {
 		struct sb_region *R = &sb->regions[due[k]];
-		int err = dropped ? punch_pages(R) : drop_pages(R);
-		if (err < 0) {
-			atomic_store(&R->touched, 1); /* due again next time */
-			if (rc == 0)
-				rc = err;
-			continue;
-		}
-		mark_missing(R);
+		int err = after_drop(R, dropped ? punch_pages(R) : drop_pages(R));
+		if (err < 0 && rc == 0)
+			rc = err;
 	}
 	return rc;
 }
