@@ -219,6 +219,14 @@ static bool kernel_protected(char *p, size_t i)
 	return n == 0;
 }
 
+/* Every byte of @p is @fill; a failure names the first one that is not. */
+static void assert_filled(const char *p, size_t len, char fill)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != fill)
+			ASSERT_EQ(i, (size_t)-1);
+}
+
 /* @len bytes of @fill, the one range of @s, snapshot taken. */
 static char *taken(struct uffdbox_snapshot *s, size_t len, int fill)
 {
@@ -288,9 +296,7 @@ static void adaptive(enum uffdbox_snapshot_mode m)
 	ASSERT_EQ(uffdbox_snapshot_restore(s), 1);
 	ASSERT_EQ(p[7 * 4096 + 9], 0x11);
 	ASSERT_EQ(uffdbox_snapshot_restore(s), 0);
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != 0x11)
-			ASSERT_EQ(i, (size_t)-1); /* names the first wrong byte */
+	assert_filled(p, len, 0x11);
 	uffdbox_snapshot_free(s);
 	munmap(p, len);
 }
@@ -342,9 +348,7 @@ static void adaptive_runs(enum uffdbox_snapshot_mode m)
 	/* every page still restores */
 	p[10 * 4096] = p[11 * 4096] = p[12 * 4096] = 3;
 	ASSERT_EQ(uffdbox_snapshot_restore(s), 3);
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != 0x22)
-			ASSERT_EQ(i, (size_t)-1);
+	assert_filled(p, len, 0x22);
 	uffdbox_snapshot_free(s);
 	munmap(p, len);
 }
@@ -387,9 +391,7 @@ static void adaptive_all(enum uffdbox_snapshot_mode m)
 	for (size_t i = 0; i < 40; i += 3)
 		p[i * 4096 + 1] = 4;
 	ASSERT_EQ(uffdbox_snapshot_restore(s), 14);
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != 0x33)
-			ASSERT_EQ(i, (size_t)-1);
+	assert_filled(p, len, 0x33);
 	uffdbox_snapshot_free(s);
 	munmap(p, len);
 }
