@@ -20,6 +20,7 @@
 
 #include <uffdbox.h>
 
+#define FUZZ_NAME "fuzz_box"
 #include "fuzz_util.h"
 
 #define PG	   4096
@@ -47,21 +48,12 @@ static const unsigned char wp_pattern[] = {0xa5, 0x5a, 0x01};
 /* The harness's own bookkeeping (the model, the content expansion) is not
  * what is being fuzzed: NO_COV there (fuzz_util.h). */
 
-#define CHECK(c)                                                                                  \
-	do {                                                                                      \
-		if (!(c)) {                                                                       \
-			fprintf(stderr, "fuzz_box: invariant broken: %s (%s:%d)\n", #c, __FILE__, \
-				__LINE__);                                                        \
-			abort();                                                                  \
-		}                                                                                 \
-	} while (0)
-
 static int add(const char *name, size_t pages, unsigned int modes, const struct uffdbox_policy *p)
 {
 	struct uffdbox_region_opts ro = {
 		.sz = sizeof(ro), .pages = pages, .name = name, .modes = modes};
 	int ri = uffdbox_sandbox_add_region(sb, &ro, p);
-	CHECK(ri >= 0);
+	FUZZ_CHECK(ri >= 0);
 	return ri;
 }
 
@@ -78,7 +70,7 @@ static void setup(void)
 {
 	struct uffdbox_sandbox_opts o = {
 		.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC, .uau_continue = true};
-	CHECK(uffdbox_sandbox_new(&o, &sb) == 0);
+	FUZZ_CHECK(uffdbox_sandbox_new(&o, &sb) == 0);
 	add_data();
 	bool wp = uffdbox_uffd_features(uffdbox_sandbox_uffd(sb)) & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 	if (wp) {
@@ -93,13 +85,13 @@ static void setup(void)
 		wp_golden[i] = wp_pattern[i % sizeof(wp_pattern)];
 	heap = aligned_alloc(PG, HEAP_PAGES * PG);
 	heap_golden = malloc(HEAP_PAGES * PG);
-	CHECK(heap && heap_golden);
+	FUZZ_CHECK(heap && heap_golden);
 	for (size_t i = 0; i < HEAP_PAGES * PG; i++)
 		heap[i] = (unsigned char)(i * 13 + 7);
 	memcpy(heap_golden, heap, HEAP_PAGES * PG);
-	CHECK(uffdbox_snapshot_new(NULL, &snap) == 0);
-	CHECK(uffdbox_snapshot_add(snap, heap, HEAP_PAGES * PG) == 0);
-	CHECK(uffdbox_snapshot_take(snap) == 0);
+	FUZZ_CHECK(uffdbox_snapshot_new(NULL, &snap) == 0);
+	FUZZ_CHECK(uffdbox_snapshot_add(snap, heap, HEAP_PAGES * PG) == 0);
+	FUZZ_CHECK(uffdbox_snapshot_take(snap) == 0);
 }
 
 /* What a region holds before anyone writes: its source's bytes. */
@@ -140,12 +132,12 @@ static uint64_t run(const uint8_t *d, size_t n)
 	n -= n < 4 ? n : 4;
 
 	uffdbox_sandbox_log_reset(sb);
-	CHECK(uffdbox_sandbox_reset(sb) == 0); /* every region, one call */
+	FUZZ_CHECK(uffdbox_sandbox_reset(sb) == 0); /* every region, one call */
 	model_reset(0);
 	if (r_wp >= 0)
 		model_reset(1);
-	CHECK(uffdbox_snapshot_restore(snap) >= 0);
-	CHECK(memcmp(heap, heap_golden, HEAP_PAGES * PG) == 0);
+	FUZZ_CHECK(uffdbox_snapshot_restore(snap) >= 0);
+	FUZZ_CHECK(memcmp(heap, heap_golden, HEAP_PAGES * PG) == 0);
 
 	volatile unsigned char *data = uffdbox_region_addr(uffdbox_sandbox_region(sb, r_data));
 	volatile unsigned char *wpr =
@@ -158,7 +150,7 @@ static uint64_t run(const uint8_t *d, size_t n)
 		size_t hoff = ((size_t)a << 8 | b) * 3 % (HEAP_PAGES * PG);
 		switch (op) {
 		case 0: /* read data */
-			CHECK(data[off] == model_data[off]);
+			FUZZ_CHECK(data[off] == model_data[off]);
 			break;
 		case 1: /* write data */
 			data[off] = c;
@@ -166,7 +158,7 @@ static uint64_t run(const uint8_t *d, size_t n)
 			break;
 		case 2: /* read the write-protected region */
 			if (wpr)
-				CHECK(wpr[woff] == model_wp[woff]);
+				FUZZ_CHECK(wpr[woff] == model_wp[woff]);
 			break;
 		case 3: /* write it: a WP event on the page's first write */
 			if (wpr) {
@@ -177,13 +169,13 @@ static uint64_t run(const uint8_t *d, size_t n)
 		case 4: /* reset data: the next access faults in the source again */
 			if (resets++ >= MAX_RESETS)
 				break;
-			CHECK(uffdbox_sandbox_reset_region(sb, r_data, false) == 0);
+			FUZZ_CHECK(uffdbox_sandbox_reset_region(sb, r_data, false) == 0);
 			model_reset(0);
 			break;
 		case 5: /* unmap data into quarantine, start a new one */
 			if (unmaps++ >= MAX_UNMAPS)
 				break;
-			CHECK(uffdbox_sandbox_unmap_region(sb, r_data) == 0);
+			FUZZ_CHECK(uffdbox_sandbox_unmap_region(sb, r_data) == 0);
 			add_data();
 			data = uffdbox_region_addr(uffdbox_sandbox_region(sb, r_data));
 			model_reset(0);
@@ -194,8 +186,8 @@ static uint64_t run(const uint8_t *d, size_t n)
 		case 7: /* restore it */
 			if (restores++ >= MAX_RESTORES)
 				break;
-			CHECK(uffdbox_snapshot_restore(snap) >= 0);
-			CHECK(memcmp(heap, heap_golden, HEAP_PAGES * PG) == 0);
+			FUZZ_CHECK(uffdbox_snapshot_restore(snap) >= 0);
+			FUZZ_CHECK(memcmp(heap, heap_golden, HEAP_PAGES * PG) == 0);
 			break;
 		}
 	}
@@ -216,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unmaps |= data[k] % 8 == 5;
 	if ((count++ & 7) == 0 && !unmaps) {
 		uint64_t d2 = run(data, size);
-		CHECK(d1 == d2);
+		FUZZ_CHECK(d1 == d2);
 	}
 	return 0;
 }

@@ -38,17 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef unsigned __int128 u128;
 
-#define REQUIRE(c)                                                                               \
-	do {                                                                                     \
-		if (!(c)) {                                                                      \
-			fprintf(stderr, "fuzz_fsm: %s:%d: %s (op %u)\n", __FILE__, __LINE__, #c, \
-				opno);                                                           \
-			abort();                                                                 \
-		}                                                                                \
-	} while (0)
-
 static unsigned int opno;
 
+#define FUZZ_NAME "fuzz_fsm"
+#define FUZZ_OP	  ((long)opno) /* the operation being run */
 #include "fuzz_util.h"
 
 /* --- the reference model ------------------------------------------------------ */
@@ -439,15 +432,15 @@ static struct ref_region snap_ref[MAXR];
 
 NO_COV static void same_fault(const struct uffdbox_fault *a, const struct uffdbox_fault *b)
 {
-	REQUIRE(a->addr == b->addr);
-	REQUIRE(a->region == b->region);
-	REQUIRE(a->zone == b->zone);
-	REQUIRE(a->kind == b->kind);
-	REQUIRE(a->state == b->state);
-	REQUIRE(a->verdict == b->verdict);
-	REQUIRE(a->page == b->page);
-	REQUIRE(a->page_addr == b->page_addr);
-	REQUIRE(a->offset == b->offset);
+	FUZZ_CHECK(a->addr == b->addr);
+	FUZZ_CHECK(a->region == b->region);
+	FUZZ_CHECK(a->zone == b->zone);
+	FUZZ_CHECK(a->kind == b->kind);
+	FUZZ_CHECK(a->state == b->state);
+	FUZZ_CHECK(a->verdict == b->verdict);
+	FUZZ_CHECK(a->page == b->page);
+	FUZZ_CHECK(a->page_addr == b->page_addr);
+	FUZZ_CHECK(a->offset == b->offset);
 }
 
 NO_COV static void fault(uint64_t a, uint64_t flags)
@@ -455,7 +448,7 @@ NO_COV static void fault(uint64_t a, uint64_t flags)
 	struct uffdbox_fault got, want;
 	int v = uffdbox_fsm_classify(fsm, a, flags, &got);
 	ref_classify(a, flags, &want);
-	REQUIRE(v == got.verdict);
+	FUZZ_CHECK(v == got.verdict);
 	same_fault(&got, &want);
 }
 
@@ -506,23 +499,23 @@ NO_COV static void check_all(void)
 		struct uffdbox_fsm_region_info info;
 		int ret = uffdbox_fsm_region_info(fsm, r, &info);
 		if (!ref[r].used) {
-			REQUIRE(ret == -ENOENT);
-			REQUIRE(uffdbox_fsm_page_state(fsm, r, 0) == -ENOENT);
+			FUZZ_CHECK(ret == -ENOENT);
+			FUZZ_CHECK(uffdbox_fsm_page_state(fsm, r, 0) == -ENOENT);
 			continue;
 		}
 		n++;
-		REQUIRE(ret == 0);
-		REQUIRE(info.start == ref[r].start && info.pages == ref[r].pages);
-		REQUIRE(info.shift == ref[r].shift);
-		REQUIRE(info.guard_before == ref[r].gb && info.guard_after == ref[r].ga);
-		REQUIRE(!!info.quarantined == ref[r].quarantined);
+		FUZZ_CHECK(ret == 0);
+		FUZZ_CHECK(info.start == ref[r].start && info.pages == ref[r].pages);
+		FUZZ_CHECK(info.shift == ref[r].shift);
+		FUZZ_CHECK(info.guard_before == ref[r].gb && info.guard_after == ref[r].ga);
+		FUZZ_CHECK(!!info.quarantined == ref[r].quarantined);
 		uint8_t st[MAXP];
-		REQUIRE(uffdbox_fsm_page_states(fsm, r, 0, st, ref[r].pages) == 0);
-		REQUIRE(fuzz_same(st, ref[r].st, ref[r].pages));
+		FUZZ_CHECK(uffdbox_fsm_page_states(fsm, r, 0, st, ref[r].pages) == 0);
+		FUZZ_CHECK(fuzz_same(st, ref[r].st, ref[r].pages));
 		uint64_t k = ref[r].pages - 1;
-		REQUIRE(uffdbox_fsm_page_state(fsm, r, k) == ref[r].st[k]);
-		REQUIRE(uffdbox_fsm_page_state(fsm, r, ref[r].pages) == -ERANGE);
-		REQUIRE(uffdbox_fsm_page_states(fsm, r, 1, st, ref[r].pages) == -ERANGE);
+		FUZZ_CHECK(uffdbox_fsm_page_state(fsm, r, k) == ref[r].st[k]);
+		FUZZ_CHECK(uffdbox_fsm_page_state(fsm, r, ref[r].pages) == -ERANGE);
+		FUZZ_CHECK(uffdbox_fsm_page_states(fsm, r, 1, st, ref[r].pages) == -ERANGE);
 		uint64_t lo = (uint64_t)ext_lo(&ref[r]), hi = (uint64_t)(ext_hi(&ref[r]) - 1);
 		fault(lo, 0);
 		fault(hi, 1);
@@ -530,9 +523,9 @@ NO_COV static void check_all(void)
 		fault(lo - 1, 4);
 		fault(hi + 1, 5);
 	}
-	REQUIRE(uffdbox_fsm_regions(fsm) == n);
-	REQUIRE(uffdbox_fsm_region_info(fsm, MAXR, &(struct uffdbox_fsm_region_info){0}) ==
-		-ENOENT);
+	FUZZ_CHECK(uffdbox_fsm_regions(fsm) == n);
+	FUZZ_CHECK(uffdbox_fsm_region_info(fsm, MAXR, &(struct uffdbox_fsm_region_info){0}) ==
+		   -ENOENT);
 }
 
 NO_COV static void op_add(struct in *in, bool raw)
@@ -568,7 +561,7 @@ NO_COV static void op_add(struct in *in, bool raw)
 	if (fl & 0x20 && want < 0)
 		o.state = storage[0];
 	int got = uffdbox_fsm_region_add(fsm, &o);
-	REQUIRE(got == want);
+	FUZZ_CHECK(got == want);
 }
 
 NO_COV static int slot_arg(struct in *in)
@@ -617,7 +610,7 @@ NO_COV static void op_action(struct in *in)
 	a.result = (int64_t)pick_result(in, a.len);
 	int want = ref_apply(&a);
 	int got = uffdbox_fsm_apply(fsm, &a);
-	REQUIRE(got == want);
+	FUZZ_CHECK(got == want);
 }
 
 NO_COV static void op_range(struct in *in, bool unmap)
@@ -636,7 +629,7 @@ NO_COV static void op_range(struct in *in, bool unmap)
 		start = rd64(in);
 	int want = ref_range(start, end, unmap ? UFFDBOX_PAGE_QUARANTINED : UFFDBOX_PAGE_REMOVED);
 	int got = unmap ? uffdbox_fsm_unmap(fsm, start, end) : uffdbox_fsm_remove(fsm, start, end);
-	REQUIRE(got == want);
+	FUZZ_CHECK(got == want);
 }
 
 NO_COV static void op_remap(struct in *in, bool raw)
@@ -653,7 +646,7 @@ NO_COV static void op_remap(struct in *in, bool raw)
 	}
 	int want = ref_remap(from, to, len);
 	int got = uffdbox_fsm_remap(fsm, from, to, len);
-	REQUIRE(got == want);
+	FUZZ_CHECK(got == want);
 }
 
 /* A raw record: parsed, then fed to the state machine. */
@@ -675,24 +668,25 @@ NO_COV static void op_msg(struct in *in)
 	switch (m.kind) {
 	case UFFDBOX_MSG_PAGEFAULT:
 		ref_classify(m.u.pagefault.address, m.u.pagefault.flags, &want);
-		REQUIRE(ret == want.verdict);
+		FUZZ_CHECK(ret == want.verdict);
 		same_fault(&got, &want);
 		break;
 	case UFFDBOX_MSG_FORK:
-		REQUIRE(ret == 0);
+		FUZZ_CHECK(ret == 0);
 		break;
 	case UFFDBOX_MSG_REMAP:
-		REQUIRE(ret == ref_remap(m.u.remap.from, m.u.remap.to, m.u.remap.len));
+		FUZZ_CHECK(ret == ref_remap(m.u.remap.from, m.u.remap.to, m.u.remap.len));
 		break;
 	case UFFDBOX_MSG_REMOVE:
-		REQUIRE(ret == ref_range(m.u.remove.start, m.u.remove.end, UFFDBOX_PAGE_REMOVED));
+		FUZZ_CHECK(ret ==
+			   ref_range(m.u.remove.start, m.u.remove.end, UFFDBOX_PAGE_REMOVED));
 		break;
 	case UFFDBOX_MSG_UNMAP:
-		REQUIRE(ret ==
-			ref_range(m.u.remove.start, m.u.remove.end, UFFDBOX_PAGE_QUARANTINED));
+		FUZZ_CHECK(ret ==
+			   ref_range(m.u.remove.start, m.u.remove.end, UFFDBOX_PAGE_QUARANTINED));
 		break;
 	default:
-		REQUIRE(ret == -UFFDBOX_E_MSG_UNKNOWN);
+		FUZZ_CHECK(ret == -UFFDBOX_E_MSG_UNKNOWN);
 		break;
 	}
 }
@@ -718,12 +712,12 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 1: {
 			int r = slot_arg(&in);
-			REQUIRE(uffdbox_fsm_region_release(fsm, r) == ref_release(r));
+			FUZZ_CHECK(uffdbox_fsm_region_release(fsm, r) == ref_release(r));
 			break;
 		}
 		case 2: {
 			int r = slot_arg(&in);
-			REQUIRE(uffdbox_fsm_region_quarantine(fsm, r) == ref_quarantine(r));
+			FUZZ_CHECK(uffdbox_fsm_region_quarantine(fsm, r) == ref_quarantine(r));
 			break;
 		}
 		case 3: {

@@ -29,15 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Records of a batch parsed per input: a read(2) batch is a few records. */
 #define MAX_RECORDS 4
 
+#define FUZZ_NAME   "fuzz_msg"
 #include "fuzz_util.h"
-
-#define REQUIRE(c)                                                                        \
-	do {                                                                              \
-		if (!(c)) {                                                               \
-			fprintf(stderr, "fuzz_msg: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 NO_COV static uint64_t ld64(const uint8_t *p)
 {
@@ -117,44 +110,44 @@ NO_COV static void check_parsed(const uint8_t *r, const struct uffdbox_msg *mp, 
 		       : (want & UFFDBOX_MSG_N_INVALID) ? -UFFDBOX_E_MSG_INVALID
 							: 0;
 
-	REQUIRE(m.notes == want);
-	REQUIRE(ret == want_ret);
-	REQUIRE(uffdbox_msg_check(&m, &notes) == ret && notes == want);
+	FUZZ_CHECK(m.notes == want);
+	FUZZ_CHECK(ret == want_ret);
+	FUZZ_CHECK(uffdbox_msg_check(&m, &notes) == ret && notes == want);
 
 	/* kind/event consistency */
-	REQUIRE(m.event == r[0]);
-	REQUIRE(m.kind < UFFDBOX_MSG_KIND_END);
-	REQUIRE(m.kind == uffdbox_msg_code_kind(r[0]));
+	FUZZ_CHECK(m.event == r[0]);
+	FUZZ_CHECK(m.kind < UFFDBOX_MSG_KIND_END);
+	FUZZ_CHECK(m.kind == uffdbox_msg_code_kind(r[0]));
 	if (m.kind != UFFDBOX_MSG_UNKNOWN)
-		REQUIRE(uffdbox_msg_kind_code(m.kind) == r[0]);
-	REQUIRE(uffdbox_msg_kind_name(m.kind)[0] != '\0');
+		FUZZ_CHECK(uffdbox_msg_kind_code(m.kind) == r[0]);
+	FUZZ_CHECK(uffdbox_msg_kind_name(m.kind)[0] != '\0');
 
 	/* every field at its ABI offset */
-	REQUIRE(m.reserved1 == r[1]);
-	REQUIRE(fuzz_same(&m.reserved2, r + 2, 2));
-	REQUIRE(fuzz_same(&m.reserved3, r + 4, 4));
-	REQUIRE(fuzz_same(m.u.raw, r + 8, 24));
+	FUZZ_CHECK(m.reserved1 == r[1]);
+	FUZZ_CHECK(fuzz_same(&m.reserved2, r + 2, 2));
+	FUZZ_CHECK(fuzz_same(&m.reserved3, r + 4, 4));
+	FUZZ_CHECK(fuzz_same(m.u.raw, r + 8, 24));
 	switch (m.kind) {
 	case UFFDBOX_MSG_PAGEFAULT:
-		REQUIRE(m.u.pagefault.flags == ld64(r + 8));
-		REQUIRE(m.u.pagefault.address == ld64(r + 16));
-		REQUIRE(m.u.pagefault.ptid == ld32(r + 24));
-		REQUIRE(m.u.pagefault.tail == ld32(r + 28));
+		FUZZ_CHECK(m.u.pagefault.flags == ld64(r + 8));
+		FUZZ_CHECK(m.u.pagefault.address == ld64(r + 16));
+		FUZZ_CHECK(m.u.pagefault.ptid == ld32(r + 24));
+		FUZZ_CHECK(m.u.pagefault.tail == ld32(r + 28));
 		break;
 	case UFFDBOX_MSG_FORK:
-		REQUIRE((uint32_t)m.u.fork.fd == ld32(r + 8));
-		REQUIRE((m.u.fork.fd < 0) == !!(m.notes & UFFDBOX_MSG_N_FD));
+		FUZZ_CHECK((uint32_t)m.u.fork.fd == ld32(r + 8));
+		FUZZ_CHECK((m.u.fork.fd < 0) == !!(m.notes & UFFDBOX_MSG_N_FD));
 		break;
 	case UFFDBOX_MSG_REMAP:
-		REQUIRE(m.u.remap.from == ld64(r + 8));
-		REQUIRE(m.u.remap.to == ld64(r + 16));
-		REQUIRE(m.u.remap.len == ld64(r + 24));
+		FUZZ_CHECK(m.u.remap.from == ld64(r + 8));
+		FUZZ_CHECK(m.u.remap.to == ld64(r + 16));
+		FUZZ_CHECK(m.u.remap.len == ld64(r + 24));
 		break;
 	case UFFDBOX_MSG_REMOVE:
 	case UFFDBOX_MSG_UNMAP:
-		REQUIRE(m.u.remove.start == ld64(r + 8));
-		REQUIRE(m.u.remove.end == ld64(r + 16));
-		REQUIRE(m.u.remove.tail == ld64(r + 24));
+		FUZZ_CHECK(m.u.remove.start == ld64(r + 8));
+		FUZZ_CHECK(m.u.remove.end == ld64(r + 16));
+		FUZZ_CHECK(m.u.remove.tail == ld64(r + 24));
 		break;
 	default:
 		break;
@@ -162,10 +155,10 @@ NO_COV static void check_parsed(const uint8_t *r, const struct uffdbox_msg *mp, 
 
 	/* round trip, and the too-short destination */
 	memset(back, 0xa5, sizeof(back));
-	REQUIRE(uffdbox_msg_encode(&m, back, sizeof(back) - 1) == -UFFDBOX_E_MSG_SHORT);
-	REQUIRE(back[0] == 0xa5);
-	REQUIRE(uffdbox_msg_encode(&m, back, sizeof(back)) == UFFDBOX_MSG_SIZE);
-	REQUIRE(fuzz_same(back, r, UFFDBOX_MSG_SIZE));
+	FUZZ_CHECK(uffdbox_msg_encode(&m, back, sizeof(back) - 1) == -UFFDBOX_E_MSG_SHORT);
+	FUZZ_CHECK(back[0] == 0xa5);
+	FUZZ_CHECK(uffdbox_msg_encode(&m, back, sizeof(back)) == UFFDBOX_MSG_SIZE);
+	FUZZ_CHECK(fuzz_same(back, r, UFFDBOX_MSG_SIZE));
 }
 
 NO_COV static void check_record(const uint8_t *r)
@@ -183,10 +176,10 @@ NO_COV static void check_built(const uint8_t *r)
 	uint8_t buf[UFFDBOX_MSG_SIZE];
 	unsigned int kind = 1 + r[0] % (UFFDBOX_MSG_KIND_END - 1), notes = 99;
 
-	REQUIRE(uffdbox_msg_init(&m, kind) == 0);
-	REQUIRE(m.event == uffdbox_msg_kind_code(kind));
+	FUZZ_CHECK(uffdbox_msg_init(&m, kind) == 0);
+	FUZZ_CHECK(m.event == uffdbox_msg_kind_code(kind));
 	/* a fresh message is well-formed, without a note */
-	REQUIRE(uffdbox_msg_check(&m, &notes) == 0 && notes == 0);
+	FUZZ_CHECK(uffdbox_msg_check(&m, &notes) == 0 && notes == 0);
 	switch (kind) {
 	case UFFDBOX_MSG_PAGEFAULT:
 		m.u.pagefault.flags = ld64(r + 8) & 7;
@@ -209,19 +202,19 @@ NO_COV static void check_built(const uint8_t *r)
 	}
 	}
 	int st = uffdbox_msg_check(&m, &notes);
-	REQUIRE(uffdbox_msg_encode(&m, buf, sizeof(buf)) == UFFDBOX_MSG_SIZE);
-	REQUIRE(uffdbox_msg_parse(buf, sizeof(buf), &p) == st);
-	REQUIRE(p.kind == kind && p.notes == notes);
-	REQUIRE(fuzz_same(p.u.raw, m.u.raw, sizeof(p.u.raw)));
+	FUZZ_CHECK(uffdbox_msg_encode(&m, buf, sizeof(buf)) == UFFDBOX_MSG_SIZE);
+	FUZZ_CHECK(uffdbox_msg_parse(buf, sizeof(buf), &p) == st);
+	FUZZ_CHECK(p.kind == kind && p.notes == notes);
+	FUZZ_CHECK(fuzz_same(p.u.raw, m.u.raw, sizeof(p.u.raw)));
 	/* Only flag mixes can make these invalid (WP without WRITE...). */
 	if (st)
-		REQUIRE(kind == UFFDBOX_MSG_PAGEFAULT && p.notes == UFFDBOX_MSG_N_FLAGMIX);
+		FUZZ_CHECK(kind == UFFDBOX_MSG_PAGEFAULT && p.notes == UFFDBOX_MSG_N_FLAGMIX);
 
 	/* An UNKNOWN that names a known code cannot be encoded. */
 	m.kind = UFFDBOX_MSG_UNKNOWN;
-	REQUIRE(uffdbox_msg_encode(&m, buf, sizeof(buf)) == -EINVAL);
+	FUZZ_CHECK(uffdbox_msg_encode(&m, buf, sizeof(buf)) == -EINVAL);
 	m.kind = UFFDBOX_MSG_KIND_END + (r[1] & 7);
-	REQUIRE(uffdbox_msg_encode(&m, buf, sizeof(buf)) == -EINVAL);
+	FUZZ_CHECK(uffdbox_msg_encode(&m, buf, sizeof(buf)) == -EINVAL);
 }
 
 NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -233,24 +226,24 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* short buffers */
 	if (size < UFFDBOX_MSG_SIZE) {
 		memset(&m, 0x5a, sizeof(m));
-		REQUIRE(uffdbox_msg_parse(data, size, &m) == -UFFDBOX_E_MSG_SHORT);
-		REQUIRE(m.kind == UFFDBOX_MSG_UNKNOWN && m.event == 0 && m.notes == 0);
+		FUZZ_CHECK(uffdbox_msg_parse(data, size, &m) == -UFFDBOX_E_MSG_SHORT);
+		FUZZ_CHECK(m.kind == UFFDBOX_MSG_UNKNOWN && m.event == 0 && m.notes == 0);
 	}
 
 	/* the batch parser */
 	ret = uffdbox_msg_parse_all(data, size, batch, MAX_RECORDS, &n);
-	REQUIRE(n == (whole < MAX_RECORDS ? whole : MAX_RECORDS));
+	FUZZ_CHECK(n == (whole < MAX_RECORDS ? whole : MAX_RECORDS));
 	if (size % UFFDBOX_MSG_SIZE)
-		REQUIRE(ret == -UFFDBOX_E_MSG_SHORT);
+		FUZZ_CHECK(ret == -UFFDBOX_E_MSG_SHORT);
 	else if (whole > MAX_RECORDS)
-		REQUIRE(ret == -ENOSPC);
+		FUZZ_CHECK(ret == -ENOSPC);
 	else
-		REQUIRE(ret == 0);
+		FUZZ_CHECK(ret == 0);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *r = data + i * UFFDBOX_MSG_SIZE;
 		uint8_t back[UFFDBOX_MSG_SIZE];
 		int one = uffdbox_msg_parse(r, UFFDBOX_MSG_SIZE, &m);
-		REQUIRE(fuzz_same(&m, &batch[i], sizeof(m)));
+		FUZZ_CHECK(fuzz_same(&m, &batch[i], sizeof(m)));
 		if (i == 0) {
 			/* The first record in depth: check_parsed() also
 			 * compares uffdbox_msg_check() with the status and
@@ -260,9 +253,9 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_parsed(r, &m, one);
 			continue;
 		}
-		REQUIRE(one == uffdbox_msg_check(&batch[i], NULL));
-		REQUIRE(uffdbox_msg_encode(&batch[i], back, sizeof(back)) == UFFDBOX_MSG_SIZE);
-		REQUIRE(fuzz_same(back, r, UFFDBOX_MSG_SIZE));
+		FUZZ_CHECK(one == uffdbox_msg_check(&batch[i], NULL));
+		FUZZ_CHECK(uffdbox_msg_encode(&batch[i], back, sizeof(back)) == UFFDBOX_MSG_SIZE);
+		FUZZ_CHECK(fuzz_same(back, r, UFFDBOX_MSG_SIZE));
 	}
 
 	/* The first record in depth (above; the others went through the same

@@ -14,17 +14,10 @@
 #include <string.h>
 
 #include "text.h"
+#define FUZZ_NAME "fuzz_text"
+#include "fuzz_util.h"
 
 #define MAX_TEXT 4096
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "fuzz_text: oracle disagrees: %s (%s:%d)\n", #c, __FILE__, \
-				__LINE__);                                                         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 static const char DEC[] = "0123456789", OCT[] = "01234567", HEX[] = "0123456789abcdefABCDEF";
 
@@ -72,11 +65,11 @@ static void check_u64(const char *s, int base)
 	uint64_t got = 0xdeadbeef, want = 0;
 	int rc = uffdbox__parse_u64(s, base, &got);
 	int erc = expect_u64(s, base, &want);
-	CHECK(rc == erc);
+	FUZZ_CHECK(rc == erc);
 	if (rc == 0)
-		CHECK(got == want);
+		FUZZ_CHECK(got == want);
 	else
-		CHECK(got == 0xdeadbeef);
+		FUZZ_CHECK(got == 0xdeadbeef);
 }
 
 /* Length of a run of @set at @s, at least 1 and at most @max, or 0. */
@@ -142,14 +135,14 @@ static void check_maps(const char *s)
 		want = false;
 	if (want && start >= end)
 		want = false;
-	CHECK(ok == want);
+	FUZZ_CHECK(ok == want);
 	if (!ok)
 		return;
 	p += strspn(p, " ");
-	CHECK(m.start == start && m.end == end && m.offset == off);
-	CHECK(m.path == p);
-	CHECK(strlen(m.perms) == 4 && strspn(m.perms, "rwxsp-") == 4);
-	CHECK(memcmp(m.perms, strchr(s, ' ') + 1, 4) == 0);
+	FUZZ_CHECK(m.start == start && m.end == end && m.offset == off);
+	FUZZ_CHECK(m.path == p);
+	FUZZ_CHECK(strlen(m.perms) == 4 && strspn(m.perms, "rwxsp-") == 4);
+	FUZZ_CHECK(memcmp(m.perms, strchr(s, ' ') + 1, 4) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The checking code is not what is being fuzzed: keep engine
@@ -16,6 +18,32 @@
 #else
 #define NO_COV
 #endif
+
+/*
+ * FUZZ_CHECK(c) - a property the target asserts: when it does not hold, say
+ * which, where and (FUZZ_OP, if the target defines it) at which step of the
+ * input, then abort(): libFuzzer and AFL++ save the input, the replay
+ * driver dies loudly.  A target defines FUZZ_NAME before including this.
+ */
+#ifndef FUZZ_OP
+#define FUZZ_OP (-1L)
+#endif
+#define FUZZ_CHECK(c)                                               \
+	do {                                                        \
+		if (!(c))                                           \
+			fuzz_fail(#c, __FILE__, __LINE__, FUZZ_OP); \
+	} while (0)
+
+NO_COV __attribute__((noreturn, cold)) static inline void
+fuzz_fail(const char *cond, const char *file, int line, long op)
+{
+	if (op >= 0)
+		fprintf(stderr, "%s: check failed: %s (%s:%d, op %ld)\n", FUZZ_NAME, cond, file,
+			line, op);
+	else
+		fprintf(stderr, "%s: check failed: %s (%s:%d)\n", FUZZ_NAME, cond, file, line);
+	abort();
+}
 
 /* memcmp() == 0 without the call: under libFuzzer memcmp is intercepted
  * and hooked for the comparison-guided mutations, a cost for checks that
