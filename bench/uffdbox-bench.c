@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,34 @@ static const char *option_value(const char *name, int argc, char **argv, int *i)
 	return argv[++*i];
 }
 
+/* The options that name a binary built elsewhere (fuzz): where each goes. */
+static const struct {
+	const char *name;
+	size_t off; /* of a const char * in struct bench_opts */
+} path_options[] = {
+	{"--libfuzzer-box", offsetof(struct bench_opts, libfuzzer_box)},
+	{"--libfuzzer-msg", offsetof(struct bench_opts, libfuzzer_msg)},
+	{"--libfuzzer-fsm", offsetof(struct bench_opts, libfuzzer_fsm)},
+	{"--replay-box", offsetof(struct bench_opts, replay_box)},
+	{"--afl-persistent", offsetof(struct bench_opts, afl_persistent)},
+	{"--afl-forkserver", offsetof(struct bench_opts, afl_forkserver)},
+	{"--afl-box-persistent", offsetof(struct bench_opts, afl_box_persistent)},
+	{"--afl-box-forkserver", offsetof(struct bench_opts, afl_box_forkserver)},
+};
+
+/* argv[*i] is one of path_options: store its value in @o, true. */
+static bool path_option(struct bench_opts *o, int argc, char **argv, int *i)
+{
+	for (size_t k = 0; k < sizeof(path_options) / sizeof(path_options[0]); k++) {
+		const char *v = option_value(path_options[k].name, argc, argv, i);
+		if (v) {
+			*(const char **)((char *)o + path_options[k].off) = v;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int run_one(const struct subcommand *sc, const struct bench_opts *o)
 {
 	if (!sc->run) {
@@ -156,22 +185,8 @@ int main(int argc, char **argv)
 			o.pages = parse_count("--pages", v, MAX_PAGES);
 		} else if ((v = option_value("--secs", argc, argv, &i))) {
 			o.secs = (unsigned int)parse_count("--secs", v, MAX_SECS);
-		} else if ((v = option_value("--libfuzzer-box", argc, argv, &i))) {
-			o.libfuzzer_box = v;
-		} else if ((v = option_value("--libfuzzer-msg", argc, argv, &i))) {
-			o.libfuzzer_msg = v;
-		} else if ((v = option_value("--libfuzzer-fsm", argc, argv, &i))) {
-			o.libfuzzer_fsm = v;
-		} else if ((v = option_value("--replay-box", argc, argv, &i))) {
-			o.replay_box = v;
-		} else if ((v = option_value("--afl-persistent", argc, argv, &i))) {
-			o.afl_persistent = v;
-		} else if ((v = option_value("--afl-forkserver", argc, argv, &i))) {
-			o.afl_forkserver = v;
-		} else if ((v = option_value("--afl-box-persistent", argc, argv, &i))) {
-			o.afl_box_persistent = v;
-		} else if ((v = option_value("--afl-box-forkserver", argc, argv, &i))) {
-			o.afl_box_forkserver = v;
+		} else if (path_option(&o, argc, argv, &i)) {
+			/* stored */
 		} else if (a[0] == '-') {
 			usage_error("unknown option '%s'", a);
 		} else if (cmd) {
