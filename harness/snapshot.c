@@ -402,6 +402,17 @@ static ssize_t copy_run(struct uffdbox_snapshot *s, struct snap_range *r, size_t
 	return (ssize_t)(end - first);
 }
 
+/* WP_ASYNC: protect every page reported written, in one walk. */
+static int rearm_written(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	ssize_t n = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, NULL, NULL);
+	if (n < 0)
+		return (int)n;
+	s->st.rearm_calls++;
+	s->st.rearmed += (uint64_t)n;
+	return 0;
+}
+
 /* WP_ASYNC: scan without re-arming, copy back, then re-arm in one walk (the
  * written pages, our copies among them, are protected again).  Re-arming
  * first would make the copy itself mark the pages written. */
@@ -410,12 +421,8 @@ static ssize_t restore_async(struct uffdbox_snapshot *s, struct snap_range *r)
 	ssize_t pages = scan_written(s, r, 0, copy_run, NULL);
 	if (pages <= 0)
 		return pages; /* nothing written, nothing to arm */
-	ssize_t armed = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, NULL, NULL);
-	if (armed < 0)
-		return armed;
-	s->st.rearm_calls++;
-	s->st.rearmed += (uint64_t)armed;
-	return pages;
+	int rc = rearm_written(s, r);
+	return rc < 0 ? rc : pages;
 }
 
 /* WP_SYNC: copy back the pages the SIGBUS handler marked dirty. */
@@ -453,18 +460,16 @@ static int rearm_finish(struct uffdbox_snapshot *s, struct snap_range *r, struct
 		/* Every hot page is equal to the snapshot now (compared or
 		 * copied back by this restore): protect them all. */
 		if (s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
-			ssize_t n = scan_written(s, r, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-						 NULL, NULL);
-			if (n < 0)
-				return (int)n;
-			s->st.rearmed += (uint64_t)n;
+			int rc = rearm_written(s, r);
+			if (rc < 0)
+				return rc;
 		} else {
 			int rc = arm(s, r->start, r->end - r->start);
 			if (rc < 0)
 				return rc;
+			s->st.rearm_calls++;
 			s->st.rearmed += r->nhot;
 		}
-		s->st.rearm_calls++;
 		s->st.hot -= r->nhot;
 		r->nhot = 0;
 		memset(r->hot, 0, (r->end - r->start) / PAGE);
