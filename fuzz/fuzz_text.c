@@ -72,11 +72,34 @@ static void check_u64(const char *s, int base)
 		FUZZ_CHECK(got == 0xdeadbeef);
 }
 
-/* Length of a run of @set at @s, at least 1 and at most @max, or 0. */
-static size_t run_of(const char *s, const char *set, size_t max)
+/* The oracle's steps over a maps line, each false when the text is not
+ * what it wants (then *@p is of no further use). */
+
+/* One or more digits of @set, whose value in @base fits in 64 bits (leading
+ * zeros included, however many): stored in *@out if not NULL. */
+static bool num(const char **p, const char *set, unsigned int base, uint64_t *out)
 {
-	size_t n = strspn(s, set);
-	return n >= 1 && n <= max ? n : 0;
+	size_t n = strspn(*p, set);
+	__int128 v = n ? value(*p, n, base) : -1;
+	if (v < 0)
+		return false;
+	if (out)
+		*out = (uint64_t)v;
+	*p += n;
+	return true;
+}
+
+static bool lit(const char **p, char c)
+{
+	return *(*p)++ == c;
+}
+
+static bool perms(const char **p)
+{
+	if (strspn(*p, "rwxsp-") < 4)
+		return false;
+	*p += 4;
+	return true;
 }
 
 static void check_maps(const char *s)
@@ -84,57 +107,14 @@ static void check_maps(const char *s)
 	struct uffdbox__maps_line m;
 	bool ok = uffdbox__parse_maps_line(s, &m);
 
-	/* The oracle walks the fields with strspn. */
+	/* start-end perms offset dev:dev inode[ path] */
 	const char *p = s;
-	bool want = true;
 	uint64_t start = 0, end = 0, off = 0;
-	size_t n;
-	/* 16 hex digits at most would lose leading-zero inputs: count
-	 * significant digits instead */
-	if (!(n = strspn(p, HEX)) || value(p, n, 16) < 0)
-		want = false;
-	else
-		start = (uint64_t)value(p, n, 16), p += n;
-	if (want && *p++ != '-')
-		want = false;
-	if (want && (!(n = strspn(p, HEX)) || value(p, n, 16) < 0))
-		want = false;
-	else if (want)
-		end = (uint64_t)value(p, n, 16), p += n;
-	if (want && *p++ != ' ')
-		want = false;
-	if (want && strspn(p, "rwxsp-") < 4)
-		want = false;
-	if (want)
-		p += 4;
-	if (want && *p++ != ' ')
-		want = false;
-	if (want && (!(n = strspn(p, HEX)) || value(p, n, 16) < 0))
-		want = false;
-	else if (want)
-		off = (uint64_t)value(p, n, 16), p += n;
-	if (want && *p++ != ' ')
-		want = false;
-	if (want && (!(n = strspn(p, HEX)) || value(p, n, 16) < 0))
-		want = false;
-	else if (want)
-		p += n;
-	if (want && *p++ != ':')
-		want = false;
-	if (want && (!(n = strspn(p, HEX)) || value(p, n, 16) < 0))
-		want = false;
-	else if (want)
-		p += n;
-	if (want && *p++ != ' ')
-		want = false;
-	if (want && (!(n = run_of(p, DEC, SIZE_MAX)) || value(p, n, 10) < 0))
-		want = false;
-	else if (want)
-		p += n;
-	if (want && *p != '\0' && *p != ' ')
-		want = false;
-	if (want && start >= end)
-		want = false;
+	bool want = num(&p, HEX, 16, &start) && lit(&p, '-') && num(&p, HEX, 16, &end) &&
+		    lit(&p, ' ') && perms(&p) && lit(&p, ' ') && num(&p, HEX, 16, &off) &&
+		    lit(&p, ' ') && num(&p, HEX, 16, NULL) && lit(&p, ':') &&
+		    num(&p, HEX, 16, NULL) && lit(&p, ' ') && num(&p, DEC, 10, NULL) &&
+		    (*p == '\0' || *p == ' ') && start < end;
 	FUZZ_CHECK(ok == want);
 	if (!ok)
 		return;
