@@ -15,5 +15,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "uffdbox: installing ${missing[*]} ..." >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+flock /var/lib/apt/lists/uffdbox-update.lock apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
