@@ -65,9 +65,22 @@ struct uffdbox_fsm {
 
 /* --- page bytes ------------------------------------------------------------ */
 
+/* A page byte: the state in the low 3 bits, and BUSY while a claimant
+ * (uffdbox_fsm_claim) is resolving it. */
+#define PG_STATE 0x07u
+#define PG_BUSY	 0x08u
+
 HOT uint8_t pg_get(const struct fsm_slot *s, uint64_t i)
 {
-	return __atomic_load_n(&s->state[i], __ATOMIC_RELAXED);
+	return __atomic_load_n(&s->state[i], __ATOMIC_ACQUIRE);
+}
+
+/* Give up any claim on pages [@i0, @i1), their states unchanged. */
+static void pages_unclaim(const struct fsm_slot *s, uint64_t i0, uint64_t i1)
+{
+	for (uint64_t i = i0; i < i1; i++)
+		if (pg_get(s, i) & PG_BUSY)
+			__atomic_fetch_and(&s->state[i], (uint8_t)~PG_BUSY, __ATOMIC_RELEASE);
 }
 
 /* Set page @i to @v; 1 if it changed. */
@@ -137,8 +150,10 @@ static const uint8_t next_state[T_END][8] = {
 #undef RM
 #undef QU
 
-/* Pages [@i0, @i1) of @s through transition @t; how many changed.  One
- * read, one compare and at most one write per page. */
+/* Pages [@i0, @i1) of @s through transition @t; how many changed state.
+ * One read, one compare and at most one write per page; a claim on a page
+ * ends with its write (release: whoever sees the new state sees the
+ * resolver's work before it). */
 SHARED uint64_t pages_to(const struct fsm_slot *s, uint64_t i0, uint64_t i1, unsigned int t)
 {
 	const uint8_t *row = next_state[t];
@@ -148,10 +163,10 @@ SHARED uint64_t pages_to(const struct fsm_slot *s, uint64_t i0, uint64_t i1, uns
 	 * counters) */
 #pragma GCC unroll 1
 	for (uint64_t i = i0; i < i1; i++) {
-		uint8_t st = pg_get(s, i), v = row[st & 7];
+		uint8_t st = pg_get(s, i), v = row[st & PG_STATE];
 		if (v != st) {
-			__atomic_store_n(&s->state[i], v, __ATOMIC_RELAXED);
-			changed++;
+			__atomic_store_n(&s->state[i], v, __ATOMIC_RELEASE);
+			changed += v != (st & PG_STATE);
 		}
 	}
 	return changed;
@@ -408,7 +423,7 @@ int uffdbox_fsm_page_state(const struct uffdbox_fsm *f, int region, uint64_t pag
 		return -ENOENT;
 	if (page >= s->pages)
 		return -ERANGE;
-	return pg_get(s, page);
+	return pg_get(s, page) & PG_STATE;
 }
 
 int uffdbox_fsm_page_states(const struct uffdbox_fsm *f, int region, uint64_t first, uint8_t *out,
@@ -422,7 +437,7 @@ int uffdbox_fsm_page_states(const struct uffdbox_fsm *f, int region, uint64_t fi
 		return -ERANGE;
 #pragma GCC unroll 1
 	for (size_t i = 0; i < n; i++)
-		out[i] = pg_get(s, first + i) & 7;
+		out[i] = pg_get(s, first + i) & PG_STATE;
 	return 0;
 }
 
@@ -500,14 +515,52 @@ int uffdbox_fsm_classify(const struct uffdbox_fsm *f, uint64_t addr, uint64_t fl
 		out->page_addr = end + (out->page << s->shift);
 		out->state = UFFDBOX_PAGE_GUARD;
 	} else {
+		uint8_t b;
 		out->zone = UFFDBOX_ZONE_BODY;
 		out->page = (addr - s->start) >> s->shift;
 		out->page_addr = s->start + (out->page << s->shift);
-		out->state = pg_get(s, out->page) & 7;
+		b = pg_get(s, out->page);
+		out->state = b & PG_STATE;
+		if (b & PG_BUSY) {
+			out->offset = addr - out->page_addr;
+			out->verdict = UFFDBOX_VERDICT_BUSY;
+			return out->verdict;
+		}
 	}
 	out->offset = addr - out->page_addr;
 	out->verdict = verdict_of[out->state][out->kind];
 	return out->verdict;
+}
+
+int uffdbox_fsm_classify_sigbus(const struct uffdbox_fsm *f, uint64_t addr, int write,
+				struct uffdbox_fault *out)
+{
+	uint64_t flags = write ? UFFDBOX_MSG_PF_WRITE : 0;
+	int v = uffdbox_fsm_classify(f, addr, flags, out);
+
+	/* The signal says nothing of write protection: the page's state does.
+	 * (Classified again rather than patched, so that the verdict comes
+	 * from the one table.) */
+	if (write && out->zone == UFFDBOX_ZONE_BODY && v != UFFDBOX_VERDICT_BUSY &&
+	    (out->state == UFFDBOX_PAGE_WP || out->state == UFFDBOX_PAGE_WP_UNPOPULATED))
+		v = uffdbox_fsm_classify(f, addr, flags | UFFDBOX_MSG_PF_WP, out);
+	return v;
+}
+
+int uffdbox_fsm_claim(struct uffdbox_fsm *f, const struct uffdbox_fault *flt)
+{
+	const struct fsm_slot *s;
+	uint8_t want;
+
+	if (flt->zone != UFFDBOX_ZONE_BODY || flt->state > PG_STATE)
+		return -EINVAL;
+	s = slot_of(f, flt->region);
+	if (!s || flt->page >= s->pages || s->start + (flt->page << s->shift) != flt->page_addr)
+		return -ENOENT;
+	want = flt->state;
+	return __atomic_compare_exchange_n(&s->state[flt->page], &want,
+					   (uint8_t)(flt->state | PG_BUSY), false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE);
 }
 
 /* --- the handler's actions ----------------------------------------------------- */
@@ -566,13 +619,18 @@ int uffdbox_fsm_apply(struct uffdbox_fsm *f, const struct uffdbox_fsm_action *a)
 	}
 
 	if (a->result < 0) {
-		if (a->result != -EEXIST || !fills)
+		if (a->result != -EEXIST || !fills) {
+			pages_unclaim(s, first, first + n);
 			return 0;
-		return (int)pages_to(s, first, first + 1, T_EXISTS);
+		}
+		changed = pages_to(s, first, first + 1, T_EXISTS);
+		pages_unclaim(s, first + 1, first + n);
+		return (int)changed;
 	}
 	done = fills ? ((uint64_t)a->result < a->len ? (uint64_t)a->result : a->len) >> s->shift
 		     : n;
 	changed = pages_to(s, first, first + done, t);
+	pages_unclaim(s, first + done, first + n);
 	if (a->op == UFFDBOX_FSM_MOVE) {
 		/* The source pages, wherever tracked, are holes now.  They are
 		 * consecutive: look a body up again only when leaving the last
@@ -663,7 +721,7 @@ int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_
 		if (!ds || d >= body_end(ds))
 			ds = find_body(f, d);
 		if (ds && ds->shift == s->shift)
-			pg_set(ds, (d - ds->start) >> ds->shift, pg_get(s, first + i));
+			pg_set(ds, (d - ds->start) >> ds->shift, pg_get(s, first + i) & PG_STATE);
 	}
 	pages_to(s, first, first + n, T_QUARANTINE);
 	return sat(n);
@@ -710,7 +768,7 @@ const char *uffdbox_fault_kind_name(unsigned int kind)
 
 const char *uffdbox_verdict_name(unsigned int verdict)
 {
-	static const char *const names[] = {"ordinary", "spurious", "use-after-unmap",
-					    "guard",	"poisoned", "outside"};
+	static const char *const names[] = {
+		"ordinary", "spurious", "use-after-unmap", "guard", "poisoned", "outside", "busy"};
 	return verdict < sizeof(names) / sizeof(names[0]) ? names[verdict] : "?";
 }

@@ -1,7 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * harness/pipeline.c - what happens to one fault, whichever transport saw
- * it: classify -> policy -> record -> resolve.
+ * it: classify -> claim -> policy -> record -> resolve -> land.
+ *
+ * core/fsm decides: it classifies the fault (region, page, kind, verdict)
+ * from the page's state, and a fault that means a transition (an ORDINARY
+ * verdict) is acted on only by the thread whose uffdbox_fsm_claim() wins
+ * the page.  Every other thread or message for that page sees it BUSY (the
+ * access retries, the message is absorbed) or, once the action landed
+ * (uffdbox_fsm_apply), SPURIOUS: one record per fault per page, however
+ * many threads, messages or signal re-deliveries raced for it.  A paused
+ * fault keeps its claim until released.  This file keeps no transition
+ * logic of its own.
  *
  * The record is written *before* the resolving ioctl, and the ioctl wakes
  * the thread itself: the log is complete when the faulting thread runs on,
@@ -24,11 +34,23 @@
 
 int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr)
 {
-	int n = atomic_load_explicit(&sb->nregions, memory_order_acquire);
-	for (int i = 0; i < n; i++)
-		if (addr >= sb->regions[i].start && addr < sb->regions[i].end)
-			return i;
-	return -1;
+	struct uffdbox_fault c;
+
+	uffdbox__tbl_read_lock(sb);
+	uffdbox_fsm_classify(sb->fsm, addr, 0, &c);
+	uffdbox__tbl_read_unlock(sb);
+	return c.zone == UFFDBOX_ZONE_BODY ? uffdbox__sb_region_of(sb, &c) : -1;
+}
+
+void uffdbox__sb_land(struct uffdbox_sandbox *sb, uint32_t op, uint32_t mode, uintptr_t addr,
+		      size_t len, long result)
+{
+	struct uffdbox_fsm_action a = {
+		.op = op, .mode = mode, .addr = addr, .len = len, .result = result};
+
+	uffdbox__tbl_read_lock(sb);
+	uffdbox_fsm_apply(sb->fsm, &a);
+	uffdbox__tbl_read_unlock(sb);
 }
 
 uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid)
@@ -193,20 +215,31 @@ static int settle(struct uffdbox_sandbox *sb, struct uffdbox_record *rec, long r
 	return 0;
 }
 
+/* How inject() goes about it. */
+enum inject_how {
+	INJECT_RECORD, /* record, then map (the ioctl wakes the thread) */
+	INJECT_PROBE,  /* SERVED, a fault the page state calls spurious: map
+			  * without waking; record only if that mapped the page
+			  * (it had been dropped behind our back), then wake */
+};
+
 /*
  * Map page @page of region @ri: from @src when given, else from the
  * region's source (zeros straight from ZEROPAGE where it applies).
- * @map_flags: UFFDBOX_MAP_WP, UFFDBOX_DONTWAKE.  Returns 1 when this call
- * mapped it, 0 when it was settled otherwise (someone else mapped it, the
- * target is gone), -EAGAIN to retry.
+ * @map_flags: UFFDBOX_MAP_WP, UFFDBOX_DONTWAKE.  The page's claim, if any,
+ * ends here (the fsm learns the outcome).  Returns 1 when this call mapped
+ * it, 0 when it was settled otherwise (someone else mapped it, the target
+ * is gone), -EAGAIN to retry.
  */
 static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64_t page,
-		  const void *src, unsigned int map_flags, struct uffdbox_record *rec)
+		  const void *src, unsigned int map_flags, struct uffdbox_record *rec,
+		  enum inject_how how)
 {
 	struct sb_region *R = &sb->regions[ri];
 	void *dst = (void *)(R->start + page * R->psz);
 	bool wp = map_flags & UFFDBOX_MAP_WP;
 	unsigned int slot = 0, flags = wake_flag(sb) | map_flags;
+	uint32_t op = UFFDBOX_FSM_COPY;
 	char *buf = NULL;
 	ssize_t r;
 
@@ -221,20 +254,40 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 	rec->digest = src == sb->zeros		   ? R->zero_digest
 		      : R->pol_digest_valid && buf ? R->pol_digest
 						   : uffdbox__hash(src, R->psz, 0);
-	record(sb, f, rec);
+	if (how == INJECT_PROBE)
+		flags |= UFFDBOX_DONTWAKE;
+	else
+		record(sb, f, rec);
 	/* ZEROPAGE maps the shared zero page: right for a read, but a write
 	 * would fault again to copy it; give a writer its own zeroed page. */
-	if (src == sb->zeros && !wp && R->can_zeropage && rec->access != UFFDBOX_ACCESS_WRITE)
+	if (src == sb->zeros && !wp && R->can_zeropage && rec->access != UFFDBOX_ACCESS_WRITE) {
+		op = UFFDBOX_FSM_ZEROPAGE;
 		r = uffdbox_uffd_zeropage(sb->u, dst, R->psz, flags & UFFDBOX_DONTWAKE);
-	else
+	} else {
 		r = uffdbox_uffd_copy(sb->u, dst, src, R->psz, flags);
+	}
 	if (buf)
 		release_scratch(R, slot);
+	uffdbox__sb_land(sb, op, wp ? UFFDBOX_FSM_MODE_WP : 0, (uintptr_t)dst, R->psz, r);
+	if (how == INJECT_PROBE) {
+		if (r == (ssize_t)R->psz)
+			record(sb, f, rec);
+		if (r != -EAGAIN && sb->transport == UFFDBOX_TRANSPORT_SERVED)
+			uffdbox_uffd_wake(sb->u, dst, R->psz);
+		if (r != (ssize_t)R->psz)
+			return r == -EAGAIN ? -EAGAIN : 0;
+	}
 	if (r == (ssize_t)R->psz) {
-		atomic_store_explicit(&R->state[page], wp ? SB_PAGE_WP : SB_PAGE_PRESENT,
-				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
 		return 1;
+	}
+	if (r == -EEXIST && sb->transport == UFFDBOX_TRANSPORT_SYNC &&
+	    rec->access == UFFDBOX_ACCESS_WRITE) {
+		/* A write faulted on a page that is there: it is write-
+		 * protected though the fsm did not know (armed behind our
+		 * back).  Say so, or the retried write would be taken for a
+		 * missing fault again, forever. */
+		uffdbox__sb_land(sb, UFFDBOX_FSM_PROTECT, 0, (uintptr_t)dst, R->psz, 0);
 	}
 	return settle(sb, rec, r, dst, R->psz);
 }
@@ -254,14 +307,15 @@ void uffdbox__sb_policy_changed(struct sb_region *R)
 	free(page);
 }
 
-static bool is_wp_fault(const struct sb_region *R, const struct sb_fault *f, uint64_t page)
+/* Unprotect a write-protected page for a WP fault: record @rec, then let
+ * the write through.  The page's claim ends here. */
+static int unprotect(struct uffdbox_sandbox *sb, struct sb_fault *f, struct sb_region *R, void *pg,
+		     struct uffdbox_record *rec, unsigned int wake)
 {
-	if (f->wp)
-		return true;
-	/* SIGBUS does not say why: a write to a page we mapped protected is a
-	 * WP fault, anything else a missing one. */
-	return f->write &&
-	       atomic_load_explicit(&R->state[page], memory_order_relaxed) == SB_PAGE_WP;
+	record(sb, f, rec);
+	int rc = uffdbox_uffd_writeprotect(sb->u, pg, R->psz, false, wake);
+	uffdbox__sb_land(sb, UFFDBOX_FSM_UNPROTECT, 0, (uintptr_t)pg, R->psz, rc);
+	return rc == 0 ? 0 : settle(sb, rec, rc, pg, R->psz);
 }
 
 /* Report each site once in continue mode: the faulting PC (SYNC) or the
@@ -313,50 +367,105 @@ static enum sb_outcome use_after_unmap(struct uffdbox_sandbox *sb, struct sb_fau
 		uffdbox__sb_write_report_log(sb);
 		abort();
 	}
-	return inject(sb, f, ri, rec->page, sb->zeros, 0, rec) == -EAGAIN ? SB_RETRY : SB_DONE;
+	return inject(sb, f, ri, rec->page, sb->zeros, 0, rec, INJECT_RECORD) == -EAGAIN ? SB_RETRY
+											 : SB_DONE;
+}
+
+/*
+ * Classify @f with the fsm and, when it means a transition, claim the page:
+ * returns the verdict, with *@c filled in.  ORDINARY comes back claimed
+ * (this thread records and resolves it).  A SIGBUS whose page the fsm
+ * thinks present was dropped behind the sandbox's back (MADV_DONTNEED by
+ * the target): the signal is the kernel's word that it is not there, so the
+ * fsm is told (REMOVE) and the fault classified again.
+ */
+static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct uffdbox_fault *c)
+{
+	uint64_t flags = (f->write ? UFFDBOX_MSG_PF_WRITE : 0) | (f->wp ? UFFDBOX_MSG_PF_WP : 0) |
+			 (f->minor ? UFFDBOX_MSG_PF_MINOR : 0);
+	int v;
+
+	for (int tries = 0;; tries++) {
+		uffdbox__tbl_read_lock(sb);
+		v = f->sigbus ? uffdbox_fsm_classify_sigbus(sb->fsm, f->addr, f->write, c)
+			      : uffdbox_fsm_classify(sb->fsm, f->addr, flags, c);
+		int won = v == UFFDBOX_VERDICT_ORDINARY ? uffdbox_fsm_claim(sb->fsm, c) : 1;
+		bool stale = v == UFFDBOX_VERDICT_SPURIOUS && f->sigbus && tries < 2;
+		if (stale) /* [page, page + 1) intersects that page alone */
+			uffdbox_fsm_remove(sb->fsm, c->page_addr, c->page_addr + 1);
+		uffdbox__tbl_read_unlock(sb);
+		if (stale || won == 0)
+			continue; /* the page changed under us: look again */
+		return v;
+	}
 }
 
 enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f)
 {
-	int ri = uffdbox__sb_find(sb, f->addr);
+	struct uffdbox_fault c;
+	int v = decide(sb, f, &c), ri;
+
+	switch (v) {
+	case UFFDBOX_VERDICT_BUSY:
+		/* Another thread is resolving this page (SYNC: the access
+		 * retries until it is there), or a paused fault holds it
+		 * (SERVED: this is the same fault again, re-delivered after a
+		 * signal, or another thread on the same page; the release
+		 * wakes them all). */
+		return SB_DONE;
+	case UFFDBOX_VERDICT_OUTSIDE:
+	case UFFDBOX_VERDICT_GUARD:
+	case UFFDBOX_VERDICT_POISONED:
+		/* A poisoned page's SIGBUS belongs to the target: it is the
+		 * injected memory fault. */
+		return SB_NOT_OURS;
+	default:
+		break;
+	}
+	ri = uffdbox__sb_region_of(sb, &c);
 	if (ri < 0)
 		return SB_NOT_OURS;
 	struct sb_region *R = &sb->regions[ri];
-	uint64_t page = (f->addr - R->start) / R->psz;
-	void *pg = (void *)(R->start + page * R->psz);
+	uint64_t page = c.page;
+	void *pg = (void *)(uintptr_t)c.page_addr;
 	struct uffdbox_record rec = {
 		.page = page,
 		.len = R->psz,
-		.offset = (uint32_t)((f->addr - R->start) % R->psz),
+		.offset = (uint32_t)c.offset,
 		.region = ri,
 		.access = f->write ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ,
+		.thread = uffdbox__sb_thread_id(sb, f->tid),
 	};
 	int rc;
 
-	/* A poisoned page's SIGBUS belongs to the target: it is the injected
-	 * memory fault. */
-	if (!f->wp &&
-	    atomic_load_explicit(&R->state[page], memory_order_relaxed) == SB_PAGE_POISONED)
-		return SB_NOT_OURS;
-	rec.thread = uffdbox__sb_thread_id(sb, f->tid);
-	if (atomic_load_explicit(&R->quarantined, memory_order_acquire))
+	if (v == UFFDBOX_VERDICT_USE_AFTER_UNMAP)
 		return use_after_unmap(sb, f, ri, &rec);
+	if (v == UFFDBOX_VERDICT_SPURIOUS) {
+		/* SERVED: a second message for a page already resolved (two
+		 * threads, or a fault re-queued after a signal): no record.
+		 * A missing fault may also mean the target dropped the page
+		 * itself (no REMOVE event without non-cooperative mode): the
+		 * probe maps it if so, and only then records. */
+		if (c.kind == UFFDBOX_FAULT_WP) {
+			uffdbox_uffd_wake(sb->u, pg, R->psz);
+			return SB_DONE;
+		}
+		rec.kind = f->minor ? UFFDBOX_EV_MINOR : UFFDBOX_EV_MISSING;
+		rc = inject(sb, f, ri, page, NULL,
+			    R->pol.action == UFFDBOX_POLICY_INJECT_WP ? UFFDBOX_MAP_WP : 0, &rec,
+			    INJECT_PROBE);
+		return rc == -EAGAIN ? SB_RETRY : SB_DONE;
+	}
 
-	if (is_wp_fault(R, f, page)) {
+	/* ORDINARY, and this thread holds the page's claim. */
+	if (c.kind == UFFDBOX_FAULT_WP) {
 		rec.kind = UFFDBOX_EV_WP;
 		if (R->pol.on_wp && !f->seq1)
 			R->pol.on_wp(R->pol.on_wp_arg, ri, page, pg, R->psz);
 		if (R->pol.wp == UFFDBOX_WP_PAUSE && sb->transport == UFFDBOX_TRANSPORT_SERVED)
-			return SB_HELD;
+			return SB_HELD; /* the claim stays with the held fault */
 		rec.resolution = UFFDBOX_RES_UNPROTECT;
-		record(sb, f, &rec);
-		rc = uffdbox_uffd_writeprotect(sb->u, pg, R->psz, false, wake_flag(sb));
-		if (rc == 0)
-			atomic_store_explicit(&R->state[page], SB_PAGE_PRESENT,
-					      memory_order_relaxed);
-		else if (settle(sb, &rec, rc, pg, R->psz) == -EAGAIN)
-			return SB_RETRY;
-		return SB_DONE;
+		return unprotect(sb, f, R, pg, &rec, wake_flag(sb)) == -EAGAIN ? SB_RETRY : SB_DONE;
 	}
 	rec.kind = f->minor ? UFFDBOX_EV_MINOR : UFFDBOX_EV_MISSING;
 	switch (R->pol.action) {
@@ -364,14 +473,13 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		report_abort(R, page, rec.offset, f->write);
 		return SB_DONE;
 	case UFFDBOX_POLICY_PAUSE:
-		return SB_HELD;
+		return SB_HELD; /* the claim stays with the held fault */
 	case UFFDBOX_POLICY_POISON: {
 		rec.resolution = UFFDBOX_RES_POISON;
 		record(sb, f, &rec);
 		ssize_t r = uffdbox_uffd_poison(sb->u, pg, R->psz, wake_flag(sb));
+		uffdbox__sb_land(sb, UFFDBOX_FSM_POISON, 0, (uintptr_t)pg, R->psz, r);
 		if (r == (ssize_t)R->psz) {
-			atomic_store_explicit(&R->state[page], SB_PAGE_POISONED,
-					      memory_order_relaxed);
 			atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
 			return SB_DONE;
 		}
@@ -396,7 +504,7 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		unsigned int mf = wp && !wp_now ? UFFDBOX_MAP_WP : 0;
 		if (wp_now && served)
 			mf |= UFFDBOX_DONTWAKE;
-		rc = inject(sb, f, ri, page, NULL, mf, &rec);
+		rc = inject(sb, f, ri, page, NULL, mf, &rec, INJECT_RECORD);
 		if (rc == 1 && wp_now) {
 			wrec.kind = UFFDBOX_EV_WP;
 			wrec.resolution = UFFDBOX_RES_UNPROTECT;
@@ -424,23 +532,16 @@ int uffdbox__sb_resolve_held(struct uffdbox_sandbox *sb, const struct sb_paused 
 		.access = pz->p.access,
 		.resolution = (uint8_t)res,
 	};
-	int rc;
 
 	if (pz->p.kind == UFFDBOX_EV_WP) {
 		/* A WP fault's page already has contents (the target's): release
 		 * only lets the write through; @contents is not used. */
-		record(sb, NULL, &rec);
-		rc = uffdbox_uffd_writeprotect(sb->u, pg, R->psz, false, 0);
-		if (rc == 0)
-			atomic_store_explicit(&R->state[pz->p.page], SB_PAGE_PRESENT,
-					      memory_order_relaxed);
-		else
-			rc = settle(sb, &rec, rc, pg, R->psz);
-		return rc;
+		return unprotect(sb, NULL, R, pg, &rec, 0);
 	}
 	if (!contents && res == UFFDBOX_RES_TIMEOUT)
 		contents = sb->zeros;
-	rc = inject(sb, NULL, pz->p.region, pz->p.page, contents,
-		    R->pol.action == UFFDBOX_POLICY_INJECT_WP ? UFFDBOX_MAP_WP : 0, &rec);
+	int rc = inject(sb, NULL, pz->p.region, pz->p.page, contents,
+			R->pol.action == UFFDBOX_POLICY_INJECT_WP ? UFFDBOX_MAP_WP : 0, &rec,
+			INJECT_RECORD);
 	return rc < 0 ? rc : 0;
 }

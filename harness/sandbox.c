@@ -23,6 +23,62 @@
 
 static const struct uffdbox_sandbox_opts default_opts = {.sz = sizeof(default_opts)};
 
+void uffdbox__tbl_write_lock(struct uffdbox_sandbox *sb, sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&sb->tbl.writers);
+	atomic_store(&sb->tbl.writer, 1);
+	while (atomic_load(&sb->tbl.readers))
+		__builtin_ia32_pause();
+}
+
+void uffdbox__tbl_write_unlock(struct uffdbox_sandbox *sb, const sigset_t *old)
+{
+	atomic_store(&sb->tbl.writer, 0);
+	pthread_mutex_unlock(&sb->tbl.writers);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Track region @R in the fsm (its body and guard zones); 0 or -errno. */
+static int fsm_track(struct uffdbox_sandbox *sb, int slot, struct sb_region *R)
+{
+	size_t gpages = R->guard == UFFDBOX_GUARD_NONE ? 0 : (R->guard_pages ? R->guard_pages : 1);
+	struct uffdbox_fsm_region_opts fo = {
+		.sz = sizeof(fo),
+		.start = R->start,
+		.pages = (R->end - R->start) / R->psz,
+		.shift = (unsigned int)__builtin_ctzl(R->psz),
+		.guard_before = gpages,
+		.guard_after = gpages,
+	};
+	sigset_t old;
+
+	uffdbox__tbl_write_lock(sb, &old);
+	int fid = uffdbox_fsm_region_add(sb->fsm, &fo);
+	if (fid >= 0) {
+		R->fid = fid;
+		sb->by_fid[fid] = (int16_t)slot;
+	}
+	uffdbox__tbl_write_unlock(sb, &old);
+	return fid < 0 ? fid : 0;
+}
+
+/* Forget region @R in the fsm: its addresses are no one's. */
+static void fsm_untrack(struct uffdbox_sandbox *sb, struct sb_region *R)
+{
+	sigset_t old;
+
+	if (R->fid < 0)
+		return;
+	uffdbox__tbl_write_lock(sb, &old);
+	uffdbox_fsm_region_release(sb->fsm, R->fid);
+	uffdbox__tbl_write_unlock(sb, &old);
+	R->fid = -1;
+}
+
 int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_sandbox **out)
 {
 	struct uffdbox_sandbox_opts o = default_opts;
@@ -54,6 +110,12 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 		snprintf(sb->report_log, sizeof(sb->report_log), "%s", o.report_log);
 	sb->stop_fd = -1;
 	pthread_mutex_init(&sb->mu, NULL);
+	pthread_mutex_init(&sb->tbl.writers, NULL);
+	rc = uffdbox_fsm_new(SB_MAX_REGIONS, &sb->fsm);
+	if (rc < 0) {
+		free(sb);
+		return rc;
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_paused deadlines */
@@ -139,9 +201,14 @@ void uffdbox_sandbox_free(struct uffdbox_sandbox *sb)
 		struct sb_region *R = &sb->regions[i];
 		if (R->released)
 			continue;
-		uffdbox_region_free(R->r);
-		free((void *)R->state);
+		/* A thread let go at the stop above may not have retried its
+		 * access yet: its region must still be there when it does.
+		 * Closing the uffd below unregisters it; the mapping is left
+		 * to the process (a few pages, once per such free). */
+		if (!sb->keep_mapped)
+			uffdbox_region_free(R->r);
 	}
+	uffdbox_fsm_free(sb->fsm);
 	for (int i = 0; i < 2; i++)
 		if (sb->scratch[i].mem)
 			munmap(sb->scratch[i].mem, SB_SCRATCH * sb->scratch[i].psz);
@@ -151,6 +218,7 @@ void uffdbox_sandbox_free(struct uffdbox_sandbox *sb)
 		munmap((void *)sb->zeros, sb->zeros_len);
 	uffdbox__log_fini(&sb->log);
 	pthread_mutex_destroy(&sb->mu);
+	pthread_mutex_destroy(&sb->tbl.writers);
 	pthread_cond_destroy(&sb->cv);
 	free(sb);
 }
@@ -219,11 +287,10 @@ static int drop_pages(struct sb_region *R)
 static void free_for_real(struct uffdbox_sandbox *sb, struct sb_region *R)
 {
 	/* No fault maps to it any more... */
+	fsm_untrack(sb, R);
 	R->start = R->end = 0;
 	uffdbox_region_free(R->r);
 	R->r = NULL;
-	free((void *)R->state);
-	R->state = NULL;
 	R->scratch = NULL;
 	if (R->spare)
 		sb->nspares--;
@@ -343,7 +410,6 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	 * (a fuzz loop that releases a region per input would otherwise run
 	 * out). */
 	struct uffdbox_region *reuse = NULL;
-	_Atomic uint8_t *state = NULL;
 	int slot = find_spare(sb, &o);
 	/* Full: the oldest quarantined region must leave; if it stays as a
 	 * spare of this shape, it is the one to take. */
@@ -355,8 +421,7 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 		 * pages since. */
 		if (drop_pages(S) == 0) {
 			reuse = S->r;
-			state = S->state;
-			memset((void *)state, 0, o.pages);
+			fsm_untrack(sb, S); /* tracked again, every page missing */
 			atomic_store(&S->quarantined, false);
 			sb->nspares--;
 		} else {
@@ -376,7 +441,7 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	R->guard_pages = o.guard_pages;
 	R->guard = o.guard;
 	R->r = reuse;
-	R->state = state;
+	R->fid = -1;
 	struct uffdbox_policy p = {.sz = sizeof(p)};
 	if (policy)
 		memcpy(&p, policy, policy->sz < sizeof(p) ? policy->sz : sizeof(p));
@@ -394,11 +459,6 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	if (rc < 0)
 		goto fail;
 	set_policy(R, &p);
-	rc = -ENOMEM;
-	if (!R->state)
-		R->state = calloc(uffdbox_region_pages(R->r), 1);
-	if (!R->state)
-		goto fail;
 	rc = scratch_for(sb, R->psz, &R->scratch);
 	if (rc < 0)
 		goto fail;
@@ -407,13 +467,17 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 		goto fail;
 	}
 	R->zero_digest = uffdbox__hash(sb->zeros, R->psz, 0);
+	/* Last: from here on faults in it are classified as its. */
+	rc = fsm_track(sb, slot, R);
+	if (rc < 0)
+		goto fail;
 	if (slot == n)
 		atomic_store(&sb->nregions, n + 1);
 	return slot;
 fail:
 	uffdbox_region_free(R->r);
-	free((void *)R->state);
 	memset(R, 0, sizeof(*R));
+	R->fid = -1;
 	R->released = slot < n; /* a reused slot stays free */
 	return rc;
 }
@@ -486,6 +550,9 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 	R->unmap_seq = uffdbox_sandbox_log_count(sb);
 	uffdbox__sb_record(sb, UFFDBOX_EV_UNMAP, region, 0, 0, R->end - R->start,
 			   UFFDBOX_ACCESS_NONE, R->unmap_thread, UFFDBOX_RES_NONE, 0);
+	uffdbox__tbl_read_lock(sb);
+	uffdbox_fsm_region_quarantine(sb->fsm, R->fid);
+	uffdbox__tbl_read_unlock(sb);
 	atomic_store(&R->quarantined, true);
 	sb->quarantine_fifo[sb->quarantine_n++] = region;
 	sb->quarantine_used += R->end - R->start;
@@ -497,15 +564,15 @@ int uffdbox_sandbox_unmap_region(struct uffdbox_sandbox *sb, int region)
 
 /* After @R's pages were dropped (@err 0): every page missing again.  If not
  * (@err < 0), the region stays due for the next reset.  Returns @err. */
-static int after_drop(struct sb_region *R, int err)
+static int after_drop(struct uffdbox_sandbox *sb, struct sb_region *R, int err)
 {
 	if (err < 0) {
 		atomic_store(&R->touched, 1);
 		return err;
 	}
-	size_t pages = (R->end - R->start) / R->psz;
-	for (size_t i = 0; i < pages; i++)
-		atomic_store_explicit(&R->state[i], SB_PAGE_MISSING, memory_order_relaxed);
+	uffdbox__tbl_read_lock(sb);
+	uffdbox_fsm_remove(sb->fsm, R->start, R->end);
+	uffdbox__tbl_read_unlock(sb);
 	return 0;
 }
 
@@ -516,11 +583,38 @@ static int after_drop(struct sb_region *R, int err)
  * (Pages the target populated without a fault cannot exist: every page
  * faults first.)  On failure the region stays due for the next reset.
  */
-static int reset_pages(struct sb_region *R, bool force)
+static int reset_pages(struct uffdbox_sandbox *sb, struct sb_region *R, bool force)
 {
 	if (atomic_exchange(&R->touched, 0) == 0 && !force)
 		return 0;
-	return after_drop(R, drop_pages(R));
+	return after_drop(sb, R, drop_pages(R));
+}
+
+/*
+ * Write-protect every page of @R, and tell the fsm what that made of them:
+ * with write-protect markers (UFFD_FEATURE_WP_UNPOPULATED on anonymous
+ * memory; shmem and hugetlb always have them) untouched pages keep a marker
+ * (WP_UNPOPULATED); without, the kernel layer populated them with
+ * write-protected zero pages first (WP): a write is then a WP fault, not a
+ * missing one.  Either way the region has something to drop at the next
+ * reset.
+ */
+static int arm(struct uffdbox_sandbox *sb, struct sb_region *R)
+{
+	int rc = uffdbox_region_wp_arm(R->r);
+	if (rc < 0)
+		return rc;
+	bool markers = uffdbox_region_mem(R->r) != UFFDBOX_MEM_ANON ||
+		       (uffdbox_uffd_features(sb->u) & UFFD_FEATURE_WP_UNPOPULATED);
+	size_t len = R->end - R->start;
+	if (markers)
+		uffdbox__sb_land(sb, UFFDBOX_FSM_PROTECT, UFFDBOX_FSM_MODE_MARKERS, R->start, len,
+				 0);
+	else
+		uffdbox__sb_land(sb, UFFDBOX_FSM_COPY, UFFDBOX_FSM_MODE_WP, R->start, len,
+				 (long)len);
+	atomic_store(&R->touched, 1);
+	return 0;
 }
 
 int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp_arm)
@@ -530,34 +624,45 @@ int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int region, bool wp
 	struct sb_region *R = &sb->regions[region];
 	if (atomic_load(&R->quarantined) || R->released)
 		return -EINVAL;
-	int rc = reset_pages(R, wp_arm);
+	uffdbox__served_drain(sb);
+	int rc = reset_pages(sb, R, wp_arm);
 	if (rc < 0 || !wp_arm)
 		return rc;
-	return uffdbox_region_wp_arm(R->r);
+	return arm(sb, R);
 }
+
+/* process_madvise() takes at most this many ranges (UIO_MAXIOV). */
+#define RESET_BATCH 1024
 
 int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb)
 {
-	int n = atomic_load(&sb->nregions), rc = 0, ndue = 0;
-	struct iovec iov[SB_MAX_REGIONS];
-	int due[SB_MAX_REGIONS];
+	int n = atomic_load(&sb->nregions), rc = 0;
+	struct iovec iov[RESET_BATCH];
+	int due[RESET_BATCH];
 
-	for (int i = 0; i < n; i++) {
-		struct sb_region *R = &sb->regions[i];
-		if (atomic_load(&R->quarantined) || R->released)
-			continue;
-		if (atomic_exchange(&R->touched, 0) == 0)
-			continue; /* nothing mapped since the last reset */
-		iov[ndue] = (struct iovec){(void *)R->start, R->end - R->start};
-		due[ndue++] = i;
-	}
-	/* Every region's pages in one call when there are several. */
-	bool dropped = ndue > 1 && dontneed_batch(iov, ndue) == 0;
-	for (int k = 0; k < ndue; k++) {
-		struct sb_region *R = &sb->regions[due[k]];
-		int err = after_drop(R, dropped ? punch_pages(R) : drop_pages(R));
-		if (err < 0 && rc == 0)
-			rc = err;
+	/* SERVED: messages of this input still queued are handled first (as
+	 * the duplicates they are), not after the drop, as faults of the
+	 * next input. */
+	uffdbox__served_drain(sb);
+	for (int i = 0; i < n;) {
+		int ndue = 0;
+		for (; i < n && ndue < RESET_BATCH; i++) {
+			struct sb_region *R = &sb->regions[i];
+			if (atomic_load(&R->quarantined) || R->released)
+				continue;
+			if (atomic_exchange(&R->touched, 0) == 0)
+				continue; /* nothing mapped since the last reset */
+			iov[ndue] = (struct iovec){(void *)R->start, R->end - R->start};
+			due[ndue++] = i;
+		}
+		/* Every region's pages in one call when there are several. */
+		bool dropped = ndue > 1 && dontneed_batch(iov, ndue) == 0;
+		for (int k = 0; k < ndue; k++) {
+			struct sb_region *R = &sb->regions[due[k]];
+			int err = after_drop(sb, R, dropped ? punch_pages(R) : drop_pages(R));
+			if (err < 0 && rc == 0)
+				rc = err;
+		}
 	}
 	return rc;
 }
@@ -593,6 +698,7 @@ int uffdbox_sandbox_log_write(const struct uffdbox_sandbox *sb, FILE *f)
 
 void uffdbox_sandbox_log_reset(struct uffdbox_sandbox *sb)
 {
+	uffdbox__served_drain(sb);
 	uffdbox__log_reset(&sb->log);
 	uffdbox__tids_reset(&sb->tids);
 }

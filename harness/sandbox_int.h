@@ -12,24 +12,20 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include <signal.h>
+
+#include "uffdbox/fsm.h"
 #include "uffdbox/sandbox.h"
 #include "uffdbox/uffd.h"
 #include "log.h"
 #include "report.h"
 #include "tids.h"
 
-#define SB_MAX_REGIONS 64
+#define SB_MAX_REGIONS UFFDBOX_SANDBOX_MAX_REGIONS
 #define SB_MAX_THREADS 1024
 #define SB_MAX_PAUSED  64
 #define SB_SCRATCH     64 /* pages of a size the sandbox can fill at once (concurrent faults) */
 #define SB_SPARES      4  /* regions past the quarantine bound kept for reuse */
-
-enum sb_page_state {
-	SB_PAGE_MISSING = 0,
-	SB_PAGE_PRESENT = 1,
-	SB_PAGE_WP = 2, /* present and write-protected */
-	SB_PAGE_POISONED = 3,
-};
 
 /* Pages to build a fault's contents in before UFFDIO_COPY, shared by the
  * regions of one page size: mapped once and warm, where a pool per region
@@ -48,8 +44,8 @@ struct sb_region {
 	unsigned int modes;
 	bool can_zeropage;
 	struct uffdbox_policy pol;
-	_Atomic uint8_t *state;	    /* one per page */
-	_Atomic uint32_t touched;   /* pages resolved since the last reset */
+	int fid;		    /* its id in the sandbox's core/fsm */
+	_Atomic uint32_t touched;   /* pages mapped (or armed) since the last reset */
 	struct sb_scratch *scratch; /* the sandbox's pool for this page size */
 	uint64_t zero_digest;
 	/* Digest of every page the policy makes, when they are all alike (a
@@ -82,8 +78,28 @@ struct sb_paused {
 	struct timespec since;
 };
 
+/*
+ * The region table of the sandbox's core/fsm is read by every fault (in any
+ * thread's signal handler, and the handler thread) and changed by region
+ * add/release in an API thread.  Readers announce themselves in a counter
+ * and back off while a writer is in; the writer waits for the readers to
+ * leave.  No reader blocks on anything while in: what it does inside is a
+ * binary search and a byte compare-and-swap (never a callback, never a
+ * fault: the fsm's memory is ordinary heap).  The writer blocks signals
+ * while in, so that no handler of its own thread can become a reader that
+ * waits for it.
+ */
+struct sb_table_lock {
+	_Atomic int readers;
+	_Atomic int writer;
+	pthread_mutex_t writers; /* one writer at a time */
+};
+
 struct uffdbox_sandbox {
 	struct uffdbox_uffd *u;
+	struct uffdbox_fsm *fsm; /* every page's state; decides every fault */
+	struct sb_table_lock tbl;
+	int16_t by_fid[SB_MAX_REGIONS]; /* fsm region id -> sandbox region */
 	enum uffdbox_transport transport;
 	bool busy_poll;
 	bool noncooperative;
@@ -116,6 +132,13 @@ struct uffdbox_sandbox {
 	struct sb_paused paused[SB_MAX_PAUSED];
 	_Atomic int nheld; /* used slots of paused[]: 0 spares the watchdog a scan */
 	uint64_t next_pause_id;
+	/* Drain requests (reset, log reset): the handler thread reads and
+	 * handles every message queued so far, then says so. */
+	_Atomic uint64_t drain_req;
+	uint64_t drain_done; /* under mu */
+	/* Regions a released held thread may still be about to touch: left
+	 * mapped at free (see uffdbox_sandbox_free). */
+	bool keep_mapped;
 };
 
 /* A fault, whichever transport saw it. */
@@ -124,6 +147,7 @@ struct sb_fault {
 	bool write;
 	bool wp; /* write-protect fault */
 	bool minor;
+	bool sigbus;   /* delivered as a signal: no WP flag (the page state tells) */
 	int32_t tid;   /* kernel tid, 0 if unknown */
 	void *uc;      /* SYNC: the signal context (for the access's stack) */
 	uint64_t seq1; /* seq + 1 of its record once logged (retries amend it) */
@@ -137,7 +161,37 @@ enum sb_outcome {
 	SB_HELD = 3,	 /* paused: the served thread keeps it */
 };
 
+static inline void uffdbox__tbl_read_lock(struct uffdbox_sandbox *sb)
+{
+	for (;;) {
+		atomic_fetch_add(&sb->tbl.readers, 1);
+		if (!atomic_load(&sb->tbl.writer))
+			return;
+		atomic_fetch_sub(&sb->tbl.readers, 1);
+		while (atomic_load_explicit(&sb->tbl.writer, memory_order_relaxed))
+			__builtin_ia32_pause();
+	}
+}
+
+static inline void uffdbox__tbl_read_unlock(struct uffdbox_sandbox *sb)
+{
+	atomic_fetch_sub_explicit(&sb->tbl.readers, 1, memory_order_release);
+}
+
+void uffdbox__tbl_write_lock(struct uffdbox_sandbox *sb, sigset_t *old);
+void uffdbox__tbl_write_unlock(struct uffdbox_sandbox *sb, const sigset_t *old);
+
+/* The sandbox region whose body holds @addr, or -1.  Takes the table lock. */
 int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr);
+/* The sandbox region of a classified fault (c->region is an fsm id). */
+static inline int uffdbox__sb_region_of(const struct uffdbox_sandbox *sb,
+					const struct uffdbox_fault *c)
+{
+	return c->region < 0 ? -1 : sb->by_fid[c->region];
+}
+/* Tell the fsm how an action on [@addr, @addr + @len) came out. */
+void uffdbox__sb_land(struct uffdbox_sandbox *sb, uint32_t op, uint32_t mode, uintptr_t addr,
+		      size_t len, long result);
 uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid);
 /* The pipeline: classify -> policy -> resolve -> record.  Async-signal-safe
  * for the SYNC transport (no PAUSE there). */
@@ -159,6 +213,9 @@ void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb);
 int uffdbox__sync_install(struct uffdbox_sandbox *sb);
 void uffdbox__sync_uninstall(struct uffdbox_sandbox *sb);
 int uffdbox__served_start(struct uffdbox_sandbox *sb);
+/* SERVED: return once the handler thread has handled every message the
+ * kernel queued before the call (no-op in SYNC, or in the handler thread). */
+void uffdbox__served_drain(struct uffdbox_sandbox *sb);
 void uffdbox__served_stop(struct uffdbox_sandbox *sb);
 
 #endif /* UFFDBOX_HARNESS_SANDBOX_INT_H */

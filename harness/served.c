@@ -113,20 +113,20 @@ static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, struc
 	}
 }
 
-/* The range [start, end) lost its pages (REMOVE/UNMAP): record it. */
-static void dropped(struct uffdbox_sandbox *sb, uint8_t kind, uint64_t start, uint64_t end)
+/* The range [start, end) lost its pages (REMOVE/UNMAP): the fsm follows
+ * the event (REMOVE: faults missing again; UNMAP: quarantined), and it is
+ * recorded. */
+static void dropped(struct uffdbox_sandbox *sb, const struct uffdbox_msg *m)
 {
+	uint64_t start = m->u.remove.start, end = m->u.remove.end;
 	int ri = uffdbox__sb_find(sb, (uintptr_t)start);
-	uint64_t page = 0;
-	if (ri >= 0) {
-		struct sb_region *R = &sb->regions[ri];
-		page = (start - R->start) / R->psz;
-		for (uint64_t a = start; a < end && a < R->end; a += R->psz)
-			atomic_store_explicit(&R->state[(a - R->start) / R->psz], SB_PAGE_MISSING,
-					      memory_order_relaxed);
-	}
-	uffdbox__sb_record(sb, kind, ri, page, 0, end - start, UFFDBOX_ACCESS_NONE, 0,
-			   UFFDBOX_RES_NONE, 0);
+	uint64_t page = ri >= 0 ? (start - sb->regions[ri].start) / sb->regions[ri].psz : 0;
+
+	uffdbox__tbl_read_lock(sb);
+	uffdbox_fsm_event(sb->fsm, m, NULL);
+	uffdbox__tbl_read_unlock(sb);
+	uffdbox__sb_record(sb, m->kind == UFFDBOX_MSG_REMOVE ? UFFDBOX_EV_REMOVE : UFFDBOX_EV_UNMAP,
+			   ri, page, 0, end - start, UFFDBOX_ACCESS_NONE, 0, UFFDBOX_RES_NONE, 0);
 }
 
 /*
@@ -176,10 +176,7 @@ static void handle_msg(struct uffdbox_sandbox *sb, struct served_state *st,
 	case UFFDBOX_MSG_REMOVE:
 	case UFFDBOX_MSG_UNMAP:
 		if (valid)
-			dropped(sb,
-				m->kind == UFFDBOX_MSG_REMOVE ? UFFDBOX_EV_REMOVE
-							      : UFFDBOX_EV_UNMAP,
-				m->u.remove.start, m->u.remove.end);
+			dropped(sb, m);
 		break;
 	default:
 		break; /* UNKNOWN: an event this version does not know */
@@ -230,55 +227,121 @@ static int next_deadline(struct uffdbox_sandbox *sb)
 	return best;
 }
 
+/* Read one batch of messages and handle them; returns what the read did
+ * (> 0 bytes, -EAGAIN: nothing queued, other: the fd failed). */
+static ssize_t read_batch(struct uffdbox_sandbox *sb, struct served_state *st)
+{
+	unsigned char buf[32 * BATCH];
+	ssize_t n = uffdbox_uffd_read(sb->u, buf, sizeof(buf));
+
+	if (n > 0) {
+		struct uffdbox_msg msgs[BATCH];
+		size_t nm = 0;
+		/* A fragment cannot come from the kernel; the whole records
+		 * before one are handled all the same. */
+		uffdbox_msg_parse_all(buf, (size_t)n, msgs, BATCH, &nm);
+		for (size_t i = 0; i < nm; i++)
+			handle_msg(sb, st, &msgs[i]);
+	} else if (n != -EAGAIN && n != -EINTR) {
+		fprintf(stderr, "uffdbox: reading the userfaultfd: %s\n", uffdbox_strerror((int)n));
+	}
+	return n;
+}
+
+/* Faults that got -EAGAIN, once more. */
+static void run_retries(struct uffdbox_sandbox *sb, struct served_state *st)
+{
+	/* The threads that caused the events must run to finish them before
+	 * the kernel accepts resolutions again. */
+	sched_yield();
+	int todo_n = st->nretry;
+	struct sb_fault *todo = st->retry;
+	*st = (struct served_state){0};
+	for (int i = 0; i < todo_n; i++)
+		run_fault(sb, st, &todo[i]);
+	free(todo);
+}
+
+/*
+ * A drain was asked for: handle every message queued now (the kernel queued
+ * each before its thread could wait, so a thread that has returned from its
+ * fault has its messages here already), and the retries they leave, then
+ * say so.  Their pages are resolved: what remains are duplicates, which the
+ * fsm calls spurious and which leave no record.
+ */
+static void drain(struct uffdbox_sandbox *sb, struct served_state *st, uint64_t req)
+{
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		while (read_batch(sb, st) > 0)
+			;
+		if (!st->nretry)
+			break;
+		run_retries(sb, st);
+	}
+	pthread_mutex_lock(&sb->mu);
+	sb->drain_done = req;
+	pthread_cond_broadcast(&sb->cv);
+	pthread_mutex_unlock(&sb->mu);
+}
+
 static void *served_main(void *arg)
 {
 	struct uffdbox_sandbox *sb = arg;
 	struct served_state st = {0};
 	struct pollfd p[2] = {{.fd = uffdbox_uffd_fd(sb->u), .events = POLLIN},
 			      {.fd = sb->stop_fd, .events = POLLIN}};
-	unsigned char buf[32 * BATCH];
 	unsigned int spins = 0;
+	uint64_t drained = 0;
 
 	while (!atomic_load_explicit(&sb->stopping, memory_order_acquire)) {
+		uint64_t req = atomic_load_explicit(&sb->drain_req, memory_order_acquire);
+		if (req != drained) {
+			drain(sb, &st, req);
+			drained = req;
+		}
 		if (!sb->busy_poll || st.nretry) {
 			int timeout = next_deadline(sb);
 			if (st.nretry)
 				timeout = 1;
 			if (poll(p, 2, timeout) < 0 && errno != EINTR)
 				break;
-			if (p[1].revents)
-				break;
+			if (p[1].revents) {
+				/* stop, or a drain request: look at both */
+				uint64_t v;
+				if (read(sb->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					break;
+				continue;
+			}
 		}
-		ssize_t n = uffdbox_uffd_read(sb->u, buf, sizeof(buf));
-		if (n > 0) {
-			struct uffdbox_msg msgs[BATCH];
-			size_t nm = 0;
-			/* A fragment cannot come from the kernel; the whole
-			 * records before one are handled all the same. */
-			uffdbox_msg_parse_all(buf, (size_t)n, msgs, BATCH, &nm);
-			for (size_t i = 0; i < nm; i++)
-				handle_msg(sb, &st, &msgs[i]);
-		} else if (n != -EAGAIN && n != -EINTR) {
-			fprintf(stderr, "uffdbox: reading the userfaultfd: %s\n",
-				uffdbox_strerror((int)n));
+		ssize_t n = read_batch(sb, &st);
+		if (n <= 0 && n != -EAGAIN && n != -EINTR)
 			break;
-		}
-		if (st.nretry) {
-			/* The threads that caused the events must run to finish
-			 * them before the kernel accepts resolutions again. */
-			sched_yield();
-			int todo_n = st.nretry;
-			struct sb_fault *todo = st.retry;
-			st = (struct served_state){0};
-			for (int i = 0; i < todo_n; i++)
-				run_fault(sb, &st, &todo[i]);
-			free(todo);
-		}
+		if (st.nretry)
+			run_retries(sb, &st);
 		if (!sb->busy_poll || (++spins & 1023) == 0)
 			watchdog(sb);
 	}
 	free(st.retry);
 	return NULL;
+}
+
+void uffdbox__served_drain(struct uffdbox_sandbox *sb)
+{
+	if (sb->transport != UFFDBOX_TRANSPORT_SERVED || !sb->thread_started ||
+	    pthread_equal(pthread_self(), sb->thread))
+		return;
+	uint64_t one = 1, want = atomic_fetch_add(&sb->drain_req, 1) + 1;
+	if (write(sb->stop_fd, &one, sizeof(one)) < 0)
+		perror("uffdbox: waking the handler thread");
+	pthread_mutex_lock(&sb->mu);
+	/* (drain_done only grows; a later request's answer covers this one) */
+	while (sb->drain_done < want && !atomic_load(&sb->stopping)) {
+		struct timespec t;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_sec += 1;
+		pthread_cond_timedwait(&sb->cv, &sb->mu, &t);
+	}
+	pthread_mutex_unlock(&sb->mu);
 }
 
 int uffdbox__served_start(struct uffdbox_sandbox *sb)
@@ -303,8 +366,10 @@ void uffdbox__served_stop(struct uffdbox_sandbox *sb)
 		pthread_join(sb->thread, NULL);
 		sb->thread_started = false;
 	}
-	/* Whoever is still held gets zeros and goes. */
-	uffdbox_sandbox_release_all(sb);
+	/* Whoever is still held gets zeros and goes; it may not have retried
+	 * its access yet, so the regions stay mapped (uffdbox_sandbox_free). */
+	if (uffdbox_sandbox_release_all(sb) > 0)
+		sb->keep_mapped = true;
 	if (sb->stop_fd >= 0)
 		close(sb->stop_fd);
 	sb->stop_fd = -1;

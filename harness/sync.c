@@ -64,6 +64,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 		.write = uffdbox__fault_write(uc),
 		.tid = current_tid(),
 		.uc = ucv,
+		.sigbus = true,
 	};
 	enum sb_outcome o = uffdbox__sb_handle_fault(sb, &f);
 	if (o == SB_NOT_OURS)

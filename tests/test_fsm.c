@@ -572,5 +572,74 @@ TEST_CASE(fsm_names, TMEM_NONE, 0)
 	ASSERT_STR_EQ(uffdbox_page_state_name(8), "?");
 	ASSERT_STR_EQ(uffdbox_fault_kind_name(UFFDBOX_FAULT_MINOR_WRITE), "minor-write");
 	ASSERT_STR_EQ(uffdbox_verdict_name(UFFDBOX_VERDICT_USE_AFTER_UNMAP), "use-after-unmap");
-	ASSERT_STR_EQ(uffdbox_verdict_name(6), "?");
+	ASSERT_STR_EQ(uffdbox_verdict_name(UFFDBOX_VERDICT_BUSY), "busy");
+	ASSERT_STR_EQ(uffdbox_verdict_name(7), "?");
+}
+
+TEST_CASE(fsm_claim_exactly_once, TMEM_NONE, 0)
+{
+	/* Two threads classify the same missing fault; one claim wins, the
+	 * other sees the page changed; until the winner's action lands,
+	 * everyone is told BUSY; the landing ends the claim. */
+	struct uffdbox_fsm *f = mkfsm();
+	struct uffdbox_fault a, b, c;
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 + 4096 + 5, W, &a), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 + 4096 + 9, 0, &b), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(uffdbox_fsm_claim(f, &a), 1);
+	ASSERT_EQ(uffdbox_fsm_claim(f, &b), 0);
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 + 4096, 0, &c), UFFDBOX_VERDICT_BUSY);
+	ASSERT_EQ(c.state, UFFDBOX_PAGE_UNPOPULATED); /* the state under the claim */
+	ASSERT_EQ(st(f, 0, 1), UFFDBOX_PAGE_UNPOPULATED);
+	ASSERT_EQ(verdict(f, R0 + 2 * 4096, 0), UFFDBOX_VERDICT_ORDINARY); /* its neighbour */
+	ASSERT_EQ(act(f, UFFDBOX_FSM_COPY, 0, R0 + 4096, 4096, 4096), 1);
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 + 4096, 0, &c), UFFDBOX_VERDICT_SPURIOUS);
+	ASSERT_EQ(c.state, UFFDBOX_PAGE_POPULATED);
+
+	/* A failed action gives the page back unchanged... */
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 + 3 * 4096, 0, &a), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(uffdbox_fsm_claim(f, &a), 1);
+	ASSERT_EQ(act(f, UFFDBOX_FSM_COPY, 0, R0 + 3 * 4096, 4096, -EAGAIN), 0);
+	ASSERT_EQ(verdict(f, R0 + 3 * 4096, 0), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(uffdbox_fsm_claim(f, &a), 1); /* ...to be claimed again */
+	/* ...and EEXIST says someone else mapped it. */
+	ASSERT_EQ(act(f, UFFDBOX_FSM_COPY, 0, R0 + 3 * 4096, 4096, -EEXIST), 1);
+	ASSERT_EQ(st(f, 0, 3), UFFDBOX_PAGE_POPULATED);
+
+	/* A WP fault's claim ends with UNPROTECT. */
+	ASSERT_EQ(act(f, UFFDBOX_FSM_PROTECT, 0, R0 + 3 * 4096, 4096, 0), 1);
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 + 3 * 4096, WPF, &a), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(uffdbox_fsm_claim(f, &a), 1);
+	ASSERT_EQ(verdict(f, R0 + 3 * 4096, WPF), UFFDBOX_VERDICT_BUSY);
+	ASSERT_EQ(act(f, UFFDBOX_FSM_UNPROTECT, 0, R0 + 3 * 4096, 4096, 0), 1);
+	ASSERT_EQ(verdict(f, R0 + 3 * 4096, WPF), UFFDBOX_VERDICT_SPURIOUS);
+
+	/* Only body pages can be claimed; a released region's cannot. */
+	ASSERT_EQ(uffdbox_fsm_classify(f, R0 - 1, 0, &c), UFFDBOX_VERDICT_GUARD);
+	ASSERT_ERR(uffdbox_fsm_claim(f, &c), -EINVAL);
+	ASSERT_EQ(uffdbox_fsm_classify(f, R1, 0, &c), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_OK(uffdbox_fsm_region_release(f, 1));
+	ASSERT_ERR(uffdbox_fsm_claim(f, &c), -ENOENT);
+	uffdbox_fsm_free(f);
+}
+
+TEST_CASE(fsm_classify_sigbus, TMEM_NONE, 0)
+{
+	/* A signal carries no WP flag: a write to a page known protected is a
+	 * WP fault, a read of it is not (it was dropped), and a write to an
+	 * unprotected page is a missing fault. */
+	struct uffdbox_fsm *f = mkfsm();
+	struct uffdbox_fault c;
+	ASSERT_EQ(act(f, UFFDBOX_FSM_COPY, UFFDBOX_FSM_MODE_WP, R0, 4096, 4096), 1);
+	ASSERT_EQ(act(f, UFFDBOX_FSM_PROTECT, UFFDBOX_FSM_MODE_MARKERS, R0 + 4096, 4096, 0), 1);
+	ASSERT_EQ(uffdbox_fsm_classify_sigbus(f, R0 + 8, 1, &c), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(c.kind, UFFDBOX_FAULT_WP);
+	ASSERT_EQ(uffdbox_fsm_classify_sigbus(f, R0 + 8, 0, &c), UFFDBOX_VERDICT_SPURIOUS);
+	ASSERT_EQ(c.kind, UFFDBOX_FAULT_MISSING_READ);
+	ASSERT_EQ(uffdbox_fsm_classify_sigbus(f, R0 + 4096, 1, &c), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(c.kind, UFFDBOX_FAULT_WP);
+	ASSERT_EQ(c.state, UFFDBOX_PAGE_WP_UNPOPULATED);
+	ASSERT_EQ(uffdbox_fsm_classify_sigbus(f, R0 + 2 * 4096, 1, &c), UFFDBOX_VERDICT_ORDINARY);
+	ASSERT_EQ(c.kind, UFFDBOX_FAULT_MISSING_WRITE);
+	ASSERT_EQ(uffdbox_fsm_classify_sigbus(f, 0x1000, 1, &c), UFFDBOX_VERDICT_OUTSIDE);
+	uffdbox_fsm_free(f);
 }

@@ -285,28 +285,32 @@ TEST_CASE(guard_report_served, TMEM_NONE, 0)
 TEST_CASE(quarantine_slots_recycled, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 {
 	/* A fuzz loop that adds and releases a region per input must not run
-	 * out of region slots (64): the oldest quarantined ones make room. */
+	 * out of region slots (UFFDBOX_SANDBOX_MAX_REGIONS): the oldest
+	 * quarantined ones make room. */
+	enum { N = UFFDBOX_SANDBOX_MAX_REGIONS + 200 };
 	struct uffdbox_sandbox_opts o = {.sz = sizeof(o)};
 	struct uffdbox_sandbox *sb;
 	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
 	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "cache"};
-	void *addr[200];
-	for (int i = 0; i < 200; i++) {
+	void **addr = calloc(N, sizeof(*addr));
+	ASSERT_NOT_NULL(addr);
+	for (int i = 0; i < N; i++) {
 		int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
 		ASSERT_OK(ri);
 		volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
 		addr[i] = (void *)p;
-		/* Past 64, the oldest leaves quarantine as a spare of this
-		 * shape and is taken over in place. */
-		if (i >= 64)
-			ASSERT_PTR_EQ(addr[i], addr[i - 64]);
+		/* Past the slot count, the oldest leaves quarantine as a spare
+		 * of this shape and is taken over in place. */
+		if (i >= UFFDBOX_SANDBOX_MAX_REGIONS)
+			ASSERT_PTR_EQ(addr[i], addr[i - UFFDBOX_SANDBOX_MAX_REGIONS]);
 		ASSERT_EQ(p[1], 0); /* empty again */
 		p[1] = (char)i;
 		ASSERT_EQ(p[1], (char)i);
 		ASSERT_OK(uffdbox_sandbox_unmap_region(sb, ri));
 	}
 	/* each round: one fault, one unmap */
-	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 400);
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 2 * N);
+	free(addr);
 	uffdbox_sandbox_free(sb);
 }
 

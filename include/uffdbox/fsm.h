@@ -17,9 +17,12 @@
  * bits, stored one page per byte so that two threads updating two pages
  * never touch the same byte.
  *
- * Concurrency: classify, page reads and uffdbox_fsm_apply() read the region
- * table and read/write page bytes with relaxed atomic byte accesses, so they
- * may run at the same time in several threads or signal handlers.  Anything
+ * Concurrency: classify, page reads, uffdbox_fsm_claim() and
+ * uffdbox_fsm_apply() read the region table and read/write page bytes with
+ * atomic byte accesses, so they may run at the same time in several threads
+ * or signal handlers.  A transition decided by a fault is taken exactly
+ * once: the thread whose uffdbox_fsm_claim() wins owns the page (it is
+ * BUSY to everyone else) until its uffdbox_fsm_apply() lands the new state.  Anything
  * that changes the region table (region add/quarantine/release, and
  * uffdbox_fsm_remap() of a whole region) must be serialized by the caller
  * against every other call.  Functions marked async-signal-safe below are
@@ -75,6 +78,9 @@ enum uffdbox_verdict {
 	UFFDBOX_VERDICT_GUARD = 3,	     /* in a guard zone of a region */
 	UFFDBOX_VERDICT_POISONED = 4,	     /* the page was poisoned */
 	UFFDBOX_VERDICT_OUTSIDE = 5,	     /* in no region at all */
+	UFFDBOX_VERDICT_BUSY = 6,	     /* another thread claimed the page and is
+					      * resolving it (uffdbox_fsm_claim):
+					      * record nothing, let the access retry */
 };
 
 /* Where an address falls. */
@@ -239,14 +245,39 @@ UFFDBOX_API int uffdbox_fsm_classify(const struct uffdbox_fsm *f, uint64_t addr,
 				     struct uffdbox_fault *out);
 
 /*
+ * uffdbox_fsm_classify_sigbus - classify a fault delivered as SIGBUS
+ * (UFFD_FEATURE_SIGBUS) or by another signal, which carries no WP flag:
+ * @write says whether the access was a write (the x86 page-fault error
+ * code).  A write to a page this machine knows write-protected (WP,
+ * WP_UNPOPULATED) is a WP fault; anything else is a missing one.  Returns
+ * the verdict as uffdbox_fsm_classify().  Async-signal-safe.
+ */
+UFFDBOX_API int uffdbox_fsm_classify_sigbus(const struct uffdbox_fsm *f, uint64_t addr, int write,
+					    struct uffdbox_fault *out);
+
+/*
+ * uffdbox_fsm_claim - take the page of fault @flt (classified ORDINARY just
+ * before) for resolving: atomically, its state must still be @flt->state
+ * and becomes BUSY, so that every other classification of it says
+ * UFFDBOX_VERDICT_BUSY until the claimant's uffdbox_fsm_apply() on it lands
+ * (whatever that returns: a failed action gives the page back unchanged).
+ * Returns 1 when this call claimed the page (record and resolve it), 0 when
+ * the page changed or was claimed since @flt was classified (classify
+ * again), -EINVAL when @flt is not a body page, -ENOENT when its region is
+ * gone.  Lock-free, async-signal-safe.
+ */
+UFFDBOX_API int uffdbox_fsm_claim(struct uffdbox_fsm *f, const struct uffdbox_fault *flt);
+
+/*
  * uffdbox_fsm_apply - record the outcome of a handler action.
  *
  * The destination [addr, addr + len) must lie in one region body, aligned
  * to its page size.  Pages done (the first `result` bytes rounded down to
  * pages; the whole range for PROTECT/UNPROTECT/WAKE with result >= 0) take
  * their new state; -EEXIST marks the first page present (someone else
- * resolved it); any other negative result changes nothing.  QUARANTINED
- * pages never change here.
+ * resolved it); any other negative result changes no state.  Either way a
+ * claim (uffdbox_fsm_claim) on the pages of the range is given up.
+ * QUARANTINED pages never change here.
  * Returns the number of pages whose state changed, or -EINVAL (unknown op
  * or mode bits, misalignment, MOVE ranges overlapping or wrapping), -ENOENT
  * (addr in no region body), -ERANGE (the range leaves the body).  len 0 is

@@ -186,6 +186,9 @@ struct uffdbox_sandbox_opts {
 
 struct uffdbox_sandbox;
 
+/* Regions a sandbox holds at once, live or in quarantine. */
+#define UFFDBOX_SANDBOX_MAX_REGIONS 4096
+
 /*
  * uffdbox_sandbox_new - open a uffd and start the transport.
  *
@@ -201,7 +204,11 @@ UFFDBOX_API int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts,
 /*
  * uffdbox_sandbox_free - stop the transport, release every paused or waiting
  * thread (their pages get zeros), unmap every region, close the uffd.
- * NULL accepted.  Not thread-safe against other calls on @sb.
+ * A thread released here may not have retried its access yet: when any
+ * was held, the regions are left mapped (unregistered: they behave as
+ * ordinary memory) so that it never faults on freed memory; that memory is
+ * the process's from then on.  NULL accepted.  Not thread-safe against
+ * other calls on @sb.
  */
 UFFDBOX_API void uffdbox_sandbox_free(struct uffdbox_sandbox *sb);
 
@@ -210,7 +217,10 @@ UFFDBOX_API void uffdbox_sandbox_free(struct uffdbox_sandbox *sb);
  * @opts as uffdbox_region_new() (modes: MISSING is always registered; add
  * UFFDBOX_REG_WP for write-protect tracking).  @policy may be NULL (inject
  * zeros).  Returns the region index (>= 0) or a negative error; the region
- * is owned by the sandbox (read it with uffdbox_sandbox_region()).
+ * is owned by the sandbox (read it with uffdbox_sandbox_region()).  Up to
+ * UFFDBOX_SANDBOX_MAX_REGIONS regions, live or quarantined; when all are
+ * taken the oldest quarantined one leaves (-ENOSPC when none is).  A fault
+ * finds its region in O(log regions).
  * Thread-safe against faults in other regions.
  */
 UFFDBOX_API int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb,
@@ -239,7 +249,10 @@ UFFDBOX_API int uffdbox_sandbox_reset_region(struct uffdbox_sandbox *sb, int reg
  * one per region.  Regions untouched since their last reset cost nothing
  * (no syscall); quarantined ones are left as they are.  Returns 0, or the
  * first error (a region that could not be dropped stays due for the next
- * reset).
+ * reset).  SERVED: first waits until the handler thread has handled every
+ * message already queued (duplicates of faults already resolved), so that
+ * none is taken for a fault of the next input.  Call it with no thread
+ * faulting in the sandbox.
  */
 UFFDBOX_API int uffdbox_sandbox_reset(struct uffdbox_sandbox *sb);
 
@@ -324,7 +337,8 @@ UFFDBOX_API uint64_t uffdbox_sandbox_log_digest(const struct uffdbox_sandbox *sb
  * records written or -errno. */
 UFFDBOX_API int uffdbox_sandbox_log_write(const struct uffdbox_sandbox *sb, FILE *f);
 /* Forget every record, restart seq at 0 and logical thread ids at 1. Call
- * between inputs, with no fault in flight. */
+ * between inputs, with no thread faulting; SERVED first waits for the
+ * handler thread to handle what is queued (uffdbox_sandbox_reset()). */
 UFFDBOX_API void uffdbox_sandbox_log_reset(struct uffdbox_sandbox *sb);
 
 /* The uffd under the sandbox (for feature checks). */
