@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hash.h"
@@ -281,14 +282,6 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 		atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
 		return 1;
 	}
-	if (r == -EEXIST && sb->transport == UFFDBOX_TRANSPORT_SYNC &&
-	    rec->access == UFFDBOX_ACCESS_WRITE) {
-		/* A write faulted on a page that is there: it is write-
-		 * protected though the fsm did not know (armed behind our
-		 * back).  Say so, or the retried write would be taken for a
-		 * missing fault again, forever. */
-		uffdbox__sb_land(sb, UFFDBOX_FSM_PROTECT, 0, (uintptr_t)dst, R->psz, 0);
-	}
 	return settle(sb, rec, r, dst, R->psz);
 }
 
@@ -371,13 +364,54 @@ static enum sb_outcome use_after_unmap(struct uffdbox_sandbox *sb, struct sb_fau
 											 : SB_DONE;
 }
 
+/* Is the page at @page_addr mapped (a present page table entry)? */
+static bool resident(uint64_t page_addr)
+{
+	unsigned char vec = 0;
+	return mincore((void *)(uintptr_t)page_addr, 1, &vec) == 0 && (vec & 1);
+}
+
+/*
+ * A signal whose page the fsm calls resolved (SPURIOUS): either it was
+ * raised before another thread's resolution landed and is handled after
+ * (the page is there: the access retries and goes through), or the page
+ * changed behind the sandbox's back: dropped by the target (MADV_DONTNEED:
+ * not there), or write-protected by a direct uffdbox_region_wp_arm() (there,
+ * but the same write keeps faulting).  The kernel's word decides: what the
+ * fsm is told here is what the signal proves.  Returns true when the fsm
+ * was corrected (classify again), false to let the access retry.
+ */
+static bool correct_stale(struct uffdbox_sandbox *sb, const struct sb_fault *f,
+			  const struct uffdbox_fault *c)
+{
+	/* The same write refaulting on a present page: per thread, so a
+	 * signal handler needs no lock. */
+	static __thread uintptr_t last_addr;
+	static __thread unsigned int repeats;
+
+	if (!resident(c->page_addr)) {
+		/* [page, page + 1) intersects that page alone */
+		uffdbox__tbl_read_lock(sb);
+		uffdbox_fsm_remove(sb->fsm, c->page_addr, c->page_addr + 1);
+		uffdbox__tbl_read_unlock(sb);
+		return true;
+	}
+	if (!f->write || c->state != UFFDBOX_PAGE_POPULATED)
+		return false;
+	repeats = last_addr == f->addr ? repeats + 1 : 0;
+	last_addr = f->addr;
+	if (repeats < 3)
+		return false; /* a late signal goes through on its retry */
+	repeats = 0;
+	uffdbox__sb_land(sb, UFFDBOX_FSM_PROTECT, 0, (uintptr_t)c->page_addr,
+			 sb->regions[uffdbox__sb_region_of(sb, c)].psz, 0);
+	return true;
+}
+
 /*
  * Classify @f with the fsm and, when it means a transition, claim the page:
  * returns the verdict, with *@c filled in.  ORDINARY comes back claimed
- * (this thread records and resolves it).  A SIGBUS whose page the fsm
- * thinks present was dropped behind the sandbox's back (MADV_DONTNEED by
- * the target): the signal is the kernel's word that it is not there, so the
- * fsm is told (REMOVE) and the fault classified again.
+ * (this thread records and resolves it).
  */
 static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct uffdbox_fault *c)
 {
@@ -390,12 +424,12 @@ static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct u
 		v = f->sigbus ? uffdbox_fsm_classify_sigbus(sb->fsm, f->addr, f->write, c)
 			      : uffdbox_fsm_classify(sb->fsm, f->addr, flags, c);
 		int won = v == UFFDBOX_VERDICT_ORDINARY ? uffdbox_fsm_claim(sb->fsm, c) : 1;
-		bool stale = v == UFFDBOX_VERDICT_SPURIOUS && f->sigbus && tries < 2;
-		if (stale) /* [page, page + 1) intersects that page alone */
-			uffdbox_fsm_remove(sb->fsm, c->page_addr, c->page_addr + 1);
 		uffdbox__tbl_read_unlock(sb);
-		if (stale || won == 0)
+		if (won == 0)
 			continue; /* the page changed under us: look again */
+		if (v == UFFDBOX_VERDICT_SPURIOUS && f->sigbus && tries < 4 &&
+		    correct_stale(sb, f, c))
+			continue;
 		return v;
 	}
 }
@@ -440,6 +474,8 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 
 	if (v == UFFDBOX_VERDICT_USE_AFTER_UNMAP)
 		return use_after_unmap(sb, f, ri, &rec);
+	if (v == UFFDBOX_VERDICT_SPURIOUS && f->sigbus)
+		return SB_DONE; /* a late signal: the access retries */
 	if (v == UFFDBOX_VERDICT_SPURIOUS) {
 		/* SERVED: a second message for a page already resolved (two
 		 * threads, or a fault re-queued after a signal): no record.
