@@ -26,10 +26,6 @@
 #include "uffdbox/uffd.h"
 #include "internal.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 #define SNAP_MAX_RANGES 64
 #define SCAN_VEC	512
 #define PAGE		4096UL
@@ -42,6 +38,7 @@ struct snap_range {
 	uintptr_t start, end;
 	char *shadow;
 	_Atomic uint8_t *dirty; /* WP_SYNC: one per page */
+	unsigned char *mc;	/* WP_SYNC: mincore() vector, one per page */
 	/* Adaptive re-arm: 0 protected; n > 0 unprotected, and came back
 	 * unchanged from the last n - 1 restores. */
 	uint8_t *hot;
@@ -262,6 +259,7 @@ void uffdbox_snapshot_free(struct uffdbox_snapshot *s)
 		if (r->shadow)
 			munmap(r->shadow, r->end - r->start);
 		free((void *)r->dirty);
+		free(r->mc);
 		free(r->hot);
 	}
 	uffdbox_uffd_close(s->u);
@@ -291,7 +289,8 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 	}
 	if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
 		r->dirty = calloc(len / PAGE, 1);
-		if (!r->dirty)
+		r->mc = malloc(len / PAGE);
+		if (!r->dirty || !r->mc)
 			rc = -ENOMEM;
 		else
 			rc = uffdbox_uffd_register(s->u, addr, len,
@@ -315,11 +314,71 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 	if (rc < 0) {
 		munmap(r->shadow, len);
 		free((void *)r->dirty);
+		free(r->mc);
 		free(r->hot);
 		return rc;
 	}
 	s->n++;
 	return 0;
+}
+
+/*
+ * WP_SYNC: which pages of @r are not there (never touched, or dropped with
+ * MADV_DONTNEED since): r->mc[i] bit 0 clear.  One mincore() for the range.
+ */
+static int find_absent(struct snap_range *r)
+{
+	return mincore((void *)r->start, r->end - r->start, r->mc) < 0 ? -errno : 0;
+}
+
+/*
+ * WP_SYNC, at take: map the absent pages with zeros (what they read as), one
+ * UFFDIO_COPY a run.  Not MADV_POPULATE_WRITE: the range is registered for
+ * missing faults in SIGBUS mode, where a fault the kernel takes for a
+ * madvise() fails it with EFAULT.
+ */
+static int populate_absent(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	size_t n = (r->end - r->start) / PAGE;
+	int rc = find_absent(r);
+
+	for (size_t i = 0; rc == 0 && i < n;) {
+		if (r->mc[i] & 1) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && !(r->mc[j] & 1))
+			j++;
+		/* the shadow is fresh anonymous memory: zeros */
+		ssize_t got =
+			uffdbox_uffd_copy(s->u, (void *)(r->start + i * PAGE), r->shadow + i * PAGE,
+					  (j - i) * PAGE, UFFDBOX_DONTWAKE);
+		if (got > 0)
+			i += (size_t)got / PAGE;
+		else if (got == -EEXIST)
+			i++;
+		else
+			rc = got < 0 ? (int)got : -EIO;
+	}
+	return rc;
+}
+
+/*
+ * WP_SYNC, at restore: a page dropped since the snapshot and not touched
+ * since raised no fault, so nothing marked it; it reads zeros.  Mark it
+ * written: the copy back faults it in (the handler maps it) and restores
+ * it.
+ */
+static int mark_absent(struct snap_range *r)
+{
+	size_t n = (r->end - r->start) / PAGE;
+	int rc = find_absent(r);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (!(r->mc[i] & 1))
+			atomic_store_explicit(&r->dirty[i], 1, memory_order_relaxed);
+	return rc;
 }
 
 /* Write-protect [a, a+len); with WP_ASYNC writes then just mark pages. */
@@ -335,9 +394,12 @@ int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		size_t len = r->end - r->start;
-		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC &&
-		    madvise((void *)r->start, len, MADV_POPULATE_WRITE) < 0)
-			return -errno; /* every page present: later misses are drops */
+		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
+			/* every page present: later misses are drops */
+			int rc = populate_absent(s, r);
+			if (rc < 0)
+				return rc;
+		}
 		memcpy(r->shadow, (void *)r->start, len);
 		if (s->mode != UFFDBOX_SNAPSHOT_COPY) {
 			int rc = arm(s, r->start, len);
@@ -435,11 +497,12 @@ static ssize_t restore_sync(struct uffdbox_snapshot *s, struct snap_range *r)
 		if (!atomic_load_explicit(&r->dirty[i], memory_order_relaxed))
 			continue;
 		size_t j = i;
-		while (j < npages && atomic_load_explicit(&r->dirty[j], memory_order_relaxed)) {
-			atomic_store_explicit(&r->dirty[j], 0, memory_order_relaxed);
+		while (j < npages && atomic_load_explicit(&r->dirty[j], memory_order_relaxed))
 			j++;
-		}
 		memcpy((void *)(r->start + i * PAGE), r->shadow + i * PAGE, (j - i) * PAGE);
+		/* (after the copy: copying into a dropped page marks it again) */
+		for (size_t k = i; k < j; k++)
+			atomic_store_explicit(&r->dirty[k], 0, memory_order_relaxed);
 		int rc = arm(s, r->start + i * PAGE, (j - i) * PAGE);
 		if (rc < 0)
 			return rc;
@@ -603,7 +666,9 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 			n = s->eager ? restore_async(s, r) : restore_async_adaptive(s, r);
 			break;
 		case UFFDBOX_SNAPSHOT_WP_SYNC:
-			n = s->eager ? restore_sync(s, r) : restore_sync_adaptive(s, r);
+			n = mark_absent(r);
+			if (n == 0)
+				n = s->eager ? restore_sync(s, r) : restore_sync_adaptive(s, r);
 			break;
 		default:
 			memcpy((void *)r->start, r->shadow, r->end - r->start);
