@@ -1,8 +1,12 @@
 # Runs at ctest time (from TEST_INCLUDE_FILES): registers one test per line
 # of `uffdbox-tests --list` (NAME TIMEOUT LOCK LABEL, tab-separated), twice:
-# as NAME on the kernel as it is, and as legacy/NAME with
-# UFFDBOX_FEATURE_MASK hiding what Linux 6.1 lacks (WP_UNPOPULATED, POISON,
-# WP_ASYNC, MOVE), so every fallback path runs here too.
+# as NAME on the kernel as it is, as legacy/NAME with UFFDBOX_FEATURE_MASK
+# hiding what Linux 6.1 (Debian bookworm) lacks (WP_UNPOPULATED, POISON,
+# WP_ASYNC, MOVE, guard install, PAGEMAP_SCAN, process_madvise on itself:
+# UFFDBOX_MASK_LINUX_6_1), and as legacy515/NAME hiding what Linux 5.15
+# (Ubuntu 22.04) lacks besides (EXACT_ADDRESS, WP_HUGETLBFS_SHMEM,
+# /dev/userfaultfd: UFFDBOX_MASK_LINUX_5_15), so every fallback path runs
+# here too.  (The masks are include/uffdbox/uffd.h's.)
 function(uffdbox_discover_cases exe)
   if(NOT EXISTS "${exe}")
     add_test(uffdbox-tests-not-built "${CMAKE_COMMAND}" -E echo "${exe} is not built")
@@ -24,14 +28,19 @@ function(uffdbox_discover_cases exe)
     list(GET f 2 lock)
     list(GET f 3 label)
     math(EXPR ct_timeout "${timeout} + 15")
-    foreach(variant "" "legacy/")
+    foreach(variant "" "legacy/" "legacy515/")
       set(t "${variant}${name}")
       add_test("${t}" "${exe}" "${name}")
       set_tests_properties("${t}" PROPERTIES TIMEOUT ${ct_timeout} SKIP_RETURN_CODE 77
                            LABELS "unit;${label}")
       if(variant STREQUAL "legacy/")
-        set_tests_properties("${t}" PROPERTIES ENVIRONMENT "UFFDBOX_FEATURE_MASK=0x1e000"
+        set_tests_properties("${t}" PROPERTIES ENVIRONMENT
+                             "UFFDBOX_FEATURE_MASK=0x700000000001e000"
                              LABELS "unit;${label};legacy")
+      elseif(variant STREQUAL "legacy515/")
+        set_tests_properties("${t}" PROPERTIES ENVIRONMENT
+                             "UFFDBOX_FEATURE_MASK=0xf00000000001f800"
+                             LABELS "unit;${label};legacy;legacy515")
       endif()
       if(NOT lock STREQUAL "-")
         set_tests_properties("${t}" PROPERTIES RESOURCE_LOCK "${lock}")

@@ -6,7 +6,12 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <ucontext.h>
+
+/* Is facility @bit (UFFDBOX_HIDE_*) hidden by UFFDBOX_FEATURE_MASK?  An
+ * unparsable mask hides nothing here (uffdbox_uffd_open() reports it). */
+bool uffdbox__hidden(uint64_t bit);
 
 /* Format an explanation into a caller's optional error buffer. */
 void uffdbox__explain(char *buf, size_t len, const char *fmt, ...)

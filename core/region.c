@@ -67,6 +67,8 @@ int uffdbox_guard_supported(void)
 	static atomic_int cached;
 	int c = atomic_load(&cached);
 
+	if (uffdbox__hidden(UFFDBOX_HIDE_GUARD_INSTALL))
+		return 0;
 	if (c)
 		return c == 1;
 	long psz = sysconf(_SC_PAGESIZE);

@@ -91,6 +91,12 @@ int uffdbox_feature_mask(uint64_t *mask)
 	return 0;
 }
 
+bool uffdbox__hidden(uint64_t bit)
+{
+	uint64_t mask;
+	return uffdbox_feature_mask(&mask) == 0 && (mask & bit);
+}
+
 static bool has_cap_sys_ptrace(void)
 {
 	FILE *f = fopen("/proc/self/status", "re");
@@ -168,6 +174,8 @@ static int open_one(enum uffdbox_open_method m, int flags)
 	case UFFDBOX_OPEN_SYSCALL_USER:
 		return sys_userfaultfd(flags | UFFD_USER_MODE_ONLY);
 	case UFFDBOX_OPEN_DEVICE:
+		if (uffdbox__hidden(UFFDBOX_HIDE_DEVICE))
+			return -ENOENT; /* as on a kernel before 6.1 */
 		dev = sys_open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 		if (dev < 0)
 			return dev;

@@ -518,7 +518,8 @@ static int dontneed_batch(const struct iovec *iov, int n)
 	static atomic_int works; /* 0 unknown, 1 yes, 2 no */
 	size_t want = 0;
 
-	if (atomic_load_explicit(&works, memory_order_relaxed) == 2)
+	if (atomic_load_explicit(&works, memory_order_relaxed) == 2 ||
+	    uffdbox__hidden(UFFDBOX_HIDE_PROCESS_MADVISE))
 		return -1;
 	for (int i = 0; i < n; i++)
 		want += iov[i].iov_len;

@@ -205,6 +205,10 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 	rc = uffdbox_uffd_probe(&uo, &avail, NULL);
 	if (rc < 0 && o.mode != UFFDBOX_SNAPSHOT_COPY)
 		return rc;
+	/* WP_ASYNC is read back with PAGEMAP_SCAN: one is no use without the
+	 * other. */
+	if (uffdbox__hidden(UFFDBOX_HIDE_PAGEMAP_SCAN))
+		avail &= ~(uint64_t)UFFD_FEATURE_WP_ASYNC;
 	enum uffdbox_snapshot_mode m = o.mode ? o.mode : pick(rc < 0 ? 0 : avail);
 
 	struct uffdbox_snapshot *s = calloc(1, sizeof(*s));
@@ -218,6 +222,13 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 	s->keep = o.keep_restores ? o.keep_restores : KEEP_DEFAULT;
 	if (s->keep > KEEP_MAX)
 		s->keep = KEEP_MAX;
+	if (m == UFFDBOX_SNAPSHOT_WP_ASYNC && uffdbox__hidden(UFFDBOX_HIDE_PAGEMAP_SCAN)) {
+		rc = -UFFDBOX_E_NOFEATURE;
+		uffdbox__explain(o.errbuf, o.errbuf_len,
+				 "wp-async needs PAGEMAP_SCAN (Linux 6.7), hidden by "
+				 "UFFDBOX_FEATURE_MASK; use wp-sync or copy");
+		goto fail;
+	}
 	if (m == UFFDBOX_SNAPSHOT_WP_ASYNC) {
 		uo.need_features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 		rc = uffdbox_uffd_open(&uo, &s->u);

@@ -243,3 +243,9 @@ int tfx_run_child(void (*body)(void *), void *arg, char *err, size_t len)
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	return status;
 }
+
+bool tfx_hidden(uint64_t bits)
+{
+	uint64_t mask = 0;
+	return uffdbox_feature_mask(&mask) == 0 && (mask & bits) == bits;
+}

@@ -198,6 +198,10 @@ const char *tfx_read_file(const char *path);
  * Returns the child's wait status. */
 int tfx_run_child(void (*body)(void *), void *arg, char *err, size_t len);
 
+/* Are all of @bits (UFFD_FEATURE_* or UFFDBOX_HIDE_*) hidden by
+ * UFFDBOX_FEATURE_MASK, as on the older kernel a legacy pass plays? */
+bool tfx_hidden(uint64_t bits);
+
 #endif /* UFFDBOX_TEST_H */
 
 /* --- helpers for faults --------------------------------------------------- */

@@ -55,6 +55,8 @@ TEST_CASE(uffd_open_device, TMEM_NONE, 0)
 	char err[ERRBUF] = "";
 	if (access("/dev/userfaultfd", R_OK | W_OK) != 0)
 		SKIP("/dev/userfaultfd is missing or not accessible to this user");
+	if (tfx_hidden(UFFDBOX_HIDE_DEVICE))
+		SKIP("/dev/userfaultfd hidden by UFFDBOX_FEATURE_MASK (as before Linux 6.1)");
 	struct uffdbox_uffd *u = open_with(UFFDBOX_OPEN_DEVICE, false, err);
 	ASSERT_EQ(uffdbox_uffd_method(u), UFFDBOX_OPEN_DEVICE);
 	check_fd_flags(u);
@@ -83,6 +85,8 @@ TEST_CASE(uffd_open_falls_back_to_device, TMEM_NONE, 0)
 	char err[ERRBUF] = "";
 	if (access("/dev/userfaultfd", R_OK | W_OK) != 0)
 		SKIP("/dev/userfaultfd is missing or not accessible to this user");
+	if (tfx_hidden(UFFDBOX_HIDE_DEVICE))
+		SKIP("/dev/userfaultfd hidden by UFFDBOX_FEATURE_MASK (as before Linux 6.1)");
 	/* The syscall refused outright, as a seccomp policy or a kernel
 	 * built without it would. */
 	tfx_seccomp_userfaultfd(EPERM, false);

@@ -129,8 +129,26 @@ UFFDBOX_API int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_
 				   uint64_t *ioctls);
 
 /*
+ * Kernel facilities that are not UFFD_FEATURE_* bits but that uffdbox uses
+ * when the kernel has them, hidden by UFFDBOX_FEATURE_MASK like features so
+ * that older kernels' paths run on a new one: the high bits, which the
+ * kernel does not use for features.
+ */
+#define UFFDBOX_HIDE_DEVICE	     (1ULL << 63) /* /dev/userfaultfd (6.1) */
+#define UFFDBOX_HIDE_GUARD_INSTALL   (1ULL << 62) /* MADV_GUARD_INSTALL (6.13) */
+#define UFFDBOX_HIDE_PAGEMAP_SCAN    (1ULL << 61) /* PAGEMAP_SCAN (6.7) */
+#define UFFDBOX_HIDE_PROCESS_MADVISE (1ULL << 60) /* process_madvise() on itself (6.13) */
+/* What Linux 6.1 (Debian bookworm) lacks: WP_UNPOPULATED, POISON, WP_ASYNC,
+ * MOVE, guard install, PAGEMAP_SCAN, process_madvise on itself. */
+#define UFFDBOX_MASK_LINUX_6_1 0x700000000001e000ULL
+/* What Linux 5.15 (Ubuntu 22.04) lacks besides: EXACT_ADDRESS (5.18),
+ * WP_HUGETLBFS_SHMEM (5.19), /dev/userfaultfd (6.1). */
+#define UFFDBOX_MASK_LINUX_5_15 0xf00000000001f800ULL
+
+/*
  * uffdbox_feature_mask - the features hidden by the environment variable
- * UFFDBOX_FEATURE_MASK (a number in C syntax: 0x8000, 32768, 0100000).
+ * UFFDBOX_FEATURE_MASK (a number in C syntax: 0x8000, 32768, 0100000):
+ * UFFD_FEATURE_* bits and UFFDBOX_HIDE_* bits.
  *
  * Returns 0 and *mask (0 when unset or empty), or -UFFDBOX_E_BADMASK when
  * the value is not a whole number.  Thread-safe (reads the environment).
