@@ -52,6 +52,7 @@ enum variant {
 	V_SERVED_POLL,
 	V_RAW_BUSY,
 	V_SERVED_BUSY,
+	V_SYNC_REGIONS, /* SYNC with UFFDBOX_SANDBOX_MAX_REGIONS regions */
 	V_COUNT,
 };
 
@@ -63,6 +64,7 @@ static const char *const variant_name[V_COUNT] = {
 	[V_SERVED_POLL] = "uffdbox.served_poll",
 	[V_RAW_BUSY] = "raw.busy",
 	[V_SERVED_BUSY] = "uffdbox.served_busy",
+	[V_SYNC_REGIONS] = "uffdbox.sync_4096",
 };
 
 static size_t page_size;
@@ -161,9 +163,10 @@ static double round_sandbox(enum variant v, size_t pages)
 	const unsigned char fill = FILL_BYTE;
 	char err[256] = "";
 	struct uffdbox_sandbox *sb = NULL;
+	bool sync = v == V_SYNC || v == V_SYNC_REGIONS;
 	struct uffdbox_sandbox_opts so = {
 		.sz = sizeof(so),
-		.transport = v == V_SYNC ? UFFDBOX_TRANSPORT_SYNC : UFFDBOX_TRANSPORT_SERVED,
+		.transport = sync ? UFFDBOX_TRANSPORT_SYNC : UFFDBOX_TRANSPORT_SERVED,
 		.busy_poll = v == V_SERVED_BUSY,
 		.errbuf = err,
 		.errbuf_len = sizeof(err),
@@ -179,14 +182,24 @@ static double round_sandbox(enum variant v, size_t pages)
 	struct uffdbox_policy pol = {
 		.sz = sizeof(pol),
 		.action = UFFDBOX_POLICY_INJECT,
-		.source = v == V_SYNC ? UFFDBOX_SOURCE_ZERO : UFFDBOX_SOURCE_PATTERN,
-		.data = v == V_SYNC ? NULL : &fill,
-		.data_len = v == V_SYNC ? 0 : 1,
+		.source = sync ? UFFDBOX_SOURCE_ZERO : UFFDBOX_SOURCE_PATTERN,
+		.data = sync ? NULL : &fill,
+		.data_len = sync ? 0 : 1,
 	};
 
 	sb_check(what, "uffdbox_sandbox_new", uffdbox_sandbox_new(&so, &sb), err);
-	int ri = uffdbox_sandbox_add_region(sb, &ro, &pol);
-	sb_check(what, "uffdbox_sandbox_add_region", ri, err);
+	/* V_SYNC_REGIONS: the measured region among a full table (half the
+	 * others added before it, half after), so that each fault's lookup
+	 * searches UFFDBOX_SANDBOX_MAX_REGIONS regions, not one. */
+	int others = v == V_SYNC_REGIONS ? UFFDBOX_SANDBOX_MAX_REGIONS - 1 : 0, ri = -1;
+	struct uffdbox_region_opts small = {.sz = sizeof(small), .pages = 1, .name = "other"};
+	for (int i = 0; i <= others; i++) {
+		int rc = i == others / 2 ? uffdbox_sandbox_add_region(sb, &ro, &pol)
+					 : uffdbox_sandbox_add_region(sb, &small, NULL);
+		sb_check(what, "uffdbox_sandbox_add_region", rc, err);
+		if (i == others / 2)
+			ri = rc;
+	}
 	struct uffdbox_region *r = uffdbox_sandbox_region(sb, ri);
 	if (!r)
 		bench_die(BENCH_EXIT_FAIL, "%s: uffdbox_sandbox_region(%d) is NULL", what, ri);
@@ -197,7 +210,7 @@ static double round_sandbox(enum variant v, size_t pages)
 	touch(base, pages, WARMUP_PAGES);
 	uffdbox_sandbox_log_reset(sb);
 	uint64_t ns = touch(base, 0, pages);
-	verify(what, base, pages + WARMUP_PAGES, v == V_SYNC ? 0 : fill);
+	verify(what, base, pages + WARMUP_PAGES, sync ? 0 : fill);
 	uint64_t logged = uffdbox_sandbox_log_count(sb);
 	uffdbox_sandbox_free(sb);
 	if (logged != pages)
@@ -226,6 +239,7 @@ static const int groups[][3] = {
 	{V_NATIVE, V_RAW_SIGBUS, V_SYNC},
 	{V_RAW_POLL, V_SERVED_POLL, -1},
 	{V_RAW_BUSY, V_SERVED_BUSY, -1},
+	{V_SYNC, V_SYNC_REGIONS, -1},
 };
 
 int bench_fault(const struct bench_opts *o)
@@ -261,6 +275,7 @@ int bench_fault(const struct bench_opts *o)
 	bench_compare("fault.sync_vs_raw_sigbus", &s[V_SYNC], &s[V_RAW_SIGBUS]);
 	bench_compare("fault.served_poll_vs_raw_poll", &s[V_SERVED_POLL], &s[V_RAW_POLL]);
 	bench_compare("fault.served_busy_vs_raw_busy", &s[V_SERVED_BUSY], &s[V_RAW_BUSY]);
+	bench_compare("fault.regions_4096_vs_1", &s[V_SYNC_REGIONS], &s[V_SYNC]);
 	fflush(stdout);
 	for (int v = 0; v < V_COUNT; v++)
 		bench_series_free(&s[v]);
