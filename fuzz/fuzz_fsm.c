@@ -14,7 +14,12 @@
  *
  * Addresses mostly fall in a 1 MiB window (units of 4 KiB) so that regions
  * meet; "raw" variants take any 64-bit value, to reach the edges of the
- * address space.
+ * address space.  A plain region add always decodes to a region the machine
+ * can take (1..48 pages, aligned to its page size); the raw add reaches the
+ * errors.
+ *
+ * A page byte of the model holds the state (low 3 bits) and REF_BUSY while
+ * a claim (uffdbox_fsm_claim) holds it, as the machine's does.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -55,6 +60,8 @@ struct ref_region {
 };
 
 static struct ref_region ref[MAXR];
+
+#define REF_BUSY 0x08u
 
 NO_COV static uint64_t psz(const struct ref_region *r)
 {
@@ -150,7 +157,7 @@ NO_COV static int ref_quarantine(int r)
 		return -ENOENT;
 	int c = 0;
 	for (uint64_t i = 0; i < ref[r].pages; i++) {
-		if (ref[r].st[i] != UFFDBOX_PAGE_QUARANTINED)
+		if ((ref[r].st[i] & 7) != UFFDBOX_PAGE_QUARANTINED)
 			c++;
 		ref[r].st[i] = UFFDBOX_PAGE_QUARANTINED;
 	}
@@ -222,19 +229,52 @@ NO_COV static void ref_classify(uint64_t a, uint64_t flags, struct uffdbox_fault
 		o->zone = UFFDBOX_ZONE_BODY;
 		o->page = (a - R->start) / ps;
 		o->page_addr = R->start + o->page * ps;
-		o->state = R->st[o->page];
+		o->state = R->st[o->page] & 7;
 	}
 	o->offset = a - o->page_addr;
-	o->verdict = (uint8_t)verdict_for(o->state, flags);
+	if (o->zone == UFFDBOX_ZONE_BODY && (R->st[o->page] & REF_BUSY))
+		o->verdict = UFFDBOX_VERDICT_BUSY;
+	else
+		o->verdict = (uint8_t)verdict_for(o->state, flags);
 }
 
-/* set a page; 1 if it changed */
+/* A signal's fault: a write to a page known protected is a WP fault. */
+NO_COV static void ref_classify_sigbus(uint64_t a, bool write, struct uffdbox_fault *o)
+{
+	ref_classify(a, write ? 1 : 0, o);
+	if (write && o->zone == UFFDBOX_ZONE_BODY && o->verdict != UFFDBOX_VERDICT_BUSY &&
+	    (o->state == UFFDBOX_PAGE_WP || o->state == UFFDBOX_PAGE_WP_UNPOPULATED))
+		ref_classify(a, 3, o);
+}
+
+/* Take the page of @f if it is still in @f->state and not claimed. */
+NO_COV static int ref_claim(const struct uffdbox_fault *f)
+{
+	if (f->zone != UFFDBOX_ZONE_BODY || f->state > 7)
+		return -EINVAL;
+	int r = f->region;
+	if (r < 0 || r >= MAXR || !ref[r].used || f->page >= ref[r].pages ||
+	    (u128)ref[r].start + (u128)f->page * psz(&ref[r]) != f->page_addr)
+		return -ENOENT;
+	if (ref[r].st[f->page] != f->state)
+		return 0; /* changed, or claimed */
+	ref[r].st[f->page] |= REF_BUSY;
+	return 1;
+}
+
+/* A claim on pages [i0, i1) of @R given up, states unchanged. */
+NO_COV static void ref_unclaim(struct ref_region *R, uint64_t i0, uint64_t i1)
+{
+	for (uint64_t i = i0; i < i1; i++)
+		R->st[i] &= 7;
+}
+
+/* set a page (a claim on it ends); 1 if its state changed */
 NO_COV static int ref_set(struct ref_region *R, uint64_t i, uint8_t v)
 {
-	if (R->st[i] == v)
-		return 0;
+	int changed = (R->st[i] & 7) != v;
 	R->st[i] = v;
-	return 1;
+	return changed;
 }
 
 NO_COV static int ref_apply(const struct uffdbox_fsm_action *a)
@@ -262,25 +302,31 @@ NO_COV static int ref_apply(const struct uffdbox_fsm_action *a)
 	bool fill = a->op == UFFDBOX_FSM_COPY || a->op == UFFDBOX_FSM_ZEROPAGE ||
 		    a->op == UFFDBOX_FSM_CONTINUE || a->op == UFFDBOX_FSM_POISON ||
 		    a->op == UFFDBOX_FSM_MOVE;
+	if (a->op == UFFDBOX_FSM_WAKE)
+		return 0;
 	if (a->result < 0) {
-		if (a->result != -EEXIST || !fill)
+		if (a->result != -EEXIST || !fill) {
+			ref_unclaim(R, first, first + n);
 			return 0;
-		uint8_t s = R->st[first];
+		}
+		ref_unclaim(R, first + 1, first + n);
+		uint8_t s = R->st[first] & 7;
 		if (s == UFFDBOX_PAGE_UNPOPULATED || s == UFFDBOX_PAGE_REMOVED)
 			return ref_set(R, first, UFFDBOX_PAGE_POPULATED);
 		if (s == UFFDBOX_PAGE_WP_UNPOPULATED)
 			return ref_set(R, first, UFFDBOX_PAGE_WP);
-		return 0;
+		return ref_set(R, first, s);
 	}
-	if (a->op == UFFDBOX_FSM_WAKE)
-		return 0;
 	uint64_t done =
 		fill ? ((uint64_t)a->result > a->len ? a->len : (uint64_t)a->result) / ps : n;
 	int c = 0;
+	ref_unclaim(R, first + done, first + n);
 	for (uint64_t i = first; i < first + done; i++) {
-		uint8_t s = R->st[i], v = s;
-		if (s == UFFDBOX_PAGE_QUARANTINED)
+		uint8_t s = R->st[i] & 7, v = s;
+		if (s == UFFDBOX_PAGE_QUARANTINED) {
+			ref_set(R, i, s);
 			continue;
+		}
 		switch (a->op) {
 		case UFFDBOX_FSM_COPY:
 		case UFFDBOX_FSM_CONTINUE:
@@ -316,8 +362,10 @@ NO_COV static int ref_apply(const struct uffdbox_fsm_action *a)
 			if (sr < 0)
 				continue;
 			uint64_t pi = (s - ref[sr].start) / psz(&ref[sr]);
-			if (ref[sr].st[pi] != UFFDBOX_PAGE_QUARANTINED)
+			if ((ref[sr].st[pi] & 7) != UFFDBOX_PAGE_QUARANTINED)
 				c += ref_set(&ref[sr], pi, UFFDBOX_PAGE_REMOVED);
+			else
+				ref_set(&ref[sr], pi, UFFDBOX_PAGE_QUARANTINED);
 		}
 	}
 	return c;
@@ -335,8 +383,11 @@ NO_COV static int ref_range(uint64_t start, uint64_t end, uint8_t v)
 			u128 pa = (u128)ref[r].start + (u128)i * psz(&ref[r]);
 			if (!(pa < end && pa + psz(&ref[r]) > start))
 				continue;
-			if (v == UFFDBOX_PAGE_REMOVED && ref[r].st[i] == UFFDBOX_PAGE_QUARANTINED)
+			if (v == UFFDBOX_PAGE_REMOVED &&
+			    (ref[r].st[i] & 7) == UFFDBOX_PAGE_QUARANTINED) {
+				ref_set(&ref[r], i, UFFDBOX_PAGE_QUARANTINED);
 				continue;
+			}
 			c += ref_set(&ref[r], i, v);
 		}
 	}
@@ -378,7 +429,7 @@ NO_COV static int ref_remap(uint64_t from, uint64_t to, uint64_t len)
 		uint64_t d = to + i * ps;
 		int dr = ref_body(d);
 		if (dr >= 0 && ref[dr].shift == R->shift)
-			ref[dr].st[(d - ref[dr].start) / ps] = moved[i];
+			ref[dr].st[(d - ref[dr].start) / ps] = moved[i] & 7;
 	}
 	for (uint64_t i = 0; i < n; i++)
 		R->st[first + i] = UFFDBOX_PAGE_QUARANTINED;
@@ -443,6 +494,18 @@ NO_COV static void same_fault(const struct uffdbox_fault *a, const struct uffdbo
 	FUZZ_CHECK(a->offset == b->offset);
 }
 
+/* page_states() output against the model's states (claims are not shown) */
+NO_COV static bool same_states(const uint8_t *st, const struct ref_region *R)
+{
+	uint8_t want[MAXP];
+	for (uint64_t i = 0; i < R->pages; i++)
+		want[i] = R->st[i] & 7;
+	return fuzz_same(st, want, R->pages);
+}
+
+/* The last fault classified, for claims made on stale classifications. */
+static struct uffdbox_fault last_fault;
+
 NO_COV static void fault(uint64_t a, uint64_t flags)
 {
 	struct uffdbox_fault got, want;
@@ -450,6 +513,31 @@ NO_COV static void fault(uint64_t a, uint64_t flags)
 	ref_classify(a, flags, &want);
 	FUZZ_CHECK(v == got.verdict);
 	same_fault(&got, &want);
+	last_fault = got;
+}
+
+/* A fault delivered as a signal (no WP flag), then maybe claimed: from
+ * this classification, or from the last one (made before whatever ran
+ * since), or from one with a field bent out of shape. */
+NO_COV static void op_claim(struct in *in)
+{
+	uint64_t a = BASE - 8 * UNIT + rd16(in) * 32ull;
+	uint8_t sel = rd8(in);
+	struct uffdbox_fault got, want;
+	int v = uffdbox_fsm_classify_sigbus(fsm, a, sel & 1, &got);
+	ref_classify_sigbus(a, sel & 1, &want);
+	FUZZ_CHECK(v == got.verdict);
+	same_fault(&got, &want);
+	if (sel & 2)
+		got = last_fault;
+	if (sel & 4)
+		got.page += sel >> 5;
+	if (sel & 8)
+		got.state = (uint8_t)(sel >> 4);
+	if (!(sel & 16))
+		last_fault = got;
+	int w = ref_claim(&got);
+	FUZZ_CHECK(uffdbox_fsm_claim(fsm, &got) == w);
 }
 
 /* Is everything check_all() looks at as the last full check verified it?
@@ -467,7 +555,7 @@ NO_COV static bool unchanged(void)
 		if (!ref[r].used)
 			continue;
 		if (uffdbox_fsm_page_states(fsm, r, 0, st, ref[r].pages) != 0 ||
-		    !fuzz_same(st, ref[r].st, ref[r].pages))
+		    !same_states(st, &ref[r]))
 			return false;
 	}
 	return true;
@@ -511,9 +599,9 @@ NO_COV static void check_all(void)
 		FUZZ_CHECK(!!info.quarantined == ref[r].quarantined);
 		uint8_t st[MAXP];
 		FUZZ_CHECK(uffdbox_fsm_page_states(fsm, r, 0, st, ref[r].pages) == 0);
-		FUZZ_CHECK(fuzz_same(st, ref[r].st, ref[r].pages));
+		FUZZ_CHECK(same_states(st, &ref[r]));
 		uint64_t k = ref[r].pages - 1;
-		FUZZ_CHECK(uffdbox_fsm_page_state(fsm, r, k) == ref[r].st[k]);
+		FUZZ_CHECK(uffdbox_fsm_page_state(fsm, r, k) == (ref[r].st[k] & 7));
 		FUZZ_CHECK(uffdbox_fsm_page_state(fsm, r, ref[r].pages) == -ERANGE);
 		FUZZ_CHECK(uffdbox_fsm_page_states(fsm, r, 1, st, ref[r].pages) == -ERANGE);
 		uint64_t lo = (uint64_t)ext_lo(&ref[r]), hi = (uint64_t)(ext_hi(&ref[r]) - 1);
@@ -538,15 +626,19 @@ NO_COV static void op_add(struct in *in, bool raw)
 		fl = rd8(in);
 		if (!(fl & 0x80))
 			o.start &= ~0xfffull;
+		o.pages = rd8(in) % 48;
 	} else {
-		o.start = unit_addr(rd8(in));
+		/* always a region the machine can take, unless it overlaps
+		 * another: 1..MAXP pages, aligned to its page size */
+		uint8_t u = rd8(in);
 		fl = rd8(in);
+		o.start = unit_addr(u) & ~(uint64_t)(fl & 1 ? 2 * UNIT - 1 : UNIT - 1);
+		o.pages = 1 + rd8(in) % MAXP;
 	}
-	o.pages = rd8(in) % 48;
 	o.shift = 12 + (fl & 1);
 	o.guard_before = (fl >> 1) & 3;
 	o.guard_after = (fl >> 3) & 3;
-	if (fl & 0x40) {
+	if (raw && (fl & 0x40)) {
 		uint8_t b = rd8(in);
 		o.shift = b & 31; /* 0 (= 12), bad, and big pages */
 		if (b & 0x80) {
@@ -611,6 +703,18 @@ NO_COV static void op_action(struct in *in)
 	int want = ref_apply(&a);
 	int got = uffdbox_fsm_apply(fsm, &a);
 	FUZZ_CHECK(got == want);
+}
+
+/* One page's action at @addr (@len: its page size), the op, mode and result
+ * from the input. */
+NO_COV static void op_action_at(struct in *in, uint64_t addr, uint64_t len)
+{
+	struct uffdbox_fsm_action a = {.addr = addr, .len = len};
+	a.op = rd8(in) % UFFDBOX_FSM_OP_END;
+	a.mode = rd8(in) & 3;
+	a.result = (int64_t)pick_result(in, a.len);
+	int want = ref_apply(&a);
+	FUZZ_CHECK(uffdbox_fsm_apply(fsm, &a) == want);
 }
 
 NO_COV static void op_range(struct in *in, bool unmap)
@@ -706,7 +810,7 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.n && opno < MAX_OPS) {
 		uint8_t op = rd8(&in);
 		opno++;
-		switch (op % 13) {
+		switch (op % 15) {
 		case 0:
 			op_add(&in, false);
 			break;
@@ -751,9 +855,20 @@ NO_COV int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 11:
 			check_all();
 			break;
-		default:
+		case 12:
 			op_remap(&in, true);
 			break;
+		case 13:
+			op_claim(&in);
+			break;
+		default: { /* one page's action lands (a claim ends) */
+			uint64_t a = BASE - 8 * UNIT + rd16(&in) * 32ull;
+			struct uffdbox_fault f;
+			ref_classify(a, 0, &f);
+			if (f.zone == UFFDBOX_ZONE_BODY)
+				op_action_at(&in, f.page_addr, psz(&ref[f.region]));
+			break;
+		}
 		}
 	}
 	check_all();
