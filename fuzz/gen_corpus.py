@@ -83,7 +83,7 @@ MSG = {
 
 # --- fuzz_fsm programs ------------------------------------------------------
 (ADD, RELEASE, QUAR, FAULT, FAULT_RAW, ACTION, REMOVE_OP, UNMAP_OP, REMAP_OP, MSG_OP,
- ADD_RAW, CHECK, REMAP_RAW) = range(13)
+ ADD_RAW, CHECK, REMAP_RAW, CLAIM, LAND) = range(15)
 COPY, ZEROPAGE, CONTINUE, PROTECT, UNPROTECT, POISON, MOVE, WAKE = range(8)
 M_WP, M_MARKERS = 1, 2
 
@@ -127,6 +127,16 @@ def fault_raw(addr, flags):
 # result selectors: 0 = full, 3|k<<3 = k pages, 4 = -EEXIST, 5|e<<3 = -e, 6 = odd bytes
 def action(op, dst, pages, src=0, mode=0, sel=0, tweak=0):
     return u8(ACTION, op, mode, dst, pages, src, tweak, sel)
+
+
+# claim selectors: bit 0 write, 2 use the last classification (stale),
+# 4 bend the page, 8 bend the state, 16 do not remember this one
+def claim(unit, sel=0, off=0):
+    return u8(CLAIM) + u16(((8 + unit) * UNIT + off) // 32) + u8(sel)
+
+
+def land(unit, op, mode=0, sel=0):
+    return u8(LAND) + u16(((8 + unit) * UNIT) // 32) + u8(op, mode, sel)
 
 
 def rng(op, start_unit, end_unit, tweak=0):
@@ -200,6 +210,13 @@ FSM = {
     + action(COPY, 16, 0) + action(COPY, 200, 1) + action(COPY, 23, 4) + action(COPY, 16, 1, tweak=1)
     + action(PROTECT, 20, 2, mode=M_MARKERS) + action(ZEROPAGE, 20, 1, sel=4)
     + action(MOVE, 16, 2, src=17) + remap_op(200, 16, 1) + check(),
+    "claims": add(16, 8) + claim(16) + claim(16, 2) + claim(16, 1) + fault(16, 0)
+    + land(16, COPY) + claim(16) + fault(16, 0) + claim(17, 1) + land(17, COPY, sel=5 | (11 << 3))
+    + claim(17) + land(17, ZEROPAGE, sel=4) + check(),
+    "claims-wp": add(16, 8) + action(COPY, 16, 2, mode=M_WP) + claim(16, 1) + claim(16, 3)
+    + land(16, UNPROTECT) + claim(16, 1) + action(PROTECT, 18, 2, mode=M_MARKERS) + claim(18, 1)
+    + claim(19, 0) + land(19, COPY, mode=M_WP) + claim(20, 4 | (1 << 5)) + claim(20, 8 | (9 << 4))
+    + u8(QUAR, 0) + claim(18, 2) + land(18, COPY) + check(),
     "messages": add(16, 8) + msg_op(pf(1, addr(16, 8))) + msg_op(pf(0x41, addr(17)))
     + msg_op(fork(3)) + msg_op(rec(0x17)) + msg_op(remap(addr(16), addr(200), UNIT))
     + msg_op(remove(addr(19), addr(18))) + check(),
