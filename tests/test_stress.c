@@ -224,14 +224,14 @@ static const char *breakdown(const struct uffdbox_record *v, size_t n)
 	return n ? buf : "(empty)";
 }
 
-/* The first records of the log, one per line, for messages. */
+/* The last @max records of the log, one per line, for messages. */
 static const char *listing(struct uffdbox_sandbox *sb, size_t max)
 {
 	static char buf[1024];
 	size_t len = 0;
 	uint64_t count = uffdbox_sandbox_log_count(sb);
 	buf[0] = '\0';
-	for (uint64_t i = 0; i < count && i < max && len < sizeof(buf); i++) {
+	for (uint64_t i = count > max ? count - max : 0; i < count && len < sizeof(buf); i++) {
 		struct uffdbox_record r;
 		if (uffdbox_sandbox_log_get(sb, i, &r) < 0)
 			break;
@@ -855,3 +855,385 @@ static void reset_in_flight(enum tr tr)
 }
 
 ON_EVERY_TRANSPORT(stress_reset_in_flight, 0, reset_in_flight)
+
+/* --- 4. signals to a thread held by the pause policy ------------------------ */
+
+static atomic_int s4_signals;
+
+static void s4_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&s4_signals, 1);
+}
+
+struct s4 {
+	volatile char *addr;
+	atomic_int done;
+	atomic_int got;
+};
+
+static void *s4_main(void *arg)
+{
+	struct s4 *s = arg;
+	atomic_store(&s->got, (unsigned char)*s->addr);
+	atomic_fetch_add(&s->done, 1);
+	return NULL;
+}
+
+/*
+ * A held thread gets @nsig SIGUSR1s (handled, empty handler).  The kernel
+ * interrupts the fault, runs the handler and retries the access, which is a
+ * new fault message each time: it must stay one held entry, the thread must
+ * stay held until released, and then see the released bytes.
+ */
+static void signals_to_held(enum tr tr, int nsig)
+{
+	/* the watchdog must not be what lets the thread go */
+	struct uffdbox_sandbox *sb = sbx_new(tr, 0, 60000);
+	struct uffdbox_policy p = {.sz = sizeof(p), .action = UFFDBOX_POLICY_PAUSE};
+	int ri = sbx_add(sb, 1, 0, &p, 0);
+	struct sigaction sa = {.sa_handler = s4_handler}, old;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+	atomic_store(&s4_signals, 0);
+
+	static struct s4 s;
+	memset(&s, 0, sizeof(s));
+	s.addr = sbx_base(sb, ri) + 5;
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, s4_main, &s), 0);
+	struct uffdbox_paused pz, all[8];
+	ASSERT_OK(uffdbox_sandbox_wait_paused(sb, ri, 0, 5000, &pz));
+
+	int most = 1, held_after = 1, first_bad = -1;
+	int sent = 0;
+	for (int i = 0; i < nsig && !atomic_load(&s.done); i++, sent++) {
+		ASSERT_EQ(pthread_kill(th, SIGUSR1), 0);
+		/* TSan defers a signal's handler to the thread's next
+		 * intercepted call, which a thread blocked in a fault never
+		 * makes: wait for the handler only without TSan. */
+		if (!TEST_TSAN && !await_int(&s4_signals, i + 1, 5000))
+			test_fail(__FILE__, __LINE__,
+				  "signal %d: the held thread ran %d handlers in 5 s, expected %d",
+				  i + 1, atomic_load(&s4_signals), i + 1);
+		/* the retried access reaches the handler thread in microseconds;
+		 * give it a few milliseconds (more for the last one) */
+		usleep(i == nsig - 1 ? 100000 : nsig > 10 ? 3000 : 50000);
+		int held = uffdbox_sandbox_paused(sb, all, 8);
+		if (held > most)
+			most = held;
+		if ((held != 1 || atomic_load(&s.done)) && first_bad < 0)
+			first_bad = i + 1;
+		held_after = held;
+	}
+	int done_before = atomic_load(&s.done);
+	if (most != 1 || held_after != 1 || done_before)
+		test_fail(__FILE__, __LINE__,
+			  "%d of %d signals sent to a held thread (%s): held entries at most %d "
+			  "and %d after the last signal, expected 1 and 1; thread let go without "
+			  "release: %s (read 0x%02x); first wrong after signal %d",
+			  sent, nsig, tr_names[tr], most, held_after, done_before ? "yes" : "no",
+			  atomic_load(&s.got), first_bad);
+	ASSERT_EQ(all[0].region, ri);
+	ASSERT_EQ(all[0].page, 0);
+
+	char page[4096];
+	ASSERT(sysconf(_SC_PAGESIZE) <= (long)sizeof(page));
+	memset(page, 0x5a, sizeof(page));
+	ASSERT_OK(uffdbox_sandbox_release(sb, all[0].id, page));
+	await_threads(sb, &s.done, 1, 5000, "the released thread");
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	ASSERT_EQ(atomic_load(&s.got), 0x5a);
+	/* nothing left held, one record: the release */
+	usleep(20000);
+	int left = uffdbox_sandbox_paused(sb, all, 8);
+	uint64_t count = uffdbox_sandbox_log_count(sb);
+	if (left != 0 || count != 1)
+		test_fail(__FILE__, __LINE__,
+			  "after the release (%d signals, %s): %d entries still held, expected 0; "
+			  "%" PRIu64 " records, expected 1 (released):%s",
+			  nsig, tr_names[tr], left, count, listing(sb, 8));
+	struct uffdbox_record r;
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, 0, &r));
+	ASSERT_EQ(r.resolution, UFFDBOX_RES_RELEASED);
+	ASSERT_EQ(r.page, 0);
+	uffdbox_sandbox_free(sb);
+	ASSERT_EQ(sigaction(SIGUSR1, &old, NULL), 0);
+}
+
+static void s4_three(enum tr tr)
+{
+	signals_to_held(tr, 3);
+}
+
+static void s4_hundred(enum tr tr)
+{
+	signals_to_held(tr, 100);
+}
+
+ON_SERVED(stress_signal_held_3, 0, s4_three)
+ON_SERVED(stress_signal_held_100, 0, s4_hundred)
+
+/* --- 5. free with held threads ------------------------------------------------ */
+
+/*
+ * uffdbox_sandbox_free() while threads are held.  Two behaviours are
+ * accepted, nothing else:
+ *   - free refuses with -EBUSY (its return type is then int) while threads
+ *     are held, leaving them held; after release_all() and the joins, free
+ *     succeeds;
+ *   - free releases them (zeros) and keeps their ranges reserved until they
+ *     have retried: every thread finishes, reading zeros.
+ * Either way no thread may die of SIGSEGV.  Each try runs in its own child,
+ * so a crash is seen and counted, not fatal to the case.
+ */
+enum { S5_THREADS = 4, S5_TRIES = 20 };
+
+#define FREE_RETURNS_INT \
+	__builtin_types_compatible_p(__typeof__(uffdbox_sandbox_free(NULL)), int)
+/* uffdbox_sandbox_free(sb)'s result whichever its type (0 when void). */
+#define SANDBOX_FREE(sb_) \
+	__builtin_choose_expr(FREE_RETURNS_INT, uffdbox_sandbox_free(sb_), \
+			      (uffdbox_sandbox_free(sb_), 0))
+
+struct s5 {
+	volatile char *addr[S5_THREADS];
+	atomic_int done;
+	atomic_int nonzero;
+};
+
+struct s5_arg {
+	struct s5 *s;
+	int k;
+};
+
+static void *s5_main(void *arg)
+{
+	struct s5_arg *a = arg;
+	if (*a->s->addr[a->k] != 0)
+		atomic_fetch_add(&a->s->nonzero, 1);
+	atomic_fetch_add(&a->s->done, 1);
+	return NULL;
+}
+
+/* One try, in a child: exits 0 when the behaviour was one of the two. */
+static void free_held_try(enum tr tr)
+{
+	struct uffdbox_sandbox *sb = sbx_new(tr, 0, 60000);
+	struct uffdbox_policy p = {.sz = sizeof(p), .action = UFFDBOX_POLICY_PAUSE};
+	int ri = sbx_add(sb, S5_THREADS, 0, &p, 0);
+	static struct s5 s;
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE);
+	for (int k = 0; k < S5_THREADS; k++)
+		s.addr[k] = sbx_base(sb, ri) + (size_t)k * psz + 9;
+	pthread_t th[S5_THREADS];
+	struct s5_arg args[S5_THREADS];
+	for (int k = 0; k < S5_THREADS; k++)
+		args[k] = (struct s5_arg){.s = &s, .k = k};
+	start_threads(th, S5_THREADS, s5_main, args, sizeof(args[0]));
+	struct uffdbox_paused all[S5_THREADS * 2];
+	int held = 0;
+	for (int i = 0; i < 5000 && (held = uffdbox_sandbox_paused(sb, all, 8)) < S5_THREADS; i++)
+		usleep(1000);
+	ASSERT_EQ(held, S5_THREADS);
+
+	int rc = SANDBOX_FREE(sb);
+	if (rc == -EBUSY) {
+		/* refused: everything as it was */
+		usleep(20000);
+		ASSERT_EQ(atomic_load(&s.done), 0);
+		ASSERT_EQ(uffdbox_sandbox_paused(sb, all, 8), S5_THREADS);
+		ASSERT_EQ(uffdbox_sandbox_release_all(sb), S5_THREADS);
+		await_threads(sb, &s.done, S5_THREADS, 5000, "threads released after -EBUSY");
+		join_threads(th, S5_THREADS);
+		ASSERT_EQ(SANDBOX_FREE(sb), 0);
+	} else {
+		ASSERT_EQ(rc, 0);
+		uint64_t end = now_ms() + 5000;
+		while (atomic_load(&s.done) < S5_THREADS && now_ms() < end)
+			sched_yield();
+		if (atomic_load(&s.done) < S5_THREADS)
+			test_fail(__FILE__, __LINE__,
+				  "free returned, and %d of %d held threads finished in 5 s",
+				  atomic_load(&s.done), S5_THREADS);
+		join_threads(th, S5_THREADS);
+	}
+	ASSERT_EQ(atomic_load(&s.nonzero), 0);
+}
+
+static void free_held(enum tr tr)
+{
+	int ok = 0, segv = 0, failed = 0, other = 0, last_other = 0;
+	for (int i = 0; i < S5_TRIES; i++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		ASSERT_GE(pid, 0);
+		if (pid == 0) {
+			free_held_try(tr);
+			fflush(NULL);
+			_exit(0);
+		}
+		int status;
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			ok++;
+		else if (TEST_DIED_OF(status, SIGSEGV))
+			segv++;
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+			failed++; /* an assertion, printed above */
+		else
+			other++, last_other = status;
+	}
+	if (ok != S5_TRIES)
+		test_fail(__FILE__, __LINE__,
+			  "free with %d threads held (%s), %d tries: %d fine, %d died of SIGSEGV "
+			  "(or a sanitizer's report of it), %d failed an assertion, %d other "
+			  "(last wait status 0x%x); expected %d fine (free %s)",
+			  S5_THREADS, tr_names[tr], S5_TRIES, ok, segv, failed, other, last_other,
+			  S5_TRIES,
+			  FREE_RETURNS_INT ? "returns int: -EBUSY or 0 accepted"
+					   : "returns void: ranges must stay reserved");
+}
+
+ON_SERVED(stress_free_held, 0, free_held)
+
+/* --- 6. write-protect arming under legacy feature masks --------------------- */
+
+/*
+ * Masks: 0x2000 hides WP_UNPOPULATED alone; 0x1e000 is the README's legacy
+ * pass (Linux 6.1 lacks WP_UNPOPULATED 6.4, POISON 6.6, WP_ASYNC 6.7, MOVE
+ * 6.8); 0x1f800 is a Linux 5.15-like kernel (Ubuntu 22.04): also
+ * EXACT_ADDRESS (1 << 11, 5.18) and WP_HUGETLBFS_SHMEM (1 << 12, 5.19),
+ * every UFFD_FEATURE_* bit after 5.15's MINOR_SHMEM (1 << 10, 5.14).
+ * "kernel" runs the same case with the ambient mask, for comparison.
+ *
+ * Each input: re-arm the region (uffdbox_sandbox_reset_region(wp_arm)),
+ * write 0x77 into two pages; each write must complete with exactly one WP
+ * record for its page.  Then reset: the written pages must read the
+ * policy's bytes again (a fault each), never 0x77.
+ */
+enum { S6_PAGES = 16, S6_INPUTS = 20, S6_FILL = 0x3c, S6_OFF = 16 };
+
+struct s6 {
+	volatile char *addr[2];
+	atomic_int done;
+};
+
+static void *s6_write(void *arg)
+{
+	struct s6 *s = arg;
+	for (int i = 0; i < 2; i++)
+		*s->addr[i] = 0x77;
+	atomic_fetch_add(&s->done, 1);
+	return NULL;
+}
+
+static void wp_arm_masked(enum tr tr, const char *mask)
+{
+	use_mask(mask, UFFD_FEATURE_PAGEFAULT_FLAG_WP | (tr == TR_SYNC ? UFFD_FEATURE_SIGBUS : 0));
+	struct uffdbox_sandbox *sb = sbx_new(tr, 0, 0);
+	static const char fill[] = {S6_FILL};
+	struct uffdbox_policy p = {.sz = sizeof(p),
+				   .action = UFFDBOX_POLICY_INJECT_WP,
+				   .source = UFFDBOX_SOURCE_PATTERN,
+				   .data = fill,
+				   .data_len = 1,
+				   .wp = UFFDBOX_WP_UNPROTECT};
+	int ri = sbx_add(sb, S6_PAGES, UFFDBOX_REG_WP, &p, 0);
+	char *b = sbx_base(sb, ri);
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE);
+	const char *m = getenv("UFFDBOX_FEATURE_MASK");
+	m = m ? m : "unset";
+
+	for (int input = 0; input < rounds(S6_INPUTS); input++) {
+		int pg[2] = {input % S6_PAGES, (input * 7 + 3) % S6_PAGES};
+		if (pg[1] == pg[0])
+			pg[1] = (pg[0] + 1) % S6_PAGES;
+		ASSERT_OK(uffdbox_sandbox_reset_region(sb, ri, true));
+		uffdbox_sandbox_log_reset(sb);
+
+		static struct s6 s;
+		atomic_store(&s.done, 0);
+		for (int i = 0; i < 2; i++)
+			s.addr[i] = b + (size_t)pg[i] * psz + S6_OFF;
+		pthread_t th;
+		ASSERT_EQ(pthread_create(&th, NULL, s6_write, &s), 0);
+		uint64_t before = uffdbox_sandbox_log_count(sb);
+		if (!await_int(&s.done, 1, 3000))
+			test_fail(__FILE__, __LINE__,
+				  "mask %s, %s, input %d: two writes to the armed region did not "
+				  "complete in 3 s; the log grew from %" PRIu64 " to %" PRIu64
+				  " records:%s",
+				  m, tr_names[tr], input, before, uffdbox_sandbox_log_count(sb),
+				  listing(sb, 6));
+		ASSERT_EQ(pthread_join(th, NULL), 0);
+		int nwp[2] = {0, 0}, wp_other = 0;
+		uint64_t count = uffdbox_sandbox_log_count(sb);
+		for (uint64_t i = 0; i < count; i++) {
+			struct uffdbox_record r;
+			ASSERT_OK(uffdbox_sandbox_log_get(sb, i, &r));
+			if (r.kind != UFFDBOX_EV_WP)
+				continue;
+			if (r.region == ri && r.page == (uint64_t)pg[0])
+				nwp[0]++;
+			else if (r.region == ri && r.page == (uint64_t)pg[1])
+				nwp[1]++;
+			else
+				wp_other++;
+		}
+		if (nwp[0] != 1 || nwp[1] != 1 || wp_other)
+			test_fail(__FILE__, __LINE__,
+				  "mask %s, %s, input %d: WP records for page %d: %d, page %d: %d, "
+				  "others: %d; expected 1, 1, 0:%s",
+				  m, tr_names[tr], input, pg[0], nwp[0], pg[1], nwp[1], wp_other,
+				  listing(sb, 8));
+		ASSERT_EQ(b[(size_t)pg[0] * psz + S6_OFF], 0x77);
+		ASSERT_EQ(b[(size_t)pg[1] * psz + S6_OFF], 0x77);
+
+		/* the next input: the writes are gone */
+		ASSERT_OK(uffdbox_sandbox_reset(sb));
+		uffdbox_sandbox_log_reset(sb);
+		for (int i = 0; i < 2; i++) {
+			char got = ((volatile char *)b)[(size_t)pg[i] * psz + S6_OFF];
+			if (got != S6_FILL)
+				test_fail(__FILE__, __LINE__,
+					  "mask %s, %s, input %d: after reset page %d reads 0x%02x, "
+					  "expected the policy's 0x%02x (0x77: the previous input's "
+					  "write); log:%s",
+					  m, tr_names[tr], input, pg[i], (unsigned char)got, S6_FILL,
+					  listing(sb, 4));
+		}
+		if (uffdbox_sandbox_log_count(sb) != 2)
+			test_fail(__FILE__, __LINE__,
+				  "mask %s, %s, input %d: reading the 2 reset pages made %" PRIu64
+				  " records, expected 2 missing:%s",
+				  m, tr_names[tr], input, uffdbox_sandbox_log_count(sb),
+				  listing(sb, 6));
+	}
+	uffdbox_sandbox_free(sb);
+}
+
+static void s6_kernel(enum tr tr)
+{
+	wp_arm_masked(tr, NULL);
+}
+
+static void s6_2000(enum tr tr)
+{
+	wp_arm_masked(tr, "0x2000");
+}
+
+static void s6_1e000(enum tr tr)
+{
+	wp_arm_masked(tr, "0x1e000");
+}
+
+static void s6_5_15(enum tr tr)
+{
+	wp_arm_masked(tr, "0x1f800");
+}
+
+ON_EVERY_TRANSPORT(stress_wp_arm_kernel, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_kernel)
+ON_EVERY_TRANSPORT(stress_wp_arm_mask_2000, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_2000)
+ON_EVERY_TRANSPORT(stress_wp_arm_mask_1e000, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_1e000)
+ON_EVERY_TRANSPORT(stress_wp_arm_linux_5_15, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_5_15)
