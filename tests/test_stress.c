@@ -37,11 +37,11 @@ enum tr { TR_SYNC, TR_POLL, TR_BUSY };
 static const char *const tr_names[] = {"sync", "poll", "busy"};
 
 /* One TEST_CASE per transport: NAME_sync, NAME_poll, NAME_busy. */
-#define ON_EVERY_TRANSPORT(name_, feats_, fn_)                          \
+#define ON_EVERY_TRANSPORT(name_, feats_, fn_)                             \
 	TEST_CASE(name_##_sync, TMEM_NONE, (feats_) | UFFD_FEATURE_SIGBUS) \
-	{                                                                \
-		fn_(TR_SYNC);                                            \
-	}                                                                \
+	{                                                                  \
+		fn_(TR_SYNC);                                              \
+	}                                                                  \
 	ON_SERVED(name_, feats_, fn_)
 
 #define ON_SERVED(name_, feats_, fn_)                \
@@ -93,8 +93,8 @@ static int sbx_add(struct uffdbox_sandbox *sb, size_t pages, unsigned int modes,
 					 .errbuf_len = sizeof(err)};
 	int ri = uffdbox_sandbox_add_region(sb, &ro, pol);
 	if (ri < 0)
-		test_fail(__FILE__, __LINE__, "add_region #%d: %d (%s), expected >= 0: %s", nth,
-			  ri, uffdbox_strerror(ri), err);
+		test_fail(__FILE__, __LINE__, "add_region #%d: %d (%s), expected >= 0: %s", nth, ri,
+			  uffdbox_strerror(ri), err);
 	return ri;
 }
 
@@ -166,16 +166,16 @@ static void await_threads(struct uffdbox_sandbox *sb, atomic_int *done, int want
 
 static const char *kind_name(unsigned int k)
 {
-	static const char *const n[] = {"?",	  "missing", "wp",	 "minor", "fork",
-					"remap",  "remove",  "unmap",	 "watchdog", "uau"};
+	static const char *const n[] = {"?",	 "missing", "wp",    "minor",	 "fork",
+					"remap", "remove",  "unmap", "watchdog", "uau"};
 	return k < sizeof(n) / sizeof(n[0]) ? n[k] : "?";
 }
 
 static const char *res_name(unsigned int r)
 {
-	static const char *const n[] = {"none",	 "zero",     "pattern", "buffer",   "file",
-					"callback", "unprotect", "paused", "poison",  "released",
-					"abort", "exists",   "gone",	"timeout"};
+	static const char *const n[] = {"none",	    "zero",	 "pattern", "buffer", "file",
+					"callback", "unprotect", "paused",  "poison", "released",
+					"abort",    "exists",	 "gone",    "timeout"};
 	return r < sizeof(n) / sizeof(n[0]) ? n[r] : "?";
 }
 
@@ -653,7 +653,8 @@ static void wp_race(enum tr tr, bool missing_first, bool with_on_wp)
 	uffdbox_sandbox_free(sb);
 	if (t.dup_wp || t.no_wp || t.dup_missing || t.bad_missing || t.order || t.other ||
 	    t.onwp_multi || t.onwp_none || t.overflow || t.bad_contents || t.wrong_resolved ||
-	    t.bad_premap || atomic_load(&s.bad_read) || (with_on_wp && atomic_load(&s.wp_saw_write)))
+	    t.bad_premap || atomic_load(&s.bad_read) ||
+	    (with_on_wp && atomic_load(&s.wp_saw_write)))
 		test_fail(__FILE__, __LINE__,
 			  "%d rounds x %d pages x %d writers (%s, %s%s): expected %zu records a "
 			  "round, one WP record%s per page; got: pages with >1 WP record %d, "
@@ -755,10 +756,8 @@ static void reset_in_flight(enum tr tr)
 {
 	struct uffdbox_sandbox *sb = sbx_new(tr, 4096, 0);
 	static const char fill[] = {S3_FILL};
-	struct uffdbox_policy p = {.sz = sizeof(p),
-				   .source = UFFDBOX_SOURCE_PATTERN,
-				   .data = fill,
-				   .data_len = 1};
+	struct uffdbox_policy p = {
+		.sz = sizeof(p), .source = UFFDBOX_SOURCE_PATTERN, .data = fill, .data_len = 1};
 	static struct s3 s;
 	memset(&s, 0, sizeof(s));
 	s.psz = (size_t)sysconf(_SC_PAGESIZE);
@@ -843,15 +842,16 @@ static void reset_in_flight(enum tr tr)
 	if (foreign_rec || foreign_map || dup || lost || unmapped || other ||
 	    atomic_load(&s.bad_bytes))
 		test_fail(__FILE__, __LINE__,
-			  "%d inputs x %d threads (%s), %d checked: inputs holding records of another input "
+			  "%d inputs x %d threads (%s), %d checked: inputs holding records of "
+			  "another input "
 			  "%d, inputs with a page mapped that it never touched %d (first at input "
 			  "%d); expected 0 and 0; also: duplicate or exists records %d, touched "
 			  "pages without a record %d, touched pages not mapped %d, unexpected "
 			  "records %d (most records in an input %" PRIu64 ", expected %d), reads "
 			  "with wrong bytes %d",
-			  inputs, S3_THREADS, tr_names[tr], inputs / 2, foreign_rec, foreign_map, first_foreign,
-			  dup, lost, unmapped, other, most, S3_REGIONS * S3_PAGES / 3,
-			  atomic_load(&s.bad_bytes));
+			  inputs, S3_THREADS, tr_names[tr], inputs / 2, foreign_rec, foreign_map,
+			  first_foreign, dup, lost, unmapped, other, most,
+			  S3_REGIONS * S3_PAGES / 3, atomic_load(&s.bad_bytes));
 }
 
 ON_EVERY_TRANSPORT(stress_reset_in_flight, 0, reset_in_flight)
@@ -989,10 +989,9 @@ ON_SERVED(stress_signal_held_100, 0, s4_hundred)
  */
 enum { S5_THREADS = 4, S5_TRIES = 20 };
 
-#define FREE_RETURNS_INT \
-	__builtin_types_compatible_p(__typeof__(uffdbox_sandbox_free(NULL)), int)
+#define FREE_RETURNS_INT __builtin_types_compatible_p(__typeof__(uffdbox_sandbox_free(NULL)), int)
 /* uffdbox_sandbox_free(sb)'s result whichever its type (0 when void). */
-#define SANDBOX_FREE(sb_) \
+#define SANDBOX_FREE(sb_)                                                  \
 	__builtin_choose_expr(FREE_RETURNS_INT, uffdbox_sandbox_free(sb_), \
 			      (uffdbox_sandbox_free(sb_), 0))
 
@@ -1196,12 +1195,13 @@ static void wp_arm_masked(enum tr tr, const char *mask)
 		for (int i = 0; i < 2; i++) {
 			char got = ((volatile char *)b)[(size_t)pg[i] * psz + S6_OFF];
 			if (got != S6_FILL)
-				test_fail(__FILE__, __LINE__,
-					  "mask %s, %s, input %d: after reset page %d reads 0x%02x, "
-					  "expected the policy's 0x%02x (0x77: the previous input's "
-					  "write); log:%s",
-					  m, tr_names[tr], input, pg[i], (unsigned char)got, S6_FILL,
-					  listing(sb, 4));
+				test_fail(
+					__FILE__, __LINE__,
+					"mask %s, %s, input %d: after reset page %d reads 0x%02x, "
+					"expected the policy's 0x%02x (0x77: the previous input's "
+					"write); log:%s",
+					m, tr_names[tr], input, pg[i], (unsigned char)got, S6_FILL,
+					listing(sb, 4));
 		}
 		if (uffdbox_sandbox_log_count(sb) != 2)
 			test_fail(__FILE__, __LINE__,
@@ -1237,3 +1237,279 @@ ON_EVERY_TRANSPORT(stress_wp_arm_kernel, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_kern
 ON_EVERY_TRANSPORT(stress_wp_arm_mask_2000, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_2000)
 ON_EVERY_TRANSPORT(stress_wp_arm_mask_1e000, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_1e000)
 ON_EVERY_TRANSPORT(stress_wp_arm_linux_5_15, UFFD_FEATURE_PAGEFAULT_FLAG_WP, s6_5_15)
+
+/* --- 7. snapshot fallbacks ---------------------------------------------------- */
+
+/*
+ * 0x8000 hides WP_ASYNC, 0x18000 WP_ASYNC and MOVE: both fall back to
+ * WP_SYNC (docs/snapshot.md).  "auto" runs the same checks in whatever mode
+ * the ambient mask gives.  Restore counts are exact: every round changes
+ * the contents of the pages it writes or drops, so each counts once (the
+ * adaptive re-arm counts a hot page only when it differs, and these do).
+ */
+enum { S7_PAGES = 64 };
+
+static struct uffdbox_snapshot *snap_new(const char *mask, bool want_sync)
+{
+	char err[512] = "";
+	use_mask(mask, want_sync ? UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS : 0);
+	struct uffdbox_snapshot_opts o = {
+		.sz = sizeof(o), .errbuf = err, .errbuf_len = sizeof(err)};
+	struct uffdbox_snapshot *s;
+	int rc = uffdbox_snapshot_new(&o, &s);
+	if (rc < 0)
+		test_fail(__FILE__, __LINE__, "snapshot_new (mask %s): %s: %s", mask ? mask : "-",
+			  uffdbox_strerror(rc), err);
+	if (want_sync)
+		ASSERT_EQ(uffdbox_snapshot_mode(s), UFFDBOX_SNAPSHOT_WP_SYNC);
+	return s;
+}
+
+static unsigned char *snap_mem(size_t psz)
+{
+	unsigned char *m = mmap(NULL, S7_PAGES * psz, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(m != MAP_FAILED);
+	return m;
+}
+
+/* Every page holds want[page] (sampled every 509 bytes). */
+static void snap_check(const unsigned char *m, size_t psz, const unsigned char *want, int round,
+		       const char *mode)
+{
+	for (int pg = 0; pg < S7_PAGES; pg++)
+		for (size_t i = 0; i < psz; i += 509)
+			if (m[(size_t)pg * psz + i] != want[pg])
+				test_fail(__FILE__, __LINE__,
+					  "%s, round %d: page %d byte %zu is 0x%02x after restore, "
+					  "expected the snapshot's 0x%02x",
+					  mode, round, pg, i, m[(size_t)pg * psz + i], want[pg]);
+}
+
+static void snap_restore(struct uffdbox_snapshot *s, ssize_t want, int round, const char *what)
+{
+	ssize_t got = uffdbox_snapshot_restore(s);
+	if (got != want)
+		test_fail(__FILE__, __LINE__,
+			  "%s (%s), round %d: restore() = %zd (%s), expected %zd pages copied back",
+			  what, uffdbox_snapshot_mode_name(uffdbox_snapshot_mode(s)), round, got,
+			  got < 0 ? uffdbox_strerror((int)got) : "pages", want);
+}
+
+/* Pages never touched before take(): take() succeeds, they restore to zeros. */
+static void snap_untouched(const char *mask)
+{
+	struct uffdbox_snapshot *s = snap_new(mask, mask != NULL);
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *m = snap_mem(psz), want[S7_PAGES] = {0};
+	const char *mode = uffdbox_snapshot_mode_name(uffdbox_snapshot_mode(s));
+	for (int pg = 0; pg < 16; pg++) { /* pages 16.. never touched */
+		memset(m + (size_t)pg * psz, 0x10 + pg, psz);
+		want[pg] = (unsigned char)(0x10 + pg);
+	}
+	ASSERT_OK(uffdbox_snapshot_add(s, m, S7_PAGES * psz));
+	int rc = uffdbox_snapshot_take(s);
+	if (rc < 0)
+		test_fail(__FILE__, __LINE__,
+			  "take() with 48 of 64 pages never touched (%s): %d (%s), expected 0",
+			  mode, rc, uffdbox_strerror(rc));
+	snap_check(m, psz, want, -1, mode);
+	/* round r writes {3, 40} then {40, 50}, then {3, 63}, {20}, nothing */
+	static const int writes[][3] = {
+		{3, 40, -1}, {40, 50, -1}, {3, 63, -1}, {20, -1, -1}, {-1, -1, -1}};
+	for (int round = 0; round < 5; round++) {
+		ssize_t n = 0;
+		for (int i = 0; i < 3 && writes[round][i] >= 0; i++, n++)
+			memset(m + (size_t)writes[round][i] * psz, 0xe0 + round, psz);
+		snap_restore(s, n, round, "never-touched pages");
+		snap_check(m, psz, want, round, mode);
+	}
+	uffdbox_snapshot_free(s);
+	munmap(m, S7_PAGES * psz);
+}
+
+/* Pages dropped with MADV_DONTNEED and not touched before restore()
+ * count as written and get their snapshot bytes back. */
+static void snap_dropped(const char *mask)
+{
+	struct uffdbox_snapshot *s = snap_new(mask, mask != NULL);
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *m = snap_mem(psz), want[S7_PAGES];
+	const char *mode = uffdbox_snapshot_mode_name(uffdbox_snapshot_mode(s));
+	for (int pg = 0; pg < S7_PAGES; pg++) {
+		memset(m + (size_t)pg * psz, 0x80 + pg, psz);
+		want[pg] = (unsigned char)(0x80 + pg);
+	}
+	ASSERT_OK(uffdbox_snapshot_add(s, m, S7_PAGES * psz));
+	ASSERT_OK(uffdbox_snapshot_take(s));
+	/* each round: pages written, pages dropped (never both) */
+	static const struct {
+		int w[2], d[2];
+	} rounds_[] = {
+		{{1, -1}, {5, -1}},   /* a write and a drop */
+		{{-1, -1}, {1, 9}},   /* a page written before (hot now) dropped, and a new one */
+		{{5, 9}, {30, -1}},   /* pages dropped before, written now */
+		{{-1, -1}, {-1, -1}}, /* nothing */
+		{{-1, -1}, {5, 63}},
+	};
+	for (int round = 0; round < 5; round++) {
+		ssize_t n = 0;
+		for (int i = 0; i < 2; i++) {
+			if (rounds_[round].w[i] >= 0) {
+				memset(m + (size_t)rounds_[round].w[i] * psz, 0x33, psz);
+				n++;
+			}
+			if (rounds_[round].d[i] >= 0) {
+				ASSERT_EQ(madvise(m + (size_t)rounds_[round].d[i] * psz, psz,
+						  MADV_DONTNEED),
+					  0);
+				n++;
+			}
+		}
+		snap_restore(s, n, round, "dropped pages");
+		snap_check(m, psz, want, round, mode);
+	}
+	uffdbox_snapshot_free(s);
+	munmap(m, S7_PAGES * psz);
+}
+
+TEST_CASE(stress_snapshot_untouched_auto, TMEM_NONE, 0)
+{
+	snap_untouched(NULL);
+}
+
+TEST_CASE(stress_snapshot_untouched_mask_8000, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	snap_untouched("0x8000");
+}
+
+TEST_CASE(stress_snapshot_untouched_mask_18000, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	snap_untouched("0x18000");
+}
+
+TEST_CASE(stress_snapshot_dropped_auto, TMEM_NONE, 0)
+{
+	snap_dropped(NULL);
+}
+
+TEST_CASE(stress_snapshot_dropped_mask_8000, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	snap_dropped("0x8000");
+}
+
+TEST_CASE(stress_snapshot_dropped_mask_18000, TMEM_NONE,
+	  UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS)
+{
+	snap_dropped("0x18000");
+}
+
+/* --- 8. 4,096 regions in one sandbox ------------------------------------------ */
+
+enum { S8_REGIONS = 4096, S8_PAGES = 2, S8_THREADS = 4 };
+
+static unsigned char s8_fill[S8_REGIONS]; /* region r's pattern byte */
+
+struct s8 {
+	char *base[S8_REGIONS];
+	int ri[S8_REGIONS];
+	size_t psz;
+	atomic_int done;
+	atomic_int bad;
+};
+
+struct s8_arg {
+	struct s8 *s;
+	int k;
+};
+
+/* Thread k: regions r % S8_THREADS == k, reads page r % 2, writes the other. */
+static void *s8_main(void *arg)
+{
+	struct s8_arg *a = arg;
+	struct s8 *s = a->s;
+	for (int r = a->k; r < S8_REGIONS; r += S8_THREADS) {
+		volatile char *rd = s->base[r] + (size_t)(r % 2) * s->psz + 1;
+		volatile char *wr = s->base[r] + (size_t)(1 - r % 2) * s->psz + 2;
+		if ((unsigned char)*rd != s8_fill[r])
+			atomic_fetch_add(&s->bad, 1);
+		*wr = (char)~s8_fill[r];
+	}
+	atomic_fetch_add(&s->done, 1);
+	return NULL;
+}
+
+static void regions_4096(enum tr tr)
+{
+	struct uffdbox_sandbox *sb = sbx_new(tr, 2 * S8_REGIONS, 0);
+	static struct s8 s;
+	memset(&s, 0, sizeof(s));
+	s.psz = (size_t)sysconf(_SC_PAGESIZE);
+	for (int r = 0; r < S8_REGIONS; r++) {
+		s8_fill[r] = (unsigned char)(r * 7 + 1);
+		struct uffdbox_policy p = {.sz = sizeof(p),
+					   .source = UFFDBOX_SOURCE_PATTERN,
+					   .data = &s8_fill[r],
+					   .data_len = 1};
+		s.ri[r] = sbx_add(sb, S8_PAGES, 0, &p, r);
+		ASSERT_EQ(s.ri[r], r);
+		s.base[r] = sbx_base(sb, s.ri[r]);
+	}
+	for (int round = 0; round < rounds(3); round++) {
+		pthread_t th[S8_THREADS];
+		struct s8_arg args[S8_THREADS];
+		atomic_store(&s.done, 0);
+		for (int k = 0; k < S8_THREADS; k++)
+			args[k] = (struct s8_arg){.s = &s, .k = k};
+		start_threads(th, S8_THREADS, s8_main, args, sizeof(args[0]));
+		char what[64];
+		snprintf(what, sizeof(what), "round %d: faults in 4096 regions", round);
+		await_threads(sb, &s.done, S8_THREADS, 20000, what);
+		join_threads(th, S8_THREADS);
+		ASSERT_EQ(atomic_load(&s.bad), 0);
+
+		struct uffdbox_record *v;
+		size_t n;
+		ASSERT(log_all(sb, &v, &n));
+		static uint8_t seen[S8_REGIONS][S8_PAGES];
+		memset(seen, 0, sizeof(seen));
+		for (size_t i = 0; i < n; i++) {
+			const struct uffdbox_record *r = &v[i];
+			if (r->kind != UFFDBOX_EV_MISSING || r->region < 0 ||
+			    r->region >= S8_REGIONS || r->page >= S8_PAGES ||
+			    r->resolution != UFFDBOX_RES_PATTERN)
+				test_fail(__FILE__, __LINE__,
+					  "round %d record %zu: %s/%s region %d page %" PRIu64
+					  ", expected missing/pattern (log: %s)",
+					  round, i, kind_name(r->kind), res_name(r->resolution),
+					  r->region, r->page, breakdown(v, n));
+			bool wr = r->page != (uint64_t)(r->region % 2);
+			ASSERT_EQ(r->access, wr ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ);
+			if (++seen[r->region][r->page] > 1)
+				test_fail(__FILE__, __LINE__,
+					  "round %d: region %d page %" PRIu64
+					  " has 2 records, expected 1 (log: %s)",
+					  round, r->region, r->page, breakdown(v, n));
+		}
+		free(v);
+		ASSERT_EQ(n, S8_REGIONS * S8_PAGES);
+		for (int r = 0; r < S8_REGIONS; r++) {
+			const unsigned char *rd =
+				(unsigned char *)s.base[r] + (size_t)(r % 2) * s.psz;
+			const unsigned char *wr =
+				(unsigned char *)s.base[r] + (size_t)(1 - r % 2) * s.psz;
+			ASSERT_EQ(rd[s.psz - 1], s8_fill[r]);
+			ASSERT_EQ(wr[2], (unsigned char)~s8_fill[r]);
+			ASSERT_EQ(wr[3], s8_fill[r]);
+		}
+		ASSERT_EQ(uffdbox_sandbox_log_count(sb), S8_REGIONS * S8_PAGES);
+		ASSERT_OK(uffdbox_sandbox_reset(sb));
+		uffdbox_sandbox_log_reset(sb);
+	}
+	uffdbox_sandbox_free(sb);
+}
+
+ON_EVERY_TRANSPORT(stress_regions_4096, 0, regions_4096)
