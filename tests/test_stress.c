@@ -754,17 +754,40 @@ static void *s3_main(void *arg)
 	return NULL;
 }
 
+/* Fills per page, this input. */
+static _Atomic unsigned int s3_fills[S3_REGIONS][S3_PAGES];
+
+/*
+ * The contents; and a millisecond's wait in every fill of the input's very
+ * last page (last region, last row) but the first.  A fill that is not the
+ * first is a second message for a page already resolved: its thread is
+ * running already, so the wait holds such messages in flight while the test
+ * resets, which is what this case looks for.  Async-signal-safe (nanosleep),
+ * for SYNC, where it only slows the racing thread itself.
+ */
+static int s3_fill(void *arg, int region, uint64_t index, void *page, size_t len)
+{
+	(void)arg;
+	memset(page, S3_FILL, len);
+	if (region == S3_REGIONS - 1 && index < S3_PAGES && index / 3 == S3_PAGES / 3 - 1 &&
+	    atomic_fetch_add(&s3_fills[region][index], 1) > 0) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 static void reset_in_flight(enum tr tr)
 {
 	struct uffdbox_sandbox *sb = sbx_new(tr, 4096, 0);
-	static const char fill[] = {S3_FILL};
 	struct uffdbox_policy p = {
-		.sz = sizeof(p), .source = UFFDBOX_SOURCE_PATTERN, .data = fill, .data_len = 1};
+		.sz = sizeof(p), .source = UFFDBOX_SOURCE_CALLBACK, .fill = s3_fill};
 	static struct s3 s;
 	memset(&s, 0, sizeof(s));
 	s.psz = (size_t)sysconf(_SC_PAGESIZE);
 	for (int r = 0; r < S3_REGIONS; r++) {
 		s.ri[r] = sbx_add(sb, S3_PAGES, 0, &p, r);
+		ASSERT_EQ(s.ri[r], r); /* s3_fill knows the last region by its index */
 		s.base[r] = sbx_base(sb, s.ri[r]);
 	}
 	pthread_t th[S3_THREADS];
@@ -781,6 +804,9 @@ static void reset_in_flight(enum tr tr)
 		char what[64];
 		/* a fresh log must be empty before anything runs */
 		other += uffdbox_sandbox_log_count(sb) != 0;
+		for (int r = 0; r < S3_REGIONS; r++)
+			for (int pg = 0; pg < S3_PAGES; pg++)
+				atomic_store(&s3_fills[r][pg], 0);
 		atomic_store(&s.go, input + 1);
 		snprintf(what, sizeof(what), "input %d", input);
 		await_threads(sb, &s.done, (input + 1) * S3_THREADS, 10000, what);
@@ -989,7 +1015,7 @@ ON_SERVED(stress_signal_held_100, 0, s4_hundred)
  * Either way no thread may die of SIGSEGV.  Each try runs in its own child,
  * so a crash is seen and counted, not fatal to the case.
  */
-enum { S5_THREADS = 4, S5_TRIES = 20 };
+enum { S5_THREADS = 4, S5_TRIES = 50 };
 
 #define FREE_RETURNS_INT __builtin_types_compatible_p(__typeof__(uffdbox_sandbox_free(NULL)), int)
 /* uffdbox_sandbox_free(sb)'s result whichever its type (0 when void). */
