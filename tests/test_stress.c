@@ -54,10 +54,11 @@ static const char *const tr_names[] = {"sync", "poll", "busy"};
 		fn_(TR_BUSY);                        \
 	}
 
-/* Fewer rounds under TSan (5-15x slower), the same assertions. */
+/* Fewer rounds under a sanitizer (TSan 5-15x slower, ASan 2-3x), the same
+ * assertions. */
 static int rounds(int n)
 {
-	return TEST_TSAN ? (n + 4) / 5 : n;
+	return TEST_TSAN || TEST_ASAN ? (n + 4) / 5 : n;
 }
 
 static struct uffdbox_sandbox *sbx_new(enum tr tr, size_t ring, unsigned int watchdog_ms)
