@@ -1193,9 +1193,8 @@ static void wp_arm_masked(enum tr tr, const char *mask)
 			test_fail(__FILE__, __LINE__,
 				  "mask %s, %s, input %d: two writes to the armed region did not "
 				  "complete in 3 s; the log grew from %" PRIu64 " to %" PRIu64
-				  " records:%s",
-				  m, tr_names[tr], input, before, uffdbox_sandbox_log_count(sb),
-				  listing(sb, 6));
+				  " records (not listed: the writer is still appending)",
+				  m, tr_names[tr], input, before, uffdbox_sandbox_log_count(sb));
 		ASSERT_EQ(pthread_join(th, NULL), 0);
 		int nwp[2] = {0, 0}, wp_other = 0;
 		uint64_t count = uffdbox_sandbox_log_count(sb);
