@@ -1189,10 +1189,10 @@ static void wp_arm_masked(enum tr tr, const char *mask)
 		pthread_t th;
 		ASSERT_EQ(pthread_create(&th, NULL, s6_write, &s), 0);
 		uint64_t before = uffdbox_sandbox_log_count(sb);
-		if (!await_int(&s.done, 1, 3000))
+		if (!await_int(&s.done, 1, 5000))
 			test_fail(__FILE__, __LINE__,
 				  "mask %s, %s, input %d: two writes to the armed region did not "
-				  "complete in 3 s; the log grew from %" PRIu64 " to %" PRIu64
+				  "complete in 5 s; the log grew from %" PRIu64 " to %" PRIu64
 				  " records (not listed: the writer is still appending)",
 				  m, tr_names[tr], input, before, uffdbox_sandbox_log_count(sb));
 		ASSERT_EQ(pthread_join(th, NULL), 0);
