@@ -493,8 +493,17 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		return rc == -EAGAIN ? SB_RETRY : SB_DONE;
 	}
 
-	/* ORDINARY, and this thread holds the page's claim. */
-	if (c.kind == UFFDBOX_FAULT_WP) {
+	/*
+	 * ORDINARY, and this thread holds the page's claim.  A page with a
+	 * write-protect marker and no contents (WP_UNPOPULATED: an armed,
+	 * never-touched page) gets its contents now, write-protected whatever
+	 * the policy (it is armed); a write to it is recorded as the missing
+	 * fault it also is, then as its WP fault, once each, as a write to a
+	 * missing INJECT_WP page is.  (Unprotecting the marker first would
+	 * leave the page missing: a second fault, a second WP record.)
+	 */
+	bool armed = c.state == UFFDBOX_PAGE_WP_UNPOPULATED;
+	if (c.kind == UFFDBOX_FAULT_WP && !armed) {
 		rec.kind = UFFDBOX_EV_WP;
 		if (R->pol.on_wp && !f->seq1)
 			R->pol.on_wp(R->pol.on_wp_arg, ri, page, pg, R->psz);
@@ -522,7 +531,7 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		return settle(sb, &rec, r, pg, R->psz) == -EAGAIN ? SB_RETRY : SB_DONE;
 	}
 	default: {
-		bool wp = R->pol.action == UFFDBOX_POLICY_INJECT_WP;
+		bool wp = R->pol.action == UFFDBOX_POLICY_INJECT_WP || armed;
 		/*
 		 * A write that finds an INJECT_WP page missing would take the
 		 * WP fault right after: a second round trip (signal, ioctl and
