@@ -12,6 +12,11 @@
  * quarantine is a FIFO bounded in bytes (UFFDBOX_RUN_QUARANTINE_MB, default
  * 256); past the bound the oldest ranges are really unmapped.
  *
+ * The same quarantine keeps large heap blocks glibc unmapped in free() or
+ * realloc() (run/heap.c: use-after-free) and libraries ld.so unmapped in
+ * dlclose() (run/dl.c); run/fds.c keeps our userfaultfd out of the
+ * program's close/close_range/closefrom/dup2/dup3.
+ *
  * Options come from the environment (set by `uffdbox run`):
  *   UFFDBOX_RUN_QUARANTINE_MB  quarantine bound in MiB
  *   UFFDBOX_RUN_CONTINUE=1     report each distinct site once and go on

@@ -264,6 +264,23 @@ int main(int argc, char **argv)
 			fprintf(stderr, "fds: close, close_range, closefrom, dup2 or dup3\n");
 			return 2;
 		}
+		if (argc > 3 && !strcmp(argv[3], "heap")) {
+			/* ... or a large heap block it freed */
+			char *h = heap_alloc(1 << 20);
+			heap_release(h);
+			printf("stale %c\n", stale_read(h));
+			return 0;
+		}
+		if (argc > 4 && !strcmp(argv[3], "dl")) {
+			/* ... or a library it unloaded */
+			void *h = dlopen(argv[4], RTLD_NOW | RTLD_LOCAL);
+			char *data = h ? dlsym(h, "uau_lib_data") : NULL;
+			if (!data)
+				return 3;
+			lib_release(h);
+			printf("stale %c\n", stale_read(data));
+			return 0;
+		}
 		release(p, 4 * PG);
 		printf("stale %c\n", stale_read(p + PG));
 	} else if (!strcmp(mode, "heap_read")) {
