@@ -130,6 +130,29 @@ static int drop_fds(const char *how)
 	return 0;
 }
 
+static unsigned long heap_churn(long n)
+{
+	unsigned long sum = 0;
+	for (long i = 0; i < n; i++) {
+		size_t sz = (size_t)(128 + (i * 37) % 896) << 10;
+		char *b = malloc(sz);
+		for (size_t k = 0; k < sz; k += PG)
+			b[k] = (char)i;
+		b = realloc(b, sz * 2);
+		b[sz * 2 - 1] = 1;
+		char *c = calloc(1, sz / 2);
+		sum += (unsigned char)b[0] + (unsigned char)c[sz / 4];
+		free(c);
+		free(b);
+	}
+	return sum;
+}
+
+static void *churn_thread(void *arg)
+{
+	return (void *)heap_churn((long)arg);
+}
+
 static void *unmap_thread(void *arg)
 {
 	release(arg, 2 * PG);
@@ -327,20 +350,21 @@ int main(int argc, char **argv)
 		 * them into the arena). */
 		long n = argc > 2 ? atol(argv[2]) : 2000;
 		mallopt(M_MMAP_THRESHOLD, 128 << 10);
-		unsigned long sum = 0;
-		for (long i = 0; i < n; i++) {
-			size_t sz = (size_t)(128 + (i * 37) % 896) << 10;
-			char *b = malloc(sz);
-			for (size_t k = 0; k < sz; k += PG)
-				b[k] = (char)i;
-			b = realloc(b, sz * 2);
-			b[sz * 2 - 1] = 1;
-			char *c = calloc(1, sz / 2);
-			sum += (unsigned char)b[0] + (unsigned char)c[sz / 4];
-			free(c);
-			free(b);
-		}
+		unsigned long sum = heap_churn(n);
 		printf("heapchurn %ld sum %lu\n", n, sum);
+	} else if (!strcmp(mode, "heapthreads")) {
+		/* the same in 4 threads at once: shared tables, no report */
+		mallopt(M_MMAP_THRESHOLD, 128 << 10);
+		pthread_t t[4];
+		unsigned long sum = 0;
+		for (int i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, churn_thread, (void *)(long)(100 + i));
+		for (int i = 0; i < 4; i++) {
+			void *r;
+			pthread_join(t[i], &r);
+			sum += (unsigned long)r;
+		}
+		printf("heapthreads sum %lu\n", sum);
 	} else if (!strcmp(mode, "dlchurn") && argc > 3) {
 		/* dlopen, call, dlclose, again */
 		long n = atol(argv[2]);
