@@ -16,6 +16,14 @@
  *                N = 8000 quarantines ~140 MiB: under the default 256 MiB
  *                bound, so this measures filling the quarantine, not
  *                eviction (docs/bench.md has a steady-state figure)
+ *   uau.heapchurn  uau_target heapchurn N: N rounds of malloc (128 KiB-1 MiB),
+ *                touch, realloc to twice the size, calloc, free, with the
+ *                mmap threshold pinned so that every block is mapped on its
+ *                own: the worst case for the heap-block quarantine (every
+ *                free and every moving realloc is one)
+ *   uau.dlchurn  uau_target dlchurn N LIB: N rounds of dlopen, dlsym, a
+ *                call, dlclose of a small library: every dlclose unloads
+ *                it and quarantines its segments
  *
  * Method.  Inputs are generated once, deterministically, in a temporary
  * directory (the words file by a fixed PRNG, so no interpreter is needed to
@@ -57,10 +65,11 @@ struct uau_sizes {
 	unsigned int py_mb; /* python's bytearrays */
 	unsigned int pl_mb; /* perl's big string */
 	unsigned int churn; /* uau_target churn N */
+	unsigned int heapchurn, dlchurn;
 };
 
-static const struct uau_sizes default_sizes = {200000, 32, 32, 8000};
-static const struct uau_sizes quick_sizes = {40000, 8, 8, 1000};
+static const struct uau_sizes default_sizes = {200000, 32, 32, 8000, 600, 3000};
+static const struct uau_sizes quick_sizes = {40000, 8, 8, 1000, 60, 200};
 
 /* Deterministic inputs (the same as tests/uau/real_programs.sh makes, in
  * kind: the words file is ours, from a fixed PRNG). */
@@ -91,7 +100,12 @@ static const char work_pl[] = "my $mb = shift // 32;\n"
 			      "print \"$n lines\\n\"; print \"$_ $h{$_}\\n\" for @top;\n"
 			      "my $s = \"x\" x ($mb << 20); print length($s), \"\\n\";\n";
 
-enum prog_id { P_PYTHON3, P_PERL, P_GIT, P_GZIP, P_SORT, P_CHURN, P_COUNT };
+enum prog_id { P_PYTHON3, P_PERL, P_GIT, P_GZIP, P_SORT, P_CHURN, P_HEAPCHURN, P_DLCHURN, P_COUNT };
+
+static bool is_target(int i)
+{
+	return i == P_CHURN || i == P_HEAPCHURN || i == P_DLCHURN;
+}
 
 struct prog {
 	const char *name;	    /* "python3": the line is uau.<name> */
@@ -131,6 +145,24 @@ static char *find_sibling(const char *env, const char *rel)
 	}
 	free(p);
 	return NULL;
+}
+
+/* The library dlchurn loads: $UFFDBOX_UAU_LIB, else ../tests/uau/ next to
+ * this executable (a readable file; it need not be executable). */
+static char *find_lib(void)
+{
+	const char *e = getenv("UFFDBOX_UAU_LIB");
+	if (e && *e)
+		return access(e, R_OK) == 0 ? bench_strdup(e) : NULL;
+	char self[PATH_MAX], real[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return NULL;
+	self[n] = '\0';
+	char *p = bench_asprintf("%s/../tests/uau/libuau_lib.so", dirname(self));
+	char *r = realpath(p, real) && access(real, R_OK) == 0 ? bench_strdup(real) : NULL;
+	free(p);
+	return r;
 }
 
 /*
@@ -352,33 +384,44 @@ static char *resolve_python(char *path)
 }
 
 static void prepare(struct prog *progs, const struct uau_sizes *sz, const char *uffdbox,
-		    char *target)
+		    char *target, char *lib)
 {
 	static const char *const names[P_COUNT] = {
-		[P_PYTHON3] = "python3", [P_PERL] = "perl", [P_GIT] = "git",
-		[P_GZIP] = "gzip",	 [P_SORT] = "sort", [P_CHURN] = "churn",
+		[P_PYTHON3] = "python3",     [P_PERL] = "perl",	      [P_GIT] = "git",
+		[P_GZIP] = "gzip",	     [P_SORT] = "sort",	      [P_CHURN] = "churn",
+		[P_HEAPCHURN] = "heapchurn", [P_DLCHURN] = "dlchurn",
 	};
-	char mb_py[16], mb_pl[16], churn[16];
+	char mb_py[16], mb_pl[16], churn[16], heapchurn[16], dlchurn[16];
 	snprintf(mb_py, sizeof(mb_py), "%u", sz->py_mb);
 	snprintf(mb_pl, sizeof(mb_pl), "%u", sz->pl_mb);
 	snprintf(churn, sizeof(churn), "%u", sz->churn);
+	snprintf(heapchurn, sizeof(heapchurn), "%u", sz->heapchurn);
+	snprintf(dlchurn, sizeof(dlchurn), "%u", sz->dlchurn);
 
 	for (int i = 0; i < P_COUNT; i++) {
 		struct prog *p = &progs[i];
 		p->name = names[i];
-		char *bin = i == P_CHURN ? target : bench_find_in_path(names[i]);
+		char *bin = is_target(i) ? target : bench_find_in_path(names[i]);
+		if (i == P_DLCHURN && bin && !lib) {
+			fprintf(stderr,
+				"uffdbox-bench: uau: skipping dlchurn: libuau_lib.so is not "
+				"at ../tests/uau/ next to uffdbox-bench (build with "
+				"UFFDBOX_BUILD_TESTS=ON, or set UFFDBOX_UAU_LIB)\n");
+			continue;
+		}
 		if (!bin) {
-			if (i == P_CHURN && getenv("UFFDBOX_UAU_TARGET") &&
+			if (is_target(i) && getenv("UFFDBOX_UAU_TARGET") &&
 			    *getenv("UFFDBOX_UAU_TARGET"))
 				fprintf(stderr,
-					"uffdbox-bench: uau: skipping churn: UFFDBOX_UAU_TARGET=%s "
+					"uffdbox-bench: uau: skipping %s: UFFDBOX_UAU_TARGET=%s "
 					"is not an executable\n",
-					getenv("UFFDBOX_UAU_TARGET"));
-			else if (i == P_CHURN)
+					names[i], getenv("UFFDBOX_UAU_TARGET"));
+			else if (is_target(i))
 				fprintf(stderr,
-					"uffdbox-bench: uau: skipping churn: uau_target is not at "
+					"uffdbox-bench: uau: skipping %s: uau_target is not at "
 					"../tests/uau/uau_target next to uffdbox-bench (build with "
-					"UFFDBOX_BUILD_TESTS=ON, or set UFFDBOX_UAU_TARGET)\n");
+					"UFFDBOX_BUILD_TESTS=ON, or set UFFDBOX_UAU_TARGET)\n",
+					names[i]);
 			else
 				fprintf(stderr,
 					"uffdbox-bench: uau: skipping %s: not found in PATH\n",
@@ -408,8 +451,14 @@ static void prepare(struct prog *progs, const struct uau_sizes *sz, const char *
 		case P_CHURN:
 			set_argv(p, (const char *const[]){bin, "churn", churn, NULL});
 			break;
+		case P_HEAPCHURN:
+			set_argv(p, (const char *const[]){bin, "heapchurn", heapchurn, NULL});
+			break;
+		case P_DLCHURN:
+			set_argv(p, (const char *const[]){bin, "dlchurn", dlchurn, lib, NULL});
+			break;
 		}
-		if (i != P_CHURN)
+		if (!is_target(i))
 			free(bin);
 		p->boxed[0] = uffdbox;
 		p->boxed[1] = "run";
@@ -437,6 +486,7 @@ int bench_uau(const struct bench_opts *o)
 			  "uau: the uffdbox command is not at ../run/uffdbox next to "
 			  "uffdbox-bench; build it (target uffdbox-cli) or set UFFDBOX_BIN");
 	char *target = find_sibling("UFFDBOX_UAU_TARGET", "../tests/uau/uau_target");
+	char *lib = find_lib();
 
 	bench_make_workdir(workdir, sizeof(workdir), "uau");
 	atexit(remove_workdir);
@@ -445,7 +495,7 @@ int bench_uau(const struct bench_opts *o)
 		bench_die(BENCH_EXIT_FAIL, "uau: /dev/null: %s", strerror(errno));
 
 	set_environment();
-	prepare(progs, sz, uffdbox, target);
+	prepare(progs, sz, uffdbox, target, lib);
 	make_inputs(sz, progs[P_GIT].present ? progs[P_GIT].argv[0] : NULL);
 
 	for (int i = 0; i < P_COUNT; i++) {
@@ -516,6 +566,7 @@ int bench_uau(const struct bench_opts *o)
 	}
 	free(uffdbox);
 	free(target);
+	free(lib);
 	close(devnull);
 	devnull = -1;
 	remove_workdir();

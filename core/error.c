@@ -4,6 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "uffdbox/common.h"
 #include "internal.h"
@@ -66,4 +70,26 @@ void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, 
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigemptyset(&dfl.sa_mask);
 	sigaction(sig, &dfl, NULL);
+}
+
+int uffdbox__fd_high(int fd)
+{
+	struct rlimit rl;
+	long top = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		top = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536 ? 65536
+									  : (long)rl.rlim_cur;
+	/* Leave the last few numbers free: a program that checks it can still
+	 * open one more file near its limit gets the same answer. */
+	long base = top > 64 ? top - 16 : top / 2;
+	if (fd < 0 || fd >= base)
+		return fd;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, (int)base);
+	if (nfd < 0)
+		return fd;
+	/* Raw close: in libuffdbox-run.so close() is the program's, and
+	 * refuses our descriptors. */
+	syscall(SYS_close, fd);
+	return nfd;
 }

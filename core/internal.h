@@ -48,4 +48,14 @@ static inline bool uffdbox__fault_present(const ucontext_t *uc)
  */
 void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, void *uc);
 
+/*
+ * Move @fd out of the program's way: to a close-on-exec descriptor near the
+ * RLIMIT_NOFILE soft limit (capped at 65536, so that the descriptor table -
+ * copied at every fork - stays small), where close loops over "the low
+ * descriptors", dup2() onto 3, 4... and fd-numbering assumptions do not
+ * reach it.  Returns the new descriptor (the old one is closed), or @fd
+ * unchanged when no high slot is free.
+ */
+int uffdbox__fd_high(int fd);
+
 #endif /* UFFDBOX_CORE_INTERNAL_H */

@@ -209,6 +209,9 @@ static int open_fd(const struct uffdbox_uffd_opts *o, enum uffdbox_open_method *
 			continue;
 		int fd = open_one(order[i], flags);
 		if (fd >= 0) {
+			/* Out of reach of a target that closes or dup2()s over
+			 * the descriptors it does not know. */
+			fd = uffdbox__fd_high(fd);
 			*used = order[i];
 			return fd;
 		}

@@ -201,12 +201,13 @@ void uffdbox__stack_print_fatal(int fd, const struct uffdbox__stack *s)
 
 void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 {
-	const char *acc = r->write ? "WRITE" : "READ";
+	const char *acc = r->exec ? "EXECUTE" : r->write ? "WRITE" : "READ";
+	const char *bug = r->bug ? r->bug : "use-after-unmap";
 
 	uffdbox__say(fd,
 		     "=================================================================\n"
-		     "==%d==ERROR: uffdbox: use-after-unmap %s at 0x%lx by thread T%u (tid %d)\n",
-		     getpid(), acc, (unsigned long)r->addr, r->thread, r->tid);
+		     "==%d==ERROR: uffdbox: %s %s at 0x%lx by thread T%u (tid %d)\n",
+		     getpid(), bug, acc, (unsigned long)r->addr, r->thread, r->tid);
 	/* Symbols need libdw, which allocates: only on the way to abort().
 	 * A program that goes on gets raw frames, printed async-signal-safely. */
 	void (*print)(int, const struct uffdbox__stack *) =
@@ -218,14 +219,23 @@ void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 			fd,
 			"    (the access's stack is not available with the SERVED transport; the "
 			"SYNC transport captures it)\n");
+	/* An address in the allocator's header before a heap block. */
+	bool before = r->addr < r->start;
 	uffdbox__say(fd,
-		     "\n0x%lx is %lu bytes inside %s [0x%lx, 0x%lx) of %lu bytes\n"
-		     "unmapped at event #%llu by thread T%u (tid %d):\n",
-		     (unsigned long)r->addr, (unsigned long)(r->addr - r->start), r->what,
-		     (unsigned long)r->start, (unsigned long)r->end,
-		     (unsigned long)(r->end - r->start), (unsigned long long)r->unmap_seq,
+		     "\n0x%lx is %lu bytes %s %s [0x%lx, 0x%lx) of %lu bytes\n"
+		     "%s at event #%llu by thread T%u (tid %d):\n",
+		     (unsigned long)r->addr,
+		     (unsigned long)(before ? r->start - r->addr : r->addr - r->start),
+		     before ? "before" : "inside", r->what, (unsigned long)r->start,
+		     (unsigned long)r->end, (unsigned long)(r->end - r->start),
+		     r->released ? r->released : "unmapped", (unsigned long long)r->unmap_seq,
 		     r->unmap_thread, r->unmap_tid);
 	print(fd, r->unmap);
-	uffdbox__say(fd, "\nSUMMARY: uffdbox: use-after-unmap %s\n%s", acc,
+	if (r->alloc) {
+		uffdbox__say(fd, "\npreviously allocated by thread T%u (tid %d):\n",
+			     r->alloc_thread, r->alloc_tid);
+		print(fd, r->alloc);
+	}
+	uffdbox__say(fd, "\nSUMMARY: uffdbox: %s %s\n%s", bug, acc,
 		     r->aborting ? "==ABORTING\n" : "");
 }

@@ -61,6 +61,13 @@ struct uffdbox__uau {
 	int32_t unmap_tid;
 	const struct uffdbox__stack *unmap;
 	bool aborting; /* true: symbolize (the process ends); false: raw frames */
+	/* Other ways of releasing memory (zero for a use-after-unmap). */
+	const char *bug;      /* NULL: "use-after-unmap"; "use-after-free" */
+	const char *released; /* NULL: "unmapped"; "freed", "unloaded by dlclose" */
+	bool exec;	      /* an instruction fetch (a call through a stale pointer) */
+	const struct uffdbox__stack *alloc; /* where the block was allocated, or NULL */
+	uint32_t alloc_thread;
+	int32_t alloc_tid;
 };
 
 /* Write the sanitizer-style report: the first line names the bug class,

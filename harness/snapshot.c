@@ -241,6 +241,7 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 					 strerror(errno));
 			goto fail;
 		}
+		s->pagemap = uffdbox__fd_high(s->pagemap); /* out of the target's reach */
 	} else if (m == UFFDBOX_SNAPSHOT_WP_SYNC) {
 		uo.need_features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_SIGBUS;
 		rc = uffdbox_uffd_open(&uo, &s->u);

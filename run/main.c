@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "progcheck.h"
 #include "text.h"
 
 #define PRELOAD_NAME "libuffdbox-run.so"
@@ -44,7 +45,8 @@ static const char usage_run[] =
 	"  -h, --help          this text\n"
 	"\n"
 	"Exit status: PROGRAM's, or 128+N if signal N killed it (SIGABRT after a report:\n"
-	"134). 2 for a usage error, 127 if PROGRAM cannot be run.\n"
+	"134). 2 for a usage error or a PROGRAM the preload cannot reach (statically\n"
+	"linked, 32-bit), 127 if PROGRAM cannot be run.\n"
 	"\n"
 	"Environment: UFFDBOX_PRELOAD overrides where " PRELOAD_NAME " is found.\n";
 
@@ -147,6 +149,11 @@ static int cmd_run(int argc, char **argv)
 			"set UFFDBOX_PRELOAD to its path\n",
 			PRELOAD_NAME);
 		return 127;
+	}
+	char why[PATH_MAX + 256];
+	if (uffdbox__prog_check(argv[optind], why, sizeof(why)) < 0) {
+		fprintf(stderr, "uffdbox: %s\n", why);
+		return 2;
 	}
 	if (log) {
 		/* Start the log empty; the program's processes append to it. */

@@ -12,6 +12,11 @@
  * quarantine is a FIFO bounded in bytes (UFFDBOX_RUN_QUARANTINE_MB, default
  * 256); past the bound the oldest ranges are really unmapped.
  *
+ * The same quarantine keeps large heap blocks glibc unmapped in free() or
+ * realloc() (run/heap.c: use-after-free) and libraries ld.so unmapped in
+ * dlclose() (run/dl.c); run/fds.c keeps our userfaultfd out of the
+ * program's close/close_range/closefrom/dup2/dup3.
+ *
  * Options come from the environment (set by `uffdbox run`):
  *   UFFDBOX_RUN_QUARANTINE_MB  quarantine bound in MiB
  *   UFFDBOX_RUN_CONTINUE=1     report each distinct site once and go on
@@ -40,6 +45,7 @@
 #include "tids.h"
 #include "report.h"
 #include "internal.h"
+#include "preload.h"
 
 #define EXPORT	  __attribute__((visibility("default")))
 
@@ -58,8 +64,22 @@ struct quar {
 	uint64_t ordinal; /* n-th range quarantined: its "region" in the log */
 	int32_t tid;
 	uint32_t thread;
+	uint8_t kind;  /* enum uffdbox__qkind */
+	uint16_t path; /* DL: index into g.paths */
 	struct uffdbox__stack stack;
 };
+
+/* What a heap entry says beyond an unmapped range's (a side array, so that
+ * a program that only unmaps never touches its pages). */
+struct quar_heap {
+	uintptr_t ustart, uend; /* the block the program saw */
+	bool has_alloc;
+	uint32_t alloc_thread;
+	int32_t alloc_tid;
+	struct uffdbox__stack alloc;
+};
+
+#define PATHS_MAX 128
 
 static struct {
 	bool on;
@@ -69,7 +89,10 @@ static struct {
 	pthread_mutex_t mu;
 	struct live *live;
 	size_t nlive;
-	struct quar *q; /* ring of QUAR_MAX */
+	struct quar *q;	      /* ring of QUAR_MAX */
+	struct quar_heap *qh; /* beside q, for UFFDBOX__Q_HEAP entries */
+	char (*paths)[256];   /* DL: paths of unloaded libraries, deduplicated */
+	uint32_t npaths;
 	size_t qhead, qcount;
 	uint64_t ordinal;
 	_Atomic uint64_t seq;
@@ -86,6 +109,8 @@ static __thread int in_hook;
 /* The stack of the munmap/mremap call being handled, for the quarantine
  * entries it creates. */
 static __thread const struct uffdbox__stack *cur_stack;
+/* What the released range was, when not a plain unmap. */
+static __thread const struct uffdbox__qinfo *cur_info;
 
 /* libc's sigaction, for the signals we do not keep (ours is interposed). */
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
@@ -143,7 +168,7 @@ static int open_uffd(void)
 	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_SIGBUS};
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		int err = -errno;
-		close(fd);
+		syscall(SYS_close, fd);
 		return err;
 	}
 	return fd;
@@ -242,15 +267,24 @@ static void evict_oldest(void)
 	g.bytes -= q->end - s;
 }
 
-/* The program released [s, e), which it had mapped: keep it reserved. */
-static void quarantine(uintptr_t s, uintptr_t e)
+static uint16_t path_index(const char *path)
 {
-	/* An empty private anonymous mapping in place of the old one, then
-	 * registered: reads and writes fault into us, and nothing else can be
-	 * mapped there meanwhile. */
-	void *p = sys_mmap((void *)s, e - s, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED || uffd_register(s, e) < 0) {
+	uint32_t i;
+	for (i = 0; i < g.npaths; i++)
+		if (!strcmp(g.paths[i], path))
+			return (uint16_t)i;
+	if (i == PATHS_MAX)
+		return PATHS_MAX; /* "a library" */
+	snprintf(g.paths[i], sizeof(g.paths[i]), "%s", path);
+	g.npaths++;
+	return (uint16_t)i;
+}
+
+/* [s, e) holds our empty placeholder: register it and enter it in the
+ * FIFO, described by cur_stack and cur_info. */
+static void quarantine_placed(uintptr_t s, uintptr_t e)
+{
+	if (uffd_register(s, e) < 0) {
 		sys_munmap((void *)s, e - s);
 		return;
 	}
@@ -273,11 +307,40 @@ static void quarantine(uintptr_t s, uintptr_t e)
 		q->stack = *cur_stack;
 	else
 		q->stack.n = 0;
+	const struct uffdbox__qinfo *qi = cur_info;
+	q->kind = qi ? (uint8_t)qi->kind : UFFDBOX__Q_UNMAP;
+	if (qi && qi->kind == UFFDBOX__Q_HEAP) {
+		struct quar_heap *h = &g.qh[q - g.q];
+		h->ustart = qi->ustart;
+		h->uend = qi->uend;
+		h->has_alloc = qi->alloc != NULL;
+		if (qi->alloc)
+			h->alloc = *qi->alloc;
+		h->alloc_thread = qi->alloc_thread;
+		h->alloc_tid = qi->alloc_tid;
+	} else if (qi && qi->kind == UFFDBOX__Q_DL) {
+		q->path = path_index(qi->path ? qi->path : "?");
+	}
 	atomic_store(&q->start, s);
 	g.qcount++;
 	g.bytes += e - s;
 	log_event(UFFDBOX_EV_UNMAP, (int)q->ordinal, 0, 0, e - s, UFFDBOX_ACCESS_NONE, q->thread,
 		  UFFDBOX_RES_NONE);
+}
+
+/* The program released [s, e), which it had mapped: keep it reserved. */
+static void quarantine(uintptr_t s, uintptr_t e)
+{
+	/* An empty private anonymous mapping in place of the old one, then
+	 * registered: reads and writes fault into us, and nothing else can be
+	 * mapped there meanwhile. */
+	void *p = sys_mmap((void *)s, e - s, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		sys_munmap((void *)s, e - s);
+		return;
+	}
+	quarantine_placed(s, e);
 }
 
 /* The program maps over [s, e) with MAP_FIXED: quarantined parts are its
@@ -357,15 +420,53 @@ static bool site_seen(uintptr_t pc)
 	return false;
 }
 
+/* An instruction fetch (x86-64 page-fault error code, bit 4). */
+static bool fault_exec(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	return (uc->uc_mcontext.gregs[REG_ERR] & 16) != 0;
+#else
+	(void)uc;
+	return false;
+#endif
+}
+
+/* A call through a stale pointer faults on its first instruction, where no
+ * unwind information exists any more: frame 0 is the address, and the
+ * caller is unwound from the return address the call pushed. */
+static void exec_stack(struct uffdbox__stack *st, ucontext_t *uc)
+{
+#if defined(__x86_64__)
+	ucontext_t c = *uc;
+	greg_t *r = c.uc_mcontext.gregs;
+	uintptr_t ip = (uintptr_t)r[REG_RIP];
+	r[REG_RIP] = (greg_t) * (const uintptr_t *)r[REG_RSP];
+	r[REG_RSP] += 8;
+	uffdbox__stack_from_signal(st, &c);
+	if (st->n == UFFDBOX_STACK_MAX)
+		st->n--;
+	memmove(st->pc + 1, st->pc, st->n * sizeof(st->pc[0]));
+	st->pc[0] = ip;
+	st->n++;
+#else
+	uffdbox__stack_from_signal(st, uc);
+#endif
+}
+
 static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 {
 	struct uffdbox__stack st;
-	bool wr = uffdbox__fault_write(uc);
+	bool wr = uffdbox__fault_write(uc), ex = fault_exec(uc);
 	int32_t tid = gettid_raw();
 	uint32_t thread = thread_id(tid);
+	char what[300];
 
-	uffdbox__stack_from_signal(&st, uc);
-	if (g.cont && st.n && site_seen(st.pc[0]))
+	if (ex)
+		exec_stack(&st, uc);
+	else
+		uffdbox__stack_from_signal(&st, uc);
+	/* A stale call is one site per caller, not per callee address. */
+	if (g.cont && st.n && site_seen(st.pc[ex && st.n > 1 ? 1 : 0]))
 		return;
 	struct uffdbox__uau r = {
 		.write = wr,
@@ -381,11 +482,28 @@ static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 		.unmap_tid = q->tid,
 		.unmap = &q->stack,
 		.aborting = !g.cont,
+		.exec = ex,
 	};
+	if (q->kind == UFFDBOX__Q_HEAP) {
+		struct quar_heap *h = &g.qh[q - g.q];
+		r.bug = "use-after-free";
+		r.released = "freed";
+		r.what = "the freed block";
+		r.start = h->ustart;
+		r.end = h->uend;
+		r.alloc = h->has_alloc ? &h->alloc : NULL;
+		r.alloc_thread = h->alloc_thread;
+		r.alloc_tid = h->alloc_tid;
+	} else if (q->kind == UFFDBOX__Q_DL) {
+		snprintf(what, sizeof(what), "the unloaded library %s, its range",
+			 q->path < g.npaths ? g.paths[q->path] : "(name not kept)");
+		r.what = what;
+		r.released = "unloaded by dlclose";
+	}
 	uffdbox__uau_report(2, &r);
-	uintptr_t qs = r.start;
+	uintptr_t qs = atomic_load(&q->start);
 	log_event(UFFDBOX_EV_UAU, (int)q->ordinal, (addr - qs) / 4096, (uint32_t)(addr % 4096),
-		  4096, wr ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ, thread,
+		  4096, wr && !ex ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ, thread,
 		  g.cont ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT);
 }
 
@@ -405,10 +523,13 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 		write_log();
 		abort();
 	}
-	/* Continue: this page reads as zeros from now on. */
-	static char zeros[4096];
+	/* Continue: this page reads as zeros from now on; a stale call into
+	 * an unloaded library returns at once (a page of `ret`). */
+	static char zeros[4096], rets[4096];
+	if (fault_exec(ucv) && !rets[0])
+		memset(rets, 0xc3, sizeof(rets));
 	struct uffdio_copy c = {.dst = addr & ~(uintptr_t)4095,
-				.src = (uintptr_t)zeros,
+				.src = (uintptr_t)(fault_exec(ucv) ? rets : zeros),
 				.len = 4096,
 				.mode = UFFDIO_COPY_MODE_DONTWAKE};
 	ioctl(g.uffd, UFFDIO_COPY, &c);
@@ -433,6 +554,61 @@ static void caller_stack(struct uffdbox__stack *st)
 		k++;
 	memmove(st->pc, st->pc + k, (st->n - k) * sizeof(st->pc[0]));
 	st->n -= k;
+}
+
+bool uffdbox__run_active(void)
+{
+	return g.on && !in_hook;
+}
+
+void uffdbox__run_enter(void)
+{
+	in_hook++;
+}
+
+void uffdbox__run_leave(void)
+{
+	in_hook--;
+}
+
+uint32_t uffdbox__run_thread(int32_t *tid)
+{
+	*tid = gettid_raw();
+	return thread_id(*tid);
+}
+
+void uffdbox__run_caller_stack(struct uffdbox__stack *st)
+{
+	caller_stack(st);
+}
+
+int uffdbox__run_reserve(uintptr_t s, uintptr_t e, const struct uffdbox__qinfo *qi)
+{
+	/* Readable, writable and executable, so that every kind of access -
+	 * a call through a stale function pointer too - is a missing-page
+	 * fault the userfaultfd turns into SIGBUS (without PROT_EXEC an
+	 * instruction fetch would be a plain SIGSEGV). */
+	int prot = PROT_READ | PROT_WRITE | (qi->kind == UFFDBOX__Q_DL ? PROT_EXEC : 0);
+	void *p =
+		sys_mmap((void *)s, e - s, prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (p != (void *)s) { /* a kernel before 4.17 ignores the flag */
+		sys_munmap(p, e - s);
+		return -EEXIST;
+	}
+	in_hook++;
+	cur_stack = qi->release;
+	cur_info = qi;
+	pthread_mutex_lock(&g.mu);
+	live_cut(s, e, NULL);
+	quarantine_placed(s, e);
+	pthread_mutex_unlock(&g.mu);
+	cur_info = NULL;
+	cur_stack = NULL;
+	in_hook--;
+	return 0;
 }
 
 /* [s, e) was freed by mremap: drop it from the live table and, if it was
@@ -567,12 +743,13 @@ static void reopen_in_child(void)
 	pthread_mutex_unlock(&g.mu);
 	if (!g.on)
 		return;
-	close(g.uffd);
+	syscall(SYS_close, g.uffd);
 	g.uffd = open_uffd();
 	if (g.uffd < 0) {
 		g.on = false;
 		return;
 	}
+	uffdbox__fd_own(&g.uffd);
 	for (size_t k = 0; k < g.qcount; k++) {
 		struct quar *q = &g.q[(g.qhead + k) % QUAR_MAX];
 		uintptr_t qs = atomic_load(&q->start);
@@ -619,7 +796,12 @@ __attribute__((constructor)) static void init(void)
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	g.q = sys_mmap(NULL, QUAR_MAX * sizeof(*g.q), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (g.live == MAP_FAILED || g.q == MAP_FAILED ||
+	g.qh = sys_mmap(NULL, QUAR_MAX * sizeof(*g.qh), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	g.paths = sys_mmap(NULL, PATHS_MAX * sizeof(*g.paths), PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g.live == MAP_FAILED || g.q == MAP_FAILED || g.qh == MAP_FAILED ||
+	    g.paths == MAP_FAILED ||
 	    (g.log_path[0] && uffdbox__log_init(&g.log, 1u << 16, false) < 0)) {
 		uffdbox__say(
 			2,
@@ -631,7 +813,9 @@ __attribute__((constructor)) static void init(void)
 	sigemptyset(&sa.sa_mask);
 	libc_sigaction(SIGBUS, &sa, &g.app_bus);
 	pthread_atfork(lock_for_fork, unlock_after_fork, reopen_in_child);
+	uffdbox__fd_own(&g.uffd);
 	g.on = true;
+	uffdbox__heap_init(true);
 }
 
 __attribute__((destructor)) static void fini(void)

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -771,5 +772,35 @@ TEST_CASE(uffd_kernel_mode_access, TMEM_NONE, 0)
 	ASSERT_EQ(read(pfd[0], p, 3), 3);
 	ASSERT_EQ(tfx_server_stop(s), 1);
 	ASSERT(memcmp(p, "xyz", 3) == 0);
+	uffdbox_uffd_close(u);
+}
+
+/* The sandbox's userfaultfd lives where a target's descriptor hygiene does
+ * not look: near the RLIMIT_NOFILE soft limit (at most 65536), close-on-exec;
+ * a target that closes or dup2()s over its low descriptors keeps it. */
+TEST_CASE(uffd_fd_out_of_reach, TMEM_NONE, 0)
+{
+	char err[ERRBUF] = "";
+	struct rlimit rl;
+	ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	long top = rl.rlim_cur > 65536 ? 65536 : (long)rl.rlim_cur;
+	if (top <= 64)
+		test_skip("RLIMIT_NOFILE soft limit %ld leaves no high descriptors", top);
+	struct uffdbox_uffd *u = open_with(0, false, err);
+	int fd = uffdbox_uffd_fd(u);
+	ASSERT(fd >= top - 16 && fd < top);
+	check_fd_flags(u);
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ASSERT(nul >= 0 && nul < 64);
+	for (int i = 3; i < 64; i++)
+		if (i != nul)
+			dup2(nul, i);
+	for (int i = 3; i < 64; i++)
+		close(i);
+	struct uffdio_api a = {.api = UFFD_API};
+	/* still a userfaultfd (a second UFFDIO_API is refused with EINVAL,
+	 * not EBADF or ENOTTY) */
+	ASSERT_EQ(ioctl(fd, UFFDIO_API, &a), -1);
+	ASSERT_EQ(errno, EINVAL);
 	uffdbox_uffd_close(u);
 }

@@ -6,14 +6,20 @@
  * program.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +50,107 @@ __attribute__((noinline)) static void stale_write(volatile char *p)
 __attribute__((noinline)) static void release(char *p, size_t len)
 {
 	munmap(p, len);
+}
+
+__attribute__((noinline)) static char *heap_alloc(size_t n)
+{
+	char *p = malloc(n);
+	if (!p) {
+		perror("malloc");
+		exit(3);
+	}
+	memset(p, 'H', n);
+	return p;
+}
+
+__attribute__((noinline)) static void heap_release(char *p)
+{
+	free(p);
+}
+
+__attribute__((noinline)) static char *heap_grow(char *p, size_t n)
+{
+	return realloc(p, n);
+}
+
+__attribute__((noinline)) static void lib_release(void *h)
+{
+	if (dlclose(h) != 0)
+		fprintf(stderr, "dlclose: %s\n", dlerror());
+}
+
+/* The program's own descriptor hygiene, as daemons and sandboxes do it:
+ * then check that its own descriptor (a pipe) really went. */
+static int drop_fds(const char *how)
+{
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return -1;
+	long max = sysconf(_SC_OPEN_MAX);
+	if (!strcmp(how, "close")) {
+		for (long fd = 3; fd < max; fd++)
+			close((int)fd);
+	} else if (!strcmp(how, "close_range")) {
+		if (close_range(3, ~0u, 0) < 0)
+			perror("close_range");
+	} else if (!strcmp(how, "closefrom")) {
+		closefrom(3);
+	} else if (!strcmp(how, "dup2") || !strcmp(how, "dup3")) {
+		/* /dev/null over every descriptor it finds open (a listing of
+		 * /proc/self/fd shows ours too) */
+		int nul = open("/dev/null", O_RDWR), fds[256], n = 0;
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *de;
+		while (d && (de = readdir(d)) && n < 256)
+			if (de->d_name[0] != '.' && atoi(de->d_name) > 2 &&
+			    atoi(de->d_name) != dirfd(d) && atoi(de->d_name) != nul)
+				fds[n++] = atoi(de->d_name);
+		if (d)
+			closedir(d);
+		for (int i = 0; i < n; i++)
+			if (how[3] == '2' ? dup2(nul, fds[i]) < 0
+					  : dup3(nul, fds[i], O_CLOEXEC) < 0)
+				perror(how);
+		(void)max;
+		/* every descriptor is /dev/null now: the pipe's number too */
+		struct stat st;
+		int hi = 0;
+		for (int i = 0; i < n; i++)
+			hi = fds[i] > hi ? fds[i] : hi;
+		if (fstat(pfd[0], &st) == 0 && S_ISCHR(st.st_mode))
+			printf("%s replaced the program's descriptors, up to %d\n", how, hi);
+		fflush(stdout);
+		return 0;
+	} else {
+		return -1;
+	}
+	printf("%s closed the program's descriptors: %s\n", how,
+	       fcntl(pfd[0], F_GETFD) < 0 && errno == EBADF ? "yes" : "no");
+	fflush(stdout);
+	return 0;
+}
+
+static unsigned long heap_churn(long n)
+{
+	unsigned long sum = 0;
+	for (long i = 0; i < n; i++) {
+		size_t sz = (size_t)(128 + (i * 37) % 896) << 10;
+		char *b = malloc(sz);
+		for (size_t k = 0; k < sz; k += PG)
+			b[k] = (char)i;
+		b = realloc(b, sz * 2);
+		b[sz * 2 - 1] = 1;
+		char *c = calloc(1, sz / 2);
+		sum += (unsigned char)b[0] + (unsigned char)c[sz / 4];
+		free(c);
+		free(b);
+	}
+	return sum;
+}
+
+static void *churn_thread(void *arg)
+{
+	return (void *)heap_churn((long)arg);
 }
 
 static void *unmap_thread(void *arg)
@@ -173,12 +280,135 @@ int main(int argc, char **argv)
 		printf("mmap %s %s, munmap %d %s, mremap %s %s\n",
 		       bad == MAP_FAILED ? "failed" : "ok", strerror(e1), r, strerror(e2),
 		       q == MAP_FAILED ? "failed" : "ok", strerror(e3));
+	} else if (!strcmp(mode, "fds") && argc > 2) {
+		/* the program closes or replaces every descriptor it does not
+		 * know, then touches what it unmapped */
+		if (drop_fds(argv[2]) < 0) {
+			fprintf(stderr, "fds: close, close_range, closefrom, dup2 or dup3\n");
+			return 2;
+		}
+		if (argc > 3 && !strcmp(argv[3], "heap")) {
+			/* ... or a large heap block it freed */
+			char *h = heap_alloc(1 << 20);
+			heap_release(h);
+			printf("stale %c\n", stale_read(h));
+			return 0;
+		}
+		if (argc > 4 && !strcmp(argv[3], "dl")) {
+			/* ... or a library it unloaded */
+			void *h = dlopen(argv[4], RTLD_NOW | RTLD_LOCAL);
+			char *data = h ? dlsym(h, "uau_lib_data") : NULL;
+			if (!data)
+				return 3;
+			lib_release(h);
+			printf("stale %c\n", stale_read(data));
+			return 0;
+		}
+		release(p, 4 * PG);
+		printf("stale %c\n", stale_read(p + PG));
+	} else if (!strcmp(mode, "heap_read")) {
+		/* 1 MiB: mapped on its own by glibc, unmapped inside free() */
+		char *h = heap_alloc(1 << 20);
+		heap_release(h);
+		printf("stale %c\n", stale_read(h));
+	} else if (!strcmp(mode, "heap_realloc")) {
+		/* A pointer kept into a 300 KiB block that realloc moves (a page
+		 * mapped right after it leaves no room to grow in place). */
+		char *h = heap_alloc(300 << 10);
+		uintptr_t end = ((uintptr_t)h + (300 << 10) + PG - 1) & ~(uintptr_t)(PG - 1);
+		mmap((void *)end, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		     -1, 0);
+		char *kept = h + 1000;
+		char *n = heap_grow(h, 4 << 20);
+		printf("realloc %s\n", n == h ? "grew in place" : "moved the block");
+		fflush(stdout);
+		stale_write(kept);
+		printf("stale write went through\n");
+	} else if (!strcmp(mode, "heap_reuse")) {
+		/* 40 MiB freed, then the same size again: glibc maps it at the
+		 * same address, and the stale read sees the new block's bytes. */
+		char *a = heap_alloc(40 << 20);
+		heap_release(a);
+		char *b = malloc(40 << 20);
+		memset(b, 'N', 40 << 20);
+		printf("new block %s the old address\n", a == b ? "reuses" : "avoids");
+		fflush(stdout);
+		printf("stale %c\n", stale_read(a + 4096));
+	} else if (!strcmp(mode, "heap_twice")) {
+		/* --continue: the same site three times, another site once */
+		char *h = heap_alloc(1 << 20);
+		heap_release(h);
+		int sum = 0;
+		for (int i = 0; i < 3; i++)
+			sum += stale_read(h + i * 8192);
+		stale_write(h + 5 * 8192);
+		printf("went on, sum %d\n", sum);
+	} else if (!strcmp(mode, "heapchurn")) {
+		/* Large blocks allocated, grown, written and freed correctly:
+		 * every one mapped on its own (the threshold is pinned, as
+		 * mallopt users do, so glibc's adaptive threshold does not move
+		 * them into the arena). */
+		long n = argc > 2 ? atol(argv[2]) : 2000;
+		mallopt(M_MMAP_THRESHOLD, 128 << 10);
+		unsigned long sum = heap_churn(n);
+		printf("heapchurn %ld sum %lu\n", n, sum);
+	} else if (!strcmp(mode, "heapthreads")) {
+		/* the same in 4 threads at once: shared tables, no report */
+		mallopt(M_MMAP_THRESHOLD, 128 << 10);
+		pthread_t t[4];
+		unsigned long sum = 0;
+		for (int i = 0; i < 4; i++)
+			pthread_create(&t[i], NULL, churn_thread, (void *)(long)(100 + i));
+		for (int i = 0; i < 4; i++) {
+			void *r;
+			pthread_join(t[i], &r);
+			sum += (unsigned long)r;
+		}
+		printf("heapthreads sum %lu\n", sum);
+	} else if (!strcmp(mode, "dlchurn") && argc > 3) {
+		/* dlopen, call, dlclose, again */
+		long n = atol(argv[2]);
+		long sum = 0;
+		for (long i = 0; i < n; i++) {
+			void *h = dlopen(argv[3], RTLD_NOW | RTLD_LOCAL);
+			if (!h) {
+				fprintf(stderr, "dlopen: %s\n", dlerror());
+				return 3;
+			}
+			int (*fn)(int) = (int (*)(int))dlsym(h, "uau_lib_fn");
+			sum += fn((int)i);
+			dlclose(h);
+		}
+		printf("dlchurn %ld sum %ld\n", n, sum);
+	} else if (!strncmp(mode, "dl_", 3) && argc > 2) {
+		/* a pointer into a library's data, or to its function, kept
+		 * past dlclose */
+		void *h = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
+		if (!h) {
+			fprintf(stderr, "dlopen: %s\n", dlerror());
+			return 3;
+		}
+		volatile char *data = dlsym(h, "uau_lib_data");
+		int (*fn)(int) = (int (*)(int))dlsym(h, "uau_lib_fn");
+		printf("lib says %d %c\n", fn(41), data[5]);
+		lib_release(h);
+		printf("unloaded: %s\n", dlopen(argv[2], RTLD_NOW | RTLD_NOLOAD) ? "no" : "yes");
+		fflush(stdout);
+		if (!strcmp(mode, "dl_read"))
+			printf("stale %c\n", stale_read((char *)data));
+		else if (!strcmp(mode, "dl_write"))
+			stale_write((char *)data);
+		else
+			printf("stale call %d\n", fn(1));
+		printf("went on\n");
 	} else if (!strcmp(mode, "clean")) {
 		release(p, 4 * PG);
 		printf("clean\n");
 	} else {
 		fprintf(stderr,
-			"modes: read write partial mremap thread fork reuse swallow churn clean\n");
+			"modes: read write partial mremap thread fork reuse swallow churn clean "
+			"errno, fds HOW, heap_read heap_realloc heap_reuse heap_twice "
+			"heapchurn N, dlchurn N LIB, dl_read|dl_write|dl_call LIB\n");
 		return 2;
 	}
 	return 0;
