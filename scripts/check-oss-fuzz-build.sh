@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/check-oss-fuzz-build.sh [--engine libfuzzer|afl|all] [--seccomp] [--keep]
+# scripts/check-oss-fuzz-build.sh [--engine libfuzzer|afl|all]
+#     [--sanitizer address|undefined|coverage] [--seccomp] [--keep]
 #
 # OSS-Fuzz's build and its bad-build check (base-runner's bad_build_check),
 # without Docker, for .clusterfuzzlite/build.sh:
@@ -8,8 +9,9 @@
 #      ones left out as .dockerignore leaves them out) in $SRC/uffdbox, and
 #      build.sh in $SRC/;
 #   2. sets the variables OSS-Fuzz's `compile` sets for SANITIZER=address
-#      and (a) FUZZING_ENGINE=libfuzzer, (b) FUZZING_ENGINE=afl, and runs
-#      `bash -eux $SRC/build.sh` from $SRC/uffdbox;
+#      (or --sanitizer: undefined and coverage, libFuzzer only, as OSS-Fuzz
+#      builds them) and (a) FUZZING_ENGINE=libfuzzer, (b) FUZZING_ENGINE=afl,
+#      and runs `bash -eux $SRC/build.sh` from $SRC/uffdbox;
 #   3. checks every target in $OUT as bad_build_check does:
 #      libFuzzer: `T -seed=1337 -runs=4` must not say the code is
 #        uninstrumented (and its edge count is printed, with OSS-Fuzz's
@@ -22,9 +24,11 @@
 #        and must print "All set and ready to roll" and never "target binary
 #        crashed/terminated"; and the driver runs 4 seed inputs given as files
 #        ("Execution successful." 4 times);
-#      both: objdump counts calls into the sanitizer runtimes (ASan >= 1000,
-#        UBSan <= 200, MSan <= 3), and `ldd` shows no library the runner
-#        image lacks (only libc's own, libstdc++/libgcc_s).
+#      both: objdump counts calls into the sanitizer runtimes (address:
+#        ASan >= 1000, UBSan <= 200, MSan <= 3; undefined: UBSan >= 168, no
+#        ASan, MSan <= 3; coverage: not checked, as in OSS-Fuzz), and `ldd`
+#        shows no library the runner image lacks (only libc's own,
+#        libstdc++/libgcc_s).
 #
 # --seccomp runs every target (and afl-fuzz) under the command named by
 # UFFDBOX_CHECK_WRAP, a wrapper that installs a seccomp filter denying
@@ -36,11 +40,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-engine=all seccomp=0 keep=0
+engine=all sanitizer=address seccomp=0 keep=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--engine) engine=${2:?--engine needs libfuzzer, afl or all}; shift 2 ;;
 	--engine=*) engine=${1#--engine=}; shift ;;
+	--sanitizer) sanitizer=${2:?--sanitizer needs address, undefined or coverage}; shift 2 ;;
+	--sanitizer=*) sanitizer=${1#--sanitizer=}; shift ;;
 	--seccomp) seccomp=1; shift ;;
 	--keep) keep=1; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
@@ -53,6 +59,21 @@ afl) engines=(afl) ;;
 all) engines=(libfuzzer afl) ;;
 *) echo "check-oss-fuzz-build: --engine must be libfuzzer, afl or all, not '$engine'" >&2; exit 2 ;;
 esac
+# base-builder's SANITIZER_FLAGS_* and COVERAGE_FLAGS_coverage.
+case "$sanitizer" in
+address) san_flags="-fsanitize=address -fsanitize-address-use-after-scope" ;;
+undefined)
+	ub=array-bounds,bool,builtin,enum,function,integer-divide-by-zero,null,object-size,return,returns-nonnull-attribute,shift,signed-integer-overflow
+	san_flags="-fsanitize=$ub,unsigned-integer-overflow,unreachable,vla-bound,vptr -fno-sanitize-recover=$ub,unreachable,vla-bound,vptr"
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-silence_unsigned_overflow=1} ;;
+coverage) san_flags="-fprofile-instr-generate -fcoverage-mapping -pthread -Wl,--no-as-needed -Wl,-ldl -Wl,-lm -Wno-unused-command-line-argument" ;;
+*) echo "check-oss-fuzz-build: --sanitizer must be address, undefined or coverage, not '$sanitizer'" >&2; exit 2 ;;
+esac
+if [ "$sanitizer" != address ]; then
+	# OSS-Fuzz builds AFL++ with ASan only.
+	[ "$engine" != afl ] || { echo "check-oss-fuzz-build: AFL++ builds are ASan only (--sanitizer address)" >&2; exit 2; }
+	engines=(libfuzzer)
+fi
 wrap=()
 if [ "$seccomp" = 1 ]; then
 	if [ -z "${UFFDBOX_CHECK_WRAP:-}" ]; then
@@ -107,14 +128,22 @@ lf_args() {
 }
 
 check_sanitizers() { # TARGET
-	local t=$1 asan ubsan msan dis
+	local t=$1 asan ubsan msan dis name
+	name=$(basename "$t")
 	dis=$(objdump -d --no-show-raw-insn "$t")
 	asan=$(grep -cE 'call[q]?\s+[0-9a-f]+\s+<__asan' <<<"$dis" || true)
 	ubsan=$(grep -cE 'call[q]?\s+[0-9a-f]+\s+<__ubsan' <<<"$dis" || true)
 	msan=$(grep -cE 'call[q]?\s+[0-9a-f]+\s+<__msan' <<<"$dis" || true)
-	[ "$asan" -ge 1000 ] || fail "$(basename "$t") does not seem to be compiled with ASan ($asan calls)"
-	[ "$ubsan" -le 200 ] || fail "ASan build of $(basename "$t") seems to be compiled with UBSan ($ubsan calls)"
-	[ "$msan" -le 3 ] || fail "ASan build of $(basename "$t") seems to be compiled with MSan ($msan calls)"
+	case "$sanitizer" in
+	address)
+		[ "$asan" -ge 1000 ] || fail "$name does not seem to be compiled with ASan ($asan calls)"
+		[ "$ubsan" -le 200 ] || fail "ASan build of $name seems to be compiled with UBSan ($ubsan calls)"
+		[ "$msan" -le 3 ] || fail "ASan build of $name seems to be compiled with MSan ($msan calls)" ;;
+	undefined)
+		[ "$asan" = 0 ] || fail "UBSan build of $name seems to be compiled with ASan ($asan calls)"
+		[ "$msan" -le 3 ] || fail "UBSan build of $name seems to be compiled with MSan ($msan calls)"
+		[ "$ubsan" -ge 168 ] || fail "$name does not seem to be compiled with UBSan ($ubsan calls)" ;;
+	esac
 	local extra
 	extra=$(ldd "$t" | awk '{print $1}' | sed 's|.*/||' | grep -vE "$runner_libs" || true)
 	[ -z "$extra" ] || fail "$(basename "$t") needs libraries the runner image lacks: $(echo $extra)"
@@ -125,6 +154,10 @@ check_libfuzzer() { # TARGET
 	local t=$1 name log edges
 	name=$(basename "$t")
 	log=$tmp/$name.libfuzzer.log
+	if [ "$sanitizer" = coverage ]; then
+		check_coverage "$t"
+		return
+	fi
 	# check_engine
 	(cd "$OUT" && "${wrap[@]}" "./$name" -seed=1337 -runs=4 >"$log" 2>&1) || true
 	if grep -q "ERROR: no interesting inputs were found. Is the code instrumented" "$log"; then
@@ -161,6 +194,24 @@ check_libfuzzer() { # TARGET
 	else
 		fail "$name has no seed corpus ($OUT/${name}_seed_corpus.zip)"
 	fi
+}
+
+# The coverage build is not bad-build checked by OSS-Fuzz; its targets
+# replay the corpus (-runs=0) and write a profile, as coverage reports need.
+check_coverage() { # TARGET
+	local name corpus log
+	name=$(basename "$1")
+	corpus=$tmp/corpus-$name log=$tmp/$name.coverage.log
+	rm -rf "$corpus" "$tmp/$name.profraw" && mkdir -p "$corpus"
+	unzip -q -o -d "$corpus" "$OUT/${name}_seed_corpus.zip"
+	if ! (cd "$OUT" && env -u OUT LLVM_PROFILE_FILE="$tmp/$name.profraw" "${wrap[@]}" \
+		"./$name" -runs=0 "$corpus" </dev/null >"$log" 2>&1); then
+		fail "coverage build of $name failed on its seed corpus:"
+		tail -40 "$log"
+		return
+	fi
+	[ -s "$tmp/$name.profraw" ] || { fail "coverage build of $name wrote no profile"; return; }
+	echo "  $name: seed corpus replayed, profile of $(stat -c %s "$tmp/$name.profraw") bytes written"
 }
 
 check_afl() { # TARGET
@@ -211,7 +262,10 @@ check_afl() { # TARGET
 }
 
 base_cflags="-O1 -fno-omit-frame-pointer -gline-tables-only -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION"
-asan_flags="-fsanitize=address -fsanitize-address-use-after-scope"
+# The engine's coverage flags: none in the coverage build (its
+# instrumentation is the profile), -fsanitize=fuzzer-no-link otherwise.
+cov_flags=-fsanitize=fuzzer-no-link
+[ "$sanitizer" != coverage ] || cov_flags=
 for e in "${engines[@]}"; do
 	t0=$SECONDS
 	OUT=$tmp/out-$e WORK=$tmp/work-$e
@@ -223,18 +277,18 @@ for e in "${engines[@]}"; do
 	case "$e" in
 	libfuzzer)
 		env_vars=(CC=clang CXX=clang++
-			"CFLAGS=$base_cflags $asan_flags -fsanitize=fuzzer-no-link"
-			"CXXFLAGS=$base_cflags $asan_flags -fsanitize=fuzzer-no-link"
+			"CFLAGS=$base_cflags $san_flags $cov_flags"
+			"CXXFLAGS=$base_cflags $san_flags $cov_flags"
 			LIB_FUZZING_ENGINE=-fsanitize=fuzzer) ;;
 	afl)
 		env_vars=(CC=afl-clang-fast CXX=afl-clang-fast++
-			"CFLAGS=$base_cflags $asan_flags" "CXXFLAGS=$base_cflags $asan_flags"
+			"CFLAGS=$base_cflags $san_flags" "CXXFLAGS=$base_cflags $san_flags"
 			"LIB_FUZZING_ENGINE=$afl_driver" AFL_QUIET=1
 			ASAN_OPTIONS=detect_leaks=0:symbolize=0:detect_odr_violation=0:abort_on_error=1) ;;
 	esac
-	echo "== OSS-Fuzz build: FUZZING_ENGINE=$e SANITIZER=address${wrap:+ (checks under: ${wrap[*]})} =="
+	echo "== OSS-Fuzz build: FUZZING_ENGINE=$e SANITIZER=$sanitizer${wrap:+ (checks under: ${wrap[*]})} =="
 	if ! (cd "$SRC/uffdbox" && env "${env_vars[@]}" SRC="$SRC" OUT="$OUT" WORK="$WORK" \
-		SANITIZER=address FUZZING_ENGINE="$e" FUZZING_LANGUAGE=c ARCHITECTURE=x86_64 \
+		SANITIZER="$sanitizer" FUZZING_ENGINE="$e" FUZZING_LANGUAGE=c ARCHITECTURE=x86_64 \
 		bash -eux "$SRC/build.sh" >"$tmp/build-$e.log" 2>&1); then
 		echo "check-oss-fuzz-build: build.sh failed ($e); its last lines:" >&2
 		tail -40 "$tmp/build-$e.log" >&2
