@@ -145,7 +145,7 @@ if [ -d examples/libs ]; then
 	for d in examples/libs/*/; do
 		[ -d "$d" ] || continue
 		if [ ! -f "$d/oss-fuzz.sh" ]; then
-			echo "build.sh: $d has no oss-fuzz.sh: add one (see the comment above this loop)" >&2
+			echo "build.sh: ${d%/} has no oss-fuzz.sh: add one (see .clusterfuzzlite/build.sh, \"example libraries\")" >&2
 			exit 1
 		fi
 		# shellcheck source=/dev/null

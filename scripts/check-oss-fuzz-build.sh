@@ -28,7 +28,7 @@
 #        ASan >= 1000, UBSan <= 200, MSan <= 3; undefined: UBSan >= 168, no
 #        ASan, MSan <= 3; coverage: not checked, as in OSS-Fuzz), and `ldd`
 #        shows no library the runner image lacks (only libc's own,
-#        libstdc++/libgcc_s).
+#        libstdc++/libgcc_s); `file` says x86-64 (check_architecture).
 #
 # --seccomp runs every target (and afl-fuzz) under the command named by
 # UFFDBOX_CHECK_WRAP, a wrapper that installs a seccomp filter denying
@@ -144,10 +144,11 @@ check_sanitizers() { # TARGET
 		[ "$msan" -le 3 ] || fail "UBSan build of $name seems to be compiled with MSan ($msan calls)"
 		[ "$ubsan" -ge 168 ] || fail "$name does not seem to be compiled with UBSan ($ubsan calls)" ;;
 	esac
+	file -b "$t" | grep -q x86-64 || fail "$name is not built for x86_64: $(file -b "$t")"
 	local extra
 	extra=$(ldd "$t" | awk '{print $1}' | sed 's|.*/||' | grep -vE "$runner_libs" || true)
 	[ -z "$extra" ] || fail "$(basename "$t") needs libraries the runner image lacks: $(echo $extra)"
-	echo "  sanitizer calls: asan=$asan ubsan=$ubsan msan=$msan; shared libraries: libc's only"
+	echo "  sanitizer calls: asan=$asan ubsan=$ubsan msan=$msan; x86-64; shared libraries: libc's only"
 }
 
 check_libfuzzer() { # TARGET
