@@ -61,7 +61,7 @@ lib_instrumented="$WORK/uffdbox-instrumented/libuffdbox.a"
 lib_harness="$WORK/uffdbox-harness/libuffdbox.a"
 
 # libunwind and libdw, static; libpthread as the runner's libc has it.
-# -no-pie: Debian's and Ubuntu's libunwind.a is not position-independent.
+# -no-pie: Debian's libunwind.a is not position-independent.
 static_deps="-no-pie -Wl,-Bstatic $(pkg-config --static --libs-only-l libdw libunwind |
 	sed -e 's/-lpthread//g') -Wl,-Bdynamic -lpthread"
 

@@ -34,6 +34,8 @@
 # their last finds (AFL_FINAL_SYNC; with an afl-fuzz older than 4.10c that
 # lacks it, a short resume of the main with AFL_IMPORT_FIRST=1 does the
 # same); then the last sync to the other machines and a summary.
+# Local copies use rsync when it is installed, else cp
+# (UFFDBOX_CAMPAIGN_COPY=cp|rsync chooses); remote ones need rsync and ssh.
 # Environment for afl-fuzz passes through (AFL_SKIP_CPUFREQ, ...);
 # AFL_TRY_AFFINITY=1 is the default unless AFL_NO_AFFINITY is set.
 # Exit: 0 the campaign ran (crashes are listed in the summary), 1 an
@@ -116,11 +118,22 @@ grep -q AFL_FINAL_SYNC "$(command -v afl-fuzz)" && final_sync=1
 # file.  Left out: the current input, the record of what that instance
 # imported (.synced) and its is_main_node mark (afl-fuzz would warn that two
 # main nodes share OUT).
+# rsync's exit 24 (a source file vanished: another machine's rsync
+# renamed its temporary file meanwhile) is not a failure.
+rsync_() {
+	local rc=0
+	rsync "$@" || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 24 ]
+}
+copy_with='cp'
+command -v rsync >/dev/null && copy_with=rsync
+[ -z "${UFFDBOX_CAMPAIGN_COPY:-}" ] || copy_with=$UFFDBOX_CAMPAIGN_COPY
+[[ "$copy_with" =~ ^(cp|rsync)$ ]] || die "UFFDBOX_CAMPAIGN_COPY must be cp or rsync, not '$copy_with'"
 copy_dir() { # SRC_DIR DEST_PARENT
 	local src=$1 dst=$2 f rel
-	if [[ "$src" == *:* || "$dst" == *:* ]] || command -v rsync >/dev/null; then
+	if [[ "$src" == *:* || "$dst" == *:* ]] || [ "$copy_with" = rsync ]; then
 		command -v rsync >/dev/null || { echo "campaign: rsync is needed for $src -> $dst" >&2; return 1; }
-		rsync -a --rsh=ssh --exclude=.cur_input --exclude=.synced --exclude=is_main_node \
+		rsync_ -a --rsh=ssh --exclude=.cur_input --exclude=.synced --exclude=is_main_node \
 			"$src" "$dst/"
 		return
 	fi
@@ -150,7 +163,7 @@ sync_in() {
 	local s d name
 	for s in "${sync_from[@]}"; do
 		if [[ "$s" == *:* ]]; then
-			rsync -a --rsh=ssh --exclude="$main" --exclude=.cur_input --exclude=.synced \
+			rsync_ -a --rsh=ssh --exclude="$main" --exclude=.cur_input --exclude=.synced \
 				--exclude=is_main_node --include='main-*/***' --exclude='*' "$s/" "$out/" ||
 				echo "campaign: sync from $s failed" >&2
 			continue

@@ -7,7 +7,8 @@
 #      of the seeds, one instance each) syncing every 5 s through a shared
 #      directory for 20 s: each has the other's main directory, and each
 #      main read the other machine's queue (.synced/main-OTHER; how many of
-#      its inputs were new, i.e. imported, is printed).
+#      its inputs were new, i.e. imported, is printed); a copies with cp,
+#      b with rsync when it is installed.
 # AFL++ needs AFL_SKIP_CPUFREQ and AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES on
 # this VM (no cpufreq governor, core_pattern piped). Takes ~60 s.
 set -euo pipefail
@@ -45,9 +46,15 @@ for f in corpus/msg/*; do
 	cp "$f" "$tmp/seeds-$([ $((k % 2)) = 0 ] && echo a || echo b)/"
 	k=$((k + 1))
 done
+# a copies with cp, b with rsync when it is installed: both ways at once.
+copy_b='cp'
+command -v rsync >/dev/null && copy_b=rsync
+echo "(machine a copies with cp, machine b with $copy_b)"
 pids=()
 for h in a b; do
-	timeout 150 scripts/campaign.sh -o "$tmp/$h" -i "$tmp/seeds-$h" -n 1 -x fuzz/fuzz_msg.dict \
+	copy='cp'
+	[ "$h" = a ] || copy=$copy_b
+	UFFDBOX_CAMPAIGN_COPY=$copy timeout 150 scripts/campaign.sh -o "$tmp/$h" -i "$tmp/seeds-$h" -n 1 -x fuzz/fuzz_msg.dict \
 		-t 20 --host "$h" --sync-to "$tmp/shared" --sync-from "$tmp/shared" --sync-every 5 \
 		-- "$target" >"$tmp/$h.log" 2>&1 &
 	pids+=($!)
