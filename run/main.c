@@ -29,6 +29,7 @@
 static const struct uffdbox__cmd *const cmds[] = {
 	&uffdbox__cmd_run,
 	&uffdbox__cmd_diff,
+	&uffdbox__cmd_features,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
