@@ -30,6 +30,7 @@ static const struct uffdbox__cmd *const cmds[] = {
 	&uffdbox__cmd_run,
 	&uffdbox__cmd_diff,
 	&uffdbox__cmd_features,
+	&uffdbox__cmd_report,
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
