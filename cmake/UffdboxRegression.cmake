@@ -1,7 +1,8 @@
 # uffdbox_add_regression_test(NAME <name> COMMAND <cmd> [<arg>...]
 #                             GOLDEN <file.jsonl>
-#                             [EXPECT_REPORT "<text>"] [TIMEOUT <s>]
-#                             [WORKING_DIRECTORY <dir>] [LABELS <label>...])
+#                             [EXPECT_REPORT "<text>"] [IGNORE <field>...]
+#                             [TIMEOUT <s>] [WORKING_DIRECTORY <dir>]
+#                             [LABELS <label>...])
 #
 # A golden-log regression test (docs/regression-tests.md): ctest runs
 # COMMAND (a harness on a pinned input) with UFFDBOX_LOG set to a fresh
@@ -11,7 +12,8 @@
 #     line, e.g. "use-after-unmap READ" or "guard hit: WRITE"); without, it
 #     must exit 0 and report nothing;
 #   - its log, normalized, must equal GOLDEN (`uffdbox diff GOLDEN LOG`: the
-#     test fails with the aligned difference).
+#     test fails with the aligned difference); IGNORE names fields that
+#     legitimately differ between builds of this harness (`--ignore`).
 # With UFFDBOX_UPDATE_GOLDEN=1 in the environment the test writes the
 # normalized log to GOLDEN instead (`uffdbox diff --normalize`) and passes.
 #
@@ -22,7 +24,7 @@ set(_UFFDBOX_REGRESSION_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
 function(uffdbox_add_regression_test)
   cmake_parse_arguments(PARSE_ARGV 0 A "" "NAME;GOLDEN;EXPECT_REPORT;TIMEOUT;WORKING_DIRECTORY"
-                        "COMMAND;LABELS")
+                        "COMMAND;LABELS;IGNORE")
   if(NOT A_NAME OR NOT A_COMMAND OR NOT A_GOLDEN)
     message(FATAL_ERROR "uffdbox_add_regression_test: NAME, COMMAND and GOLDEN are required")
   endif()
@@ -51,6 +53,7 @@ function(uffdbox_add_regression_test)
 set(UFFDBOX [==[${exe}]==])
 set(CMD [==[${A_COMMAND}]==])
 set(GOLDEN [==[${golden}]==])
+set(IGNORE [==[${A_IGNORE}]==])
 set(EXPECT_REPORT [==[${A_EXPECT_REPORT}]==])
 set(TIMEOUT [==[${A_TIMEOUT}]==])
 set(WORK [==[${A_WORKING_DIRECTORY}]==])
