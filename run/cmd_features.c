@@ -241,6 +241,27 @@ static const char *const since[] = {
 };
 #define NFEATURES (sizeof(since) / sizeof(since[0]))
 
+/* What would give a missing feature bit @i, or NULL when it is there. */
+static const char *feature_fix(unsigned int i, uint64_t offered, uint64_t usable,
+			       const struct env *e, char *buf, size_t len)
+{
+	uint64_t bit = 1ULL << i;
+	if (usable & bit)
+		return NULL;
+	if (offered & bit)
+		snprintf(buf, len, "unset UFFDBOX_FEATURE_MASK (or clear 0x%llx in it)",
+			 (unsigned long long)bit);
+	else if (bit == UFFD_FEATURE_EVENT_FORK && !e->cap_ptrace)
+		snprintf(buf, len,
+			 "CAP_SYS_PTRACE (the kernel offers fork events to privileged "
+			 "handlers only), or Linux %s+",
+			 since[i]);
+	else
+		snprintf(buf, len, "Linux %s or later (uffdbox uses its fallback meanwhile)",
+			 since[i]);
+	return buf;
+}
+
 static struct piece pagemap_scan(void)
 {
 	struct piece p = {.id = "pagemap_scan", .label = "PAGEMAP_SCAN"};
@@ -467,11 +488,15 @@ static int features_main(int argc, char **argv)
 		printf("],\"feature_mask\":\"0x%llx\",\"features\":[", (unsigned long long)mask);
 		for (size_t i = 0; prc == 0 && i < NFEATURES; i++) {
 			uint64_t bit = 1ULL << i;
-			printf("%s{\"name\":\"%s\",\"available\":%s,\"hidden\":%s,\"since\":\"%"
-			       "s\"}",
+			char fix[160];
+			printf("%s{\"name\":\"%s\",\"available\":%s,\"hidden\":%s,\"since\":\"%s\","
+			       "\"fix\":",
 			       i ? "," : "", uffdbox_feature_name(bit),
 			       (usable & bit) ? "true" : "false",
 			       (offered & bit) && !(usable & bit) ? "true" : "false", since[i]);
+			json_opt(feature_fix((unsigned int)i, offered, usable, &e, fix,
+					     sizeof(fix)));
+			putchar('}');
 		}
 		fputs("]", stdout);
 		for (size_t i = 0; i < np; i++) {
@@ -562,6 +587,18 @@ static int features_main(int argc, char **argv)
 			printf("  - %s: %s\n    fix: %s\n", pieces[i].label, pieces[i].detail,
 			       pieces[i].fix);
 		}
+	for (size_t i = 0; prc == 0 && i < NFEATURES; i++) {
+		char fix[160];
+		if (!feature_fix((unsigned int)i, offered, usable, &e, fix, sizeof(fix)))
+			continue;
+		if (!any)
+			printf("\nMissing pieces and fixes:\n");
+		any = true;
+		printf("  - uffd feature %s: %s\n    fix: %s\n", uffdbox_feature_name(1ULL << i),
+		       (offered & (1ULL << i)) ? "hidden by UFFDBOX_FEATURE_MASK"
+					       : "not offered here",
+		       fix);
+	}
 	if (!any)
 		printf("\nNothing is missing.\n");
 	return be ? UFFDBOX_EXIT_OK : UFFDBOX_EXIT_FINDING;

@@ -153,10 +153,14 @@ TEST_CASE(cli_features_mask, TMEM_NONE, UFFD_FEATURE_MOVE)
 	ASSERT_EQ(run_cli(AS_IS, "UFFDBOX_FEATURE_MASK=0x10000", "--json", NULL), 0);
 	ASSERT_CONTAINS(out, "\"feature_mask\":\"0x10000\"");
 	ASSERT_CONTAINS(out, "{\"name\":\"MOVE\",\"available\":false,\"hidden\":true,\"since\":"
-			     "\"6.8\"}");
+			     "\"6.8\",\"fix\":\"unset UFFDBOX_FEATURE_MASK (or clear 0x10000 in "
+			     "it)\"}");
 	ASSERT_CONTAINS(out, "{\"name\":\"SIGBUS\",\"available\":true,\"hidden\":false,");
 	ASSERT_EQ(run_cli(AS_IS, "UFFDBOX_FEATURE_MASK=0x10000", NULL, NULL), 0);
 	ASSERT_CONTAINS(out, "  MOVE                 hidden by UFFDBOX_FEATURE_MASK\n");
+	ASSERT_CONTAINS(out,
+			"  - uffd feature MOVE: hidden by UFFDBOX_FEATURE_MASK\n    fix: unset "
+			"UFFDBOX_FEATURE_MASK");
 	ASSERT_EQ(run_cli(AS_IS, "UFFDBOX_FEATURE_MASK=lots", NULL, NULL), 2);
 	ASSERT_CONTAINS(out, "UFFDBOX_FEATURE_MASK=\"lots\" is not a number");
 }
