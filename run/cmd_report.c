@@ -32,6 +32,7 @@
 #define EVENTS_PER_THREAD 500
 #define THREADS_SHOWN	  64
 #define REPORTS_SHOWN	  64
+#define REGIONS_SHOWN	  500 /* regions listed; the others are counted */
 
 static const char *const kinds[] = {"missing", "wp",	"minor",    "fork",	      "remap",
 				    "remove",  "unmap", "watchdog", "use-after-unmap"};
@@ -67,6 +68,7 @@ struct region {
 	uint64_t psz, events, beyond;
 	struct cell *cells; /* per page */
 	size_t npages, cap;
+	bool named; /* a timeline event names it */
 };
 
 struct event {
@@ -392,7 +394,10 @@ static void write_data(FILE *f, struct report *r)
 	fputs("],\"regions\":[", f);
 	size_t cells = 0, drawn = 0;
 	uint64_t undrawn_events = 0;
-	for (size_t s = 0; s < r->nregions; s++) {
+	uint64_t unlisted_events = 0;
+	for (size_t s = REGIONS_SHOWN; s < r->nregions; s++)
+		unlisted_events += r->regions[s].events;
+	for (size_t s = 0; s < r->nregions && s < REGIONS_SHOWN; s++) {
 		struct region *g = &r->regions[s];
 		uint64_t per = (g->npages + CELLS_PER_REGION - 1) / CELLS_PER_REGION;
 		if (per == 0)
@@ -438,7 +443,10 @@ static void write_data(FILE *f, struct report *r)
 		}
 		fputs("]}", f);
 	}
-	fprintf(f, "],\"regions_drawn\":%zu,\"undrawn_events\":%llu,\"threads\":[", drawn,
+	fprintf(f,
+		"],\"regions_total\":%zu,\"unlisted_events\":%llu,\"regions_drawn\":%zu,"
+		"\"undrawn_events\":%llu,\"threads\":[",
+		r->nregions, (unsigned long long)unlisted_events, drawn,
 		(unsigned long long)undrawn_events);
 
 	/* Timelines, by logical thread id. */
@@ -452,12 +460,25 @@ static void write_data(FILE *f, struct report *r)
 		fputs("],\"events\":[", f);
 		for (size_t e = 0; e < t->n; e++) {
 			const struct event *v = &t->ev[e];
-			/* [seq, kind, res, access, region slot, page, offset] */
-			fprintf(f, "%s[%lld,%u,%u,%u,%u,%llu,%u]", e ? "," : "", (long long)v->seq,
-				v->kind, v->res, v->access, v->region, (unsigned long long)v->page,
-				v->offset);
+			/* [seq, kind, res, access, region index, page, offset] */
+			struct region *g = &r->regions[v->region];
+			g->named = true;
+			fprintf(f, "%s[%lld,%u,%u,%u,%lld,%llu,%u]", e ? "," : "",
+				(long long)v->seq, v->kind, v->res, v->access, (long long)g->index,
+				(unsigned long long)v->page, v->offset);
 		}
 		fputs("]}", f);
+	}
+	/* The names of the regions the timelines mention: [index, name]. */
+	fputs("],\"names\":[", f);
+	bool first = true;
+	for (size_t i = 0; i < r->nregions; i++) {
+		if (!r->regions[i].named)
+			continue;
+		fprintf(f, "%s[%lld,", first ? "" : ",", (long long)r->regions[i].index);
+		put_json(f, r->regions[i].name, strlen(r->regions[i].name));
+		fputc(']', f);
+		first = false;
 	}
 	fprintf(f, "],\"threads_total\":%zu,\"reports\":[", r->nthreads);
 	for (size_t i = 0; i < r->nreports; i++) {
