@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* run/jsonl.c - reading event logs (see jsonl.h). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -357,7 +359,10 @@ int64_t uffdbox__json_int(const struct uffdbox__jfield *f, int64_t dflt)
 	for (uint32_t i = neg; i < f->vlen; i++) {
 		if (f->val[i] < '0' || f->val[i] > '9')
 			return dflt;
-		v = v * 10 + (f->val[i] - '0');
+		int d = f->val[i] - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return dflt; /* past 64 bits (found by fuzz_jsonl) */
+		v = v * 10 + d;
 	}
 	return neg ? -v : v;
 }

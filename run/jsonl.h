@@ -48,7 +48,8 @@ const struct uffdbox__jfield *uffdbox__json_get(const struct uffdbox__jrec *r, c
  * not a string. */
 const char *uffdbox__json_str(const struct uffdbox__jfield *f, char *buf, size_t len);
 
-/* An integer member; returns @dflt when @f is NULL or not an integer. */
+/* An integer member; returns @dflt when @f is NULL, not an integer, or
+ * out of int64_t's range. */
 int64_t uffdbox__json_int(const struct uffdbox__jfield *f, int64_t dflt);
 
 /*
