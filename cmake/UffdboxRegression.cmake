@@ -39,7 +39,9 @@ function(uffdbox_add_regression_test)
   endif()
   get_filename_component(golden "${A_GOLDEN}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_SOURCE_DIR}")
   set(exe "${UFFDBOX_EXECUTABLE}")
-  if(NOT exe AND TARGET uffdbox-cli)
+  # Inside the uffdbox tree: the build's own command (resolved at generate
+  # time, so callers before run/ work too).
+  if(NOT exe AND (TARGET uffdbox-cli OR PROJECT_NAME STREQUAL "uffdbox"))
     set(exe "$<TARGET_FILE:uffdbox-cli>")
   endif()
   if(NOT exe)
