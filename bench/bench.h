@@ -98,6 +98,7 @@ int bench_fault(const struct bench_opts *o);
 int bench_uau(const struct bench_opts *o);
 int bench_reset(const struct bench_opts *o);
 int bench_fuzz(const struct bench_opts *o);
+int bench_report(const struct bench_opts *o);
 /* 0 if `fuzz` has what it needs; otherwise -1 and the reason in @why. */
 int bench_fuzz_ready(const struct bench_opts *o, char *why, size_t len);
 

@@ -39,6 +39,7 @@ static const struct subcommand subcommands[] = {
 	{"uau", "cost of use-after-unmap quarantine", bench_uau, "issue 5 (uffdbox run)", NULL},
 	{"fuzz", "fuzzing exec/s: libFuzzer, AFL++ persistent vs fork server", bench_fuzz, NULL,
 	 bench_fuzz_ready},
+	{"report", "seconds of `uffdbox report` on a 100,000-record log", bench_report, NULL, NULL},
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -286,6 +286,18 @@ int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features,
 	return 0;
 }
 
+int uffdbox_uffd_try_method(enum uffdbox_open_method method)
+{
+	if (method != UFFDBOX_OPEN_SYSCALL_USER && method != UFFDBOX_OPEN_DEVICE &&
+	    method != UFFDBOX_OPEN_SYSCALL)
+		return -EINVAL;
+	int fd = open_one(method, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	sys_close(fd);
+	return 0;
+}
+
 int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd **out)
 {
 	struct uffdbox_uffd_opts o;

@@ -16,6 +16,9 @@
  * The "attacker" (this main thread) changes the length, then releases the
  * victim, whose copy runs off the end of the region into the guard page.
  * Every run, same result.
+ *
+ * The sandbox also reports the guard hit (report_guard_hits), and with
+ * UFFDBOX_LOG=FILE writes its event log there: tests/golden/ pins both.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -79,8 +82,15 @@ static void *victim(void *arg)
 int main(void)
 {
 	char err[512] = "";
+	/* Ours first: the sandbox's guard-hit report runs, then hands the
+	 * SIGSEGV on to this handler. */
+	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
 	struct uffdbox_sandbox_opts o = {.sz = sizeof(o),
 					 .transport = UFFDBOX_TRANSPORT_SERVED,
+					 .report_guard_hits = true,
+					 .report_log = getenv("UFFDBOX_LOG"),
 					 .errbuf = err,
 					 .errbuf_len = sizeof(err)};
 	int rc = uffdbox_sandbox_new(&o, &sb);
@@ -95,10 +105,6 @@ int main(void)
 		fprintf(stderr, "double_fetch: %s\n", uffdbox_strerror(out_region));
 		return 1;
 	}
-	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-
 	shared.len = 100; /* passes the check */
 	memset(shared.data, 'x', sizeof(shared.data));
 	pthread_t t;

@@ -68,6 +68,19 @@ static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
 				       c == UFFDBOX_ADDR_GUARD_AFTER ? "after" : "before", R->name);
 			if (len > 0 && write(STDERR_FILENO, line, (size_t)len) < 0)
 				len = 0;
+			struct uffdbox__report_note note = {
+				.bug = "guard hit",
+				.write = wr,
+				.offset = c == UFFDBOX_ADDR_GUARD_AFTER ? (int64_t)(a - R->end + 1)
+									: (int64_t)(R->start - a),
+				.access = st,
+			};
+			snprintf(note.region, sizeof(note.region), "%s", R->name);
+			snprintf(note.where, sizeof(note.where), "%s",
+				 c == UFFDBOX_ADDR_GUARD_AFTER ? "after" : "before");
+			snprintf(note.summary, sizeof(note.summary), "guard hit %s region \"%s\"",
+				 note.where, R->name);
+			uffdbox__report_note(&note);
 			uffdbox__sb_write_report_log(sb);
 			break;
 		}

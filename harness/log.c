@@ -9,6 +9,11 @@
 
 #include "hash.h"
 #include "log.h"
+#include "report.h"
+
+#ifndef UFFDBOX_VERSION_STRING
+#define UFFDBOX_VERSION_STRING "unknown"
+#endif
 
 int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps)
 {
@@ -108,6 +113,7 @@ void uffdbox__log_reset(struct uffdbox__log *log)
 		atomic_store_explicit(&log->commit[i], 0, memory_order_relaxed);
 	atomic_store(&log->next, 0);
 	atomic_store(&log->digest, 0);
+	uffdbox__report_notes_reset();
 	clock_gettime(CLOCK_MONOTONIC, &log->t0);
 }
 
@@ -160,7 +166,7 @@ const char *uffdbox__resolution_name(unsigned int res)
 }
 
 /* Region names are caller text: escape what JSON requires. */
-static void json_string(FILE *f, const char *s)
+void uffdbox__json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -181,13 +187,16 @@ int uffdbox__log_write_jsonl(const struct uffdbox__log *log, FILE *f, uffdbox__r
 	uint64_t n = atomic_load(&log->next), first = n > log->mask + 1 ? n - log->mask - 1 : 0;
 	int written = 0;
 
+	/* The header: the format's version, and which uffdbox wrote it. */
+	fprintf(f, "{\"kind\":\"header\",\"version\":%d,\"uffdbox\":\"%s\"}\n", UFFDBOX_LOG_VERSION,
+		UFFDBOX_VERSION_STRING);
 	for (uint64_t seq = first; seq < n; seq++) {
 		struct uffdbox_record r;
 		if (uffdbox__log_get(log, seq, &r) < 0)
 			continue;
 		fprintf(f, "{\"seq\":%" PRIu64 ",\"kind\":\"%s\",\"region\":%d,\"region_name\":",
 			r.seq, uffdbox__kind_name(r.kind), r.region);
-		json_string(f, r.region >= 0 ? name(arg, r.region) : "");
+		uffdbox__json_string(f, r.region >= 0 ? name(arg, r.region) : "");
 		fprintf(f,
 			",\"page\":%" PRIu64 ",\"offset\":%u,\"len\":%" PRIu64
 			",\"access\":\"%s\",\"thread\":%u,\"resolution\":\"%s\",\"digest\":\"%"
@@ -199,5 +208,7 @@ int uffdbox__log_write_jsonl(const struct uffdbox__log *log, FILE *f, uffdbox__r
 		fputs("}\n", f);
 		written++;
 	}
+	/* Then what was reported (its stacks), if anything. */
+	uffdbox__report_notes_write(f);
 	return ferror(f) ? -EIO : written;
 }

@@ -64,8 +64,15 @@ const char *uffdbox__kind_name(unsigned int kind);
 const char *uffdbox__access_name(unsigned int access);
 const char *uffdbox__resolution_name(unsigned int res);
 
+/* The JSON Lines format's version (the header record's "version"). */
+#define UFFDBOX_LOG_VERSION 1
+/* @s as a JSON string, quoted and escaped. */
+void uffdbox__json_string(FILE *f, const char *s);
+
 typedef const char *(*uffdbox__region_name_fn)(const void *arg, int region);
-/* One JSON object per line for each record still in the ring. */
+/* A header record, one JSON object per line for each record still in the
+ * ring, then the reports noted (report.h).  Returns the event records
+ * written. */
 int uffdbox__log_write_jsonl(const struct uffdbox__log *log, FILE *f, uffdbox__region_name_fn name,
 			     const void *arg);
 

@@ -7,10 +7,12 @@
 #include <elfutils/libdwfl.h>
 #include <libunwind.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "report.h"
 #include "text.h"
 
@@ -67,41 +69,61 @@ static const char *line_by_cu(Dwfl_Module *m, Dwarf_Addr pc, int *line)
 	return NULL;
 }
 
-void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
+/* What libdw knows of one program counter. */
+struct sym {
+	const char *fn, *file, *mod; /* NULL when unknown */
+	int line;
+	uintptr_t base;
+};
+
+static Dwfl *dwfl_self(void)
 {
 	Dwfl *dwfl = dwfl_begin(&callbacks);
-	if (dwfl) {
-		if (dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
-		    dwfl_report_end(dwfl, NULL, NULL) != 0) {
-			dwfl_end(dwfl);
-			dwfl = NULL;
-		}
+	if (dwfl && (dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
+		     dwfl_report_end(dwfl, NULL, NULL) != 0)) {
+		dwfl_end(dwfl);
+		dwfl = NULL;
 	}
+	return dwfl;
+}
+
+/* Frame @i of a stack: return addresses (i > 0) point after the call, so
+ * look up the call itself. */
+static struct sym symbolize(Dwfl *dwfl, uintptr_t pc, uint32_t i)
+{
+	uintptr_t look = i ? pc - 1 : pc;
+	struct sym y = {0};
+	Dwarf_Addr base = 0;
+	Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, look) : NULL;
+
+	if (!m)
+		return y;
+	y.fn = dwfl_module_addrname(m, look);
+	y.mod = dwfl_module_info(m, NULL, &base, NULL, NULL, NULL, NULL, NULL);
+	y.base = (uintptr_t)base;
+	Dwfl_Line *l = dwfl_module_getsrc(m, look);
+	if (l)
+		y.file = dwfl_lineinfo(l, NULL, &y.line, NULL, NULL, NULL);
+	else
+		y.file = line_by_cu(m, look, &y.line);
+	return y;
+}
+
+void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
+{
+	Dwfl *dwfl = dwfl_self();
 	for (uint32_t i = 0; i < s->n; i++) {
-		/* Return addresses point after the call: look up the call. */
-		uintptr_t pc = s->pc[i], look = i ? pc - 1 : pc;
-		const char *fn = NULL, *file = NULL, *mod = NULL;
-		int line = 0;
-		Dwarf_Addr base = 0;
-		Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, look) : NULL;
-		if (m) {
-			fn = dwfl_module_addrname(m, look);
-			mod = dwfl_module_info(m, NULL, &base, NULL, NULL, NULL, NULL, NULL);
-			Dwfl_Line *l = dwfl_module_getsrc(m, look);
-			if (l)
-				file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-			else
-				file = line_by_cu(m, look, &line);
-		}
+		uintptr_t pc = s->pc[i];
+		struct sym y = symbolize(dwfl, pc, i);
 		char buf[1024];
 		int n = snprintf(buf, sizeof(buf), "    #%u 0x%lx in %s", i, (unsigned long)pc,
-				 fn ? fn : "??");
-		if (file && n < (int)sizeof(buf))
-			n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %s:%d", file, line);
-		if (mod && n < (int)sizeof(buf)) {
-			const char *slash = strrchr(mod, '/');
+				 y.fn ? y.fn : "??");
+		if (y.file && n < (int)sizeof(buf))
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %s:%d", y.file, y.line);
+		if (y.mod && n < (int)sizeof(buf)) {
+			const char *slash = strrchr(y.mod, '/');
 			n += snprintf(buf + n, sizeof(buf) - (size_t)n, " (%s+0x%lx)",
-				      slash ? slash + 1 : mod, (unsigned long)(pc - base));
+				      slash ? slash + 1 : y.mod, (unsigned long)(pc - y.base));
 		}
 		if (n >= (int)sizeof(buf))
 			n = (int)sizeof(buf) - 1;
@@ -113,16 +135,18 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 		dwfl_end(dwfl);
 }
 
-void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
+/* Each frame's module (file name) and offset in it, from /proc/self/maps
+ * with open/read only: async-signal-safe.  mod[i][0] == '\0': unknown. */
+static void modules_of(const struct uffdbox__stack *s, char mod[][96], uintptr_t *modoff)
 {
-	char mod[UFFDBOX_STACK_MAX][96];
-	uintptr_t modoff[UFFDBOX_STACK_MAX];
 	char buf[4096], line[512];
 	size_t ll = 0;
 	ssize_t n;
 
-	for (uint32_t i = 0; i < s->n; i++)
+	for (uint32_t i = 0; i < s->n; i++) {
 		mod[i][0] = '\0';
+		modoff[i] = s->pc[i];
+	}
 	int mfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	while (mfd >= 0 && (n = read(mfd, buf, sizeof(buf))) > 0) {
 		for (ssize_t k = 0; k < n; k++) {
@@ -143,8 +167,8 @@ void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
 					continue;
 				const char *slash = strrchr(path, '/');
 				size_t len = strlen(slash ? slash + 1 : path);
-				if (len > sizeof(mod[i]) - 1)
-					len = sizeof(mod[i]) - 1;
+				if (len > 95)
+					len = 95;
 				memcpy(mod[i], slash ? slash + 1 : path, len);
 				mod[i][len] = '\0';
 				modoff[i] = s->pc[i] - a + off;
@@ -153,6 +177,14 @@ void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
 	}
 	if (mfd >= 0)
 		close(mfd);
+}
+
+void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
+{
+	char mod[UFFDBOX_STACK_MAX][96];
+	uintptr_t modoff[UFFDBOX_STACK_MAX];
+
+	modules_of(s, mod, modoff);
 	for (uint32_t i = 0; i < s->n; i++) {
 		char out[192];
 		int w = mod[i][0] ? snprintf(out, sizeof(out), "    #%u 0x%lx (%s+0x%lx)\n", i,
@@ -238,4 +270,109 @@ void uffdbox__uau_report(int fd, const struct uffdbox__uau *r)
 	}
 	uffdbox__say(fd, "\nSUMMARY: uffdbox: %s %s\n%s", bug, acc,
 		     r->aborting ? "==ABORTING\n" : "");
+
+	struct uffdbox__report_note n = {
+		.bug = "use-after-unmap",
+		.write = r->write,
+		.offset = (int64_t)(r->addr - r->start),
+		.thread = r->thread,
+		.unmap_seq = (int64_t)r->unmap_seq,
+		.unmap_thread = r->unmap_thread,
+	};
+	if (r->unmap)
+		n.unmap = *r->unmap;
+	if (r->access)
+		n.access = *r->access;
+	/* "region \"x\"" names a region; anything else is an unmapped range. */
+	const char *q = strchr(r->what, '"');
+	size_t len = q ? strcspn(q + 1, "\"") : 0;
+	if (len >= sizeof(n.region))
+		len = sizeof(n.region) - 1;
+	memcpy(n.region, q ? q + 1 : "", len);
+	snprintf(n.summary, sizeof(n.summary), "use-after-unmap %s", acc);
+	uffdbox__report_note(&n);
+}
+
+/* --- reports in the event log ---------------------------------------------- */
+
+#define NOTES_MAX 16
+static struct uffdbox__report_note notes[NOTES_MAX];
+static _Atomic unsigned int nnotes;
+
+void uffdbox__report_note(const struct uffdbox__report_note *n)
+{
+	unsigned int i = atomic_fetch_add(&nnotes, 1);
+	if (i < NOTES_MAX)
+		notes[i] = *n;
+}
+
+void uffdbox__report_notes_reset(void)
+{
+	atomic_store(&nnotes, 0);
+}
+
+/* [{"fn":..,"file":..,"line":..,"module":..,"off":"0x.."},...]: no absolute
+ * address, so the same program gives the same frames whatever ASLR did.
+ * TSan builds keep to module+offset (no libdw in a signal handler there). */
+static void frames_json(FILE *f, Dwfl *dwfl, const struct uffdbox__stack *s)
+{
+	char mod[UFFDBOX_STACK_MAX][96];
+	uintptr_t off[UFFDBOX_STACK_MAX];
+
+	modules_of(s, mod, off);
+	fputc('[', f);
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct sym y = symbolize(dwfl, s->pc[i], i);
+		fputs(i ? ",{" : "{", f);
+		if (y.fn) {
+			fputs("\"fn\":", f);
+			uffdbox__json_string(f, y.fn);
+			fputc(',', f);
+		}
+		if (y.file) {
+			const char *slash = strrchr(y.file, '/');
+			fputs("\"file\":", f);
+			uffdbox__json_string(f, slash ? slash + 1 : y.file);
+			fprintf(f, ",\"line\":%d,", y.line);
+		}
+		fputs("\"module\":", f);
+		uffdbox__json_string(f, mod[i][0] ? mod[i] : "?");
+		fprintf(f, ",\"off\":\"0x%lx\"}", (unsigned long)off[i]);
+	}
+	fputc(']', f);
+}
+
+int uffdbox__report_notes_write(FILE *f)
+{
+	unsigned int n = atomic_load(&nnotes);
+	if (n > NOTES_MAX)
+		n = NOTES_MAX;
+	if (!n)
+		return 0;
+	Dwfl *dwfl = UNDER_TSAN ? NULL : dwfl_self();
+	for (unsigned int i = 0; i < n; i++) {
+		const struct uffdbox__report_note *r = &notes[i];
+		fputs("{\"kind\":\"report\",\"bug\":", f);
+		uffdbox__json_string(f, r->bug);
+		fprintf(f, ",\"access\":\"%s\",\"region_name\":", r->write ? "write" : "read");
+		uffdbox__json_string(f, r->region);
+		if (r->where[0])
+			fprintf(f, ",\"where\":\"%s\"", r->where);
+		fprintf(f, ",\"offset\":%lld,\"thread\":%u", (long long)r->offset, r->thread);
+		if (r->unmap.n)
+			fprintf(f, ",\"unmap_seq\":%lld,\"unmap_thread\":%u",
+				(long long)r->unmap_seq, r->unmap_thread);
+		fputs(",\"summary\":", f);
+		uffdbox__json_string(f, r->summary);
+		fputs(",\"frames\":", f);
+		frames_json(f, dwfl, &r->access);
+		if (r->unmap.n) {
+			fputs(",\"unmap_frames\":", f);
+			frames_json(f, dwfl, &r->unmap);
+		}
+		fputs("}\n", f);
+	}
+	if (dwfl)
+		dwfl_end(dwfl);
+	return (int)n;
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <ucontext.h>
 
 #define UFFDBOX_STACK_MAX 24
@@ -74,5 +75,30 @@ struct uffdbox__uau {
  * the access, the address and the thread; then where, when and by whom the
  * range was unmapped, with both stacks. */
 void uffdbox__uau_report(int fd, const struct uffdbox__uau *r);
+
+/*
+ * Reports in the event log (docs/event-log.md, "report" records): each
+ * report printed is also noted (async-signal-safe: a copy into a fixed
+ * table of 16), and every JSON Lines log written afterwards ends with one
+ * record per note, its stacks symbolized then.  uffdbox__log_reset()
+ * forgets them (a new input).
+ */
+struct uffdbox__report_note {
+	char bug[24];	   /* "use-after-unmap", "guard hit" */
+	char summary[128]; /* the SUMMARY line after "uffdbox: " */
+	char region[64];   /* region name, "" for an unmapped range */
+	char where[8];	   /* guard hit: "before" or "after"; else "" */
+	bool write;
+	int64_t offset; /* bytes into the range; guard hit: bytes past it */
+	uint32_t thread;
+	int64_t unmap_seq;
+	uint32_t unmap_thread;
+	struct uffdbox__stack access, unmap; /* n == 0: not available */
+};
+void uffdbox__report_note(const struct uffdbox__report_note *n);
+void uffdbox__report_notes_reset(void);
+/* Write one "report" record per note to @f; returns how many. Not
+ * async-signal-safe (symbolizes), like the fatal report itself. */
+int uffdbox__report_notes_write(FILE *f);
 
 #endif /* UFFDBOX_HARNESS_REPORT_H */

@@ -1,221 +1,257 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * run/main.c - the `uffdbox` command.
+ * run/main.c - the `uffdbox` command's dispatcher.
  *
- *   uffdbox run [OPTIONS] -- PROGRAM [ARGS...]
+ *   uffdbox COMMAND [ARGS...]      run, diff, features, report
+ *   uffdbox help [COMMAND]         the command list, or one command's help
+ *   uffdbox help --man COMMAND     the command's man page (roff), from the
+ *                                  same text as its --help (the build writes
+ *                                  the installed man pages this way)
+ *   uffdbox --version
  *
- * Runs PROGRAM with libuffdbox-run.so preloaded (use-after-unmap
- * detection), waits for it, and exits as it did: its exit status, or
- * 128+N when signal N killed it.  PROGRAM's stdin, stdout and stderr are
- * its own; when nothing is detected uffdbox prints nothing.
+ * Each command lives in its own file (cmd_*.c) and describes itself with a
+ * struct uffdbox__cmd.  Exit status: 0 ok, 1 a finding or a difference, 2 a
+ * usage error (`run` exits as its program did).
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
-#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "progcheck.h"
-#include "text.h"
+#include "cli.h"
 
-#define PRELOAD_NAME "libuffdbox-run.so"
+#ifndef UFFDBOX_VERSION
+#error "UFFDBOX_VERSION must come from the build (project() version)"
+#endif
 
-static const char usage_run[] =
-	"usage: uffdbox run [OPTIONS] -- PROGRAM [ARGS...]\n"
-	"\n"
-	"Run an unmodified, dynamically linked PROGRAM with use-after-unmap detection:\n"
-	"ranges it releases with munmap/mremap stay reserved (quarantined) and any later\n"
-	"access is reported, sanitizer style, with both stacks.\n"
-	"\n"
-	"Options:\n"
-	"  --log FILE          write the normalized event log of the run (JSON Lines,\n"
-	"                      docs/event-log.md) to FILE\n"
-	"  --continue          after a report, go on (the page reads as zeros); report\n"
-	"                      each distinct access site once. Default: abort (SIGABRT)\n"
-	"  --quarantine-mb N   keep at most N MiB of unmapped address space reserved\n"
-	"                      (FIFO; default 256). Memory use stays near zero either way\n"
-	"  -h, --help          this text\n"
-	"\n"
-	"Exit status: PROGRAM's, or 128+N if signal N killed it (SIGABRT after a report:\n"
-	"134). 2 for a usage error or a PROGRAM the preload cannot reach (statically\n"
-	"linked, 32-bit), 127 if PROGRAM cannot be run.\n"
-	"\n"
-	"Environment: UFFDBOX_PRELOAD overrides where " PRELOAD_NAME " is found.\n";
+static const struct uffdbox__cmd *const cmds[] = {
+	&uffdbox__cmd_run,
+	&uffdbox__cmd_diff,
+	&uffdbox__cmd_features,
+	&uffdbox__cmd_report,
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static const char usage_top[] = "usage: uffdbox COMMAND ...\n"
-				"\n"
-				"Commands:\n"
-				"  run    run a program with use-after-unmap detection\n"
-				"         (uffdbox run --help)\n";
-
-static int bad_usage(const char *what, const char *arg)
+static const struct uffdbox__cmd *find_cmd(const char *name)
 {
-	fprintf(stderr, "uffdbox: %s%s%s\nTry 'uffdbox run --help'.\n", what, arg ? " " : "",
-		arg ? arg : "");
-	return 2;
+	for (size_t i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i]->name, name) == 0)
+			return cmds[i];
+	return NULL;
 }
 
-/* The preload library: $UFFDBOX_PRELOAD, else next to this binary, else in
- * ../lib (an installed layout). */
-static int find_preload(char *out, size_t len)
+static void top_usage(FILE *f)
 {
-	const char *env = getenv("UFFDBOX_PRELOAD");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(out, len, "%s", env);
-		return access(out, R_OK) == 0 ? 0 : -errno;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return -errno;
-	self[n] = '\0';
-	const char *dir = dirname(self);
-	static const char *const rel[] = {"/" PRELOAD_NAME, "/../lib/" PRELOAD_NAME,
-					  "/../lib/x86_64-linux-gnu/" PRELOAD_NAME};
-	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		snprintf(out, len, "%s%s", dir, rel[i]);
-		if (access(out, R_OK) == 0)
-			return 0;
-	}
-	return -ENOENT;
+	fputs("usage: uffdbox COMMAND [ARGS...]\n"
+	      "       uffdbox help [COMMAND]\n"
+	      "       uffdbox --version\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-10s %s\n", cmds[i]->name, cmds[i]->summary);
+	fputs("\n'uffdbox help COMMAND' or 'uffdbox COMMAND --help' tells more; each command\n"
+	      "has a man page, uffdbox-COMMAND(1).\n"
+	      "\n"
+	      "Exit status: 0 ok, 1 a finding or a difference, 2 a usage error or unreadable\n"
+	      "input ('uffdbox run' exits as its program did).\n",
+	      f);
 }
 
-static pid_t child;
-
-static void forward(int sig)
+void uffdbox__cmd_help(const struct uffdbox__cmd *c, FILE *f)
 {
-	if (child > 0)
-		kill(child, sig);
+	fputs("usage: ", f);
+	for (const char *s = c->synopsis; *s; s++) {
+		fputc(*s, f);
+		if (*s == '\n' && s[1])
+			fputs("       ", f);
+	}
+	fprintf(f, "\n\n%s\n", c->description);
+	if (c->options)
+		fprintf(f, "\nOptions:\n%s", c->options);
+	fprintf(f, "\nExit status: %s\n", c->exit_status);
+	if (c->more)
+		fprintf(f, "\n%s", c->more);
 }
 
-static int cmd_run(int argc, char **argv)
+int uffdbox__usage(const struct uffdbox__cmd *c, const char *fmt, ...)
 {
-	static const struct option opts[] = {
-		{"log", required_argument, NULL, 'l'},
-		{"continue", no_argument, NULL, 'c'},
-		{"quarantine-mb", required_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *log = NULL, *qmb = NULL;
-	bool cont = false;
-	int c;
+	va_list ap;
 
-	opterr = 0;
-	/* "+": stop at the first non-option (the program). */
-	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			log = optarg;
-			break;
-		case 'c':
-			cont = true;
-			break;
-		case 'q': {
-			uint64_t v;
-			if (uffdbox__parse_u64(optarg, 10, &v) < 0 || v == 0 || v > (1ULL << 20))
-				return bad_usage("--quarantine-mb takes a whole number of MiB "
-						 "from 1 to 1048576, not",
-						 optarg);
-			qmb = optarg;
-			break;
-		}
-		case 'h':
-			fputs(usage_run, stdout);
-			return 0;
-		case ':':
-			return bad_usage("this option needs a value:", argv[optind - 1]);
-		default:
-			return bad_usage("unknown option", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc)
-		return bad_usage("no PROGRAM given", NULL);
+	fprintf(stderr, "uffdbox %s: ", c->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'uffdbox %s --help'.\n", c->name);
+	return UFFDBOX_EXIT_USAGE;
+}
 
-	char preload[PATH_MAX];
-	if (find_preload(preload, sizeof(preload)) < 0) {
-		fprintf(stderr,
-			"uffdbox: cannot find %s next to the uffdbox binary or in ../lib; "
-			"set UFFDBOX_PRELOAD to its path\n",
-			PRELOAD_NAME);
-		return 127;
-	}
-	char why[PATH_MAX + 256];
-	if (uffdbox__prog_check(argv[optind], why, sizeof(why)) < 0) {
-		fprintf(stderr, "uffdbox: %s\n", why);
-		return 2;
-	}
-	if (log) {
-		/* Start the log empty; the program's processes append to it. */
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			fprintf(stderr, "uffdbox: cannot write the log %s: %s\n", log,
-				strerror(errno));
-			return 2;
-		}
-		close(fd);
-	}
+/* Text into roff: escape backslashes, and a line starting with '.' or '\''
+ * must not read as a request. */
+static void roff_text(FILE *f, const char *s, bool dashes)
+{
+	bool bol = true;
 
-	child = fork();
-	if (child < 0) {
-		fprintf(stderr, "uffdbox: fork: %s\n", strerror(errno));
-		return 127;
+	for (; *s; s++) {
+		if (bol && (*s == '.' || *s == '\''))
+			fputs("\\&", f);
+		if (*s == '\\')
+			fputs("\\e", f);
+		else if (*s == '-' && dashes)
+			fputs("\\-", f);
+		else
+			fputc(*s, f);
+		bol = *s == '\n';
 	}
-	if (child == 0) {
-		const char *old = getenv("LD_PRELOAD");
-		char *pre;
-		if (asprintf(&pre, "%s%s%s", preload, old && *old ? ":" : "", old ? old : "") < 0)
-			_exit(127);
-		setenv("LD_PRELOAD", pre, 1);
-		if (log)
-			setenv("UFFDBOX_RUN_LOG", log, 1);
-		if (cont)
-			setenv("UFFDBOX_RUN_CONTINUE", "1", 1);
-		if (qmb)
-			setenv("UFFDBOX_RUN_QUARANTINE_MB", qmb, 1);
-		execvp(argv[optind], argv + optind);
-		fprintf(stderr, "uffdbox: cannot run %s: %s\n", argv[optind], strerror(errno));
-		_exit(127);
+}
+
+/* One section of preformatted text (options, examples: keep the columns). */
+static void roff_block(FILE *f, const char *s)
+{
+	fputs(".nf\n", f);
+	roff_text(f, s, true);
+	if (s[0] && s[strlen(s) - 1] != '\n')
+		fputc('\n', f);
+	fputs(".fi\n", f);
+}
+
+/* Paragraphs: a blank line starts a new one (.PP). */
+static void roff_paragraphs(FILE *f, const char *s)
+{
+	while (*s) {
+		const char *end = strstr(s, "\n\n");
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+		char *p = strndup(s, n);
+		if (!p)
+			return;
+		fputs(".PP\n", f);
+		roff_text(f, p, false);
+		fputc('\n', f);
+		free(p);
+		s += n;
+		while (*s == '\n')
+			s++;
 	}
-	/* Terminal signals reach the whole process group already; others that
-	 * are meant for the program are passed on. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGTERM, forward);
-	signal(SIGHUP, forward);
-	int status;
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR) {
-			fprintf(stderr, "uffdbox: waitpid: %s\n", strerror(errno));
-			return 127;
-		}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+}
+
+static void man_page(const struct uffdbox__cmd *c, FILE *f)
+{
+	char upper[32];
+	size_t i;
+
+	for (i = 0; c->name[i] && i < sizeof(upper) - 1; i++)
+		upper[i] = (char)(c->name[i] >= 'a' && c->name[i] <= 'z' ? c->name[i] - 32
+									 : c->name[i]);
+	upper[i] = '\0';
+	fprintf(f,
+		".\\\" Generated by 'uffdbox help --man %s' from the text of 'uffdbox %s --help'.\n"
+		".TH UFFDBOX-%s 1 \"\" \"uffdbox " UFFDBOX_VERSION "\" \"uffdbox manual\"\n"
+		".SH NAME\nuffdbox-%s \\- %s\n.SH SYNOPSIS\n",
+		c->name, c->name, upper, c->name, c->summary);
+	roff_block(f, c->synopsis);
+	fputs(".SH DESCRIPTION\n", f);
+	roff_paragraphs(f, c->description);
+	if (c->options) {
+		fputs(".SH OPTIONS\n", f);
+		roff_block(f, c->options);
+	}
+	fputs(".SH EXIT STATUS\n", f);
+	roff_paragraphs(f, c->exit_status);
+	if (c->more) {
+		fputs(".SH NOTES\n", f);
+		roff_block(f, c->more);
+	}
+	fputs(".SH SEE ALSO\n.BR uffdbox (1)", f);
+	for (size_t k = 0; k < NCMDS; k++)
+		if (cmds[k] != c)
+			fprintf(f, ",\n.BR uffdbox-%s (1)", cmds[k]->name);
+	fputs("\n", f);
+}
+
+/* uffdbox(1): the command list. */
+static void man_top(FILE *f)
+{
+	fputs(".\\\" Generated by 'uffdbox help --man uffdbox'.\n"
+	      ".TH UFFDBOX 1 \"\" \"uffdbox " UFFDBOX_VERSION "\" \"uffdbox manual\"\n"
+	      ".SH NAME\nuffdbox \\- userfaultfd memory sandbox: run, compare, probe, report\n"
+	      ".SH SYNOPSIS\n.nf\nuffdbox COMMAND [ARGS...]\nuffdbox help [COMMAND]\n"
+	      "uffdbox \\-\\-version\n.fi\n.SH COMMANDS\n",
+	      f);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(f, ".TP\n.B %s\n%s; see\n.BR uffdbox-%s (1).\n", cmds[i]->name,
+			cmds[i]->summary, cmds[i]->name);
+	fputs(".SH EXIT STATUS\n0 ok, 1 a finding or a difference, 2 a usage error or "
+	      "unreadable input (\n.B uffdbox run\nexits as its program did).\n",
+	      f);
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	bool man = argc > 1 && strcmp(argv[1], "--man") == 0;
+	int first = man ? 2 : 1;
+
+	if (argc - first > 1) {
+		fprintf(stderr, "uffdbox help: one COMMAND at most\nTry 'uffdbox help'.\n");
+		return UFFDBOX_EXIT_USAGE;
+	}
+	if (argc == first) {
+		if (man)
+			man_top(stdout);
+		else
+			top_usage(stdout);
+		return UFFDBOX_EXIT_OK;
+	}
+	if (man && strcmp(argv[first], "uffdbox") == 0) {
+		man_top(stdout);
+		return UFFDBOX_EXIT_OK;
+	}
+	const struct uffdbox__cmd *c = find_cmd(argv[first]);
+	if (!c) {
+		fprintf(stderr, "uffdbox help: no command '%s'\nTry 'uffdbox help'.\n",
+			argv[first]);
+		return UFFDBOX_EXIT_USAGE;
+	}
+	if (man)
+		man_page(c, stdout);
+	else
+		uffdbox__cmd_help(c, stdout);
+	return UFFDBOX_EXIT_OK;
+}
+
+/* stdout errors (a full disk, a closed pipe) must not pass for success. */
+static int finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("uffdbox: writing the output");
+		return rc ? rc : UFFDBOX_EXIT_USAGE;
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fputs(usage_top, stderr);
-		return 2;
+		top_usage(stderr);
+		return UFFDBOX_EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "run") == 0)
-		return cmd_run(argc - 1, argv + 1);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fputs(usage_top, stdout);
-		return 0;
+	const char *a = argv[1];
+	if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+		puts("uffdbox " UFFDBOX_VERSION);
+		return finish(UFFDBOX_EXIT_OK);
 	}
-	fprintf(stderr, "uffdbox: unknown command '%s'\n%s", argv[1], usage_top);
-	return 2;
+	if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		top_usage(stdout);
+		return finish(UFFDBOX_EXIT_OK);
+	}
+	if (strcmp(a, "help") == 0)
+		return finish(cmd_help(argc - 1, argv + 1));
+	const struct uffdbox__cmd *c = find_cmd(a);
+	if (!c) {
+		fprintf(stderr, "uffdbox: unknown command '%s'\n\n", a);
+		top_usage(stderr);
+		return UFFDBOX_EXIT_USAGE;
+	}
+	return finish(c->main(argc - 1, argv + 1));
 }

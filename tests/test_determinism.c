@@ -208,7 +208,8 @@ TEST_CASE(sandbox_log_ring_and_jsonl, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 	int lines = 0;
 	for (char *c = text; *c; c++)
 		lines += *c == '\n';
-	ASSERT_EQ(lines, 4);
+	ASSERT_EQ(lines, 5); /* the header record, then 4 records */
+	ASSERT_CONTAINS(text, "{\"kind\":\"header\",\"version\":1,\"uffdbox\":\"");
 	free(text);
 	uint64_t d = uffdbox_sandbox_log_digest(sb);
 	ASSERT_NE(d, 0);

@@ -269,10 +269,20 @@ static void guard_report(enum uffdbox_transport tr)
 	if (!TEST_TSAN)
 		ASSERT_CONTAINS(err, "in read_past");
 	ASSERT_CONTAINS(err, "SUMMARY: uffdbox: guard hit after region \"g\"");
-	/* the log as it was at the crash: the one fault before it */
-	const char *log = tfx_read_file(guard_log);
-	ASSERT_NOT_NULL(log);
+	/* the log as it was at the crash: the header, the one fault before
+	 * it, then the report with its stack */
+	static char log[8192];
+	FILE *f = fopen(guard_log, "re");
+	ASSERT_NOT_NULL(f);
+	log[fread(log, 1, sizeof(log) - 1, f)] = '\0';
+	fclose(f);
+	ASSERT_CONTAINS(log, "{\"kind\":\"header\",\"version\":1,");
 	ASSERT_CONTAINS(log, "\"kind\":\"missing\",\"region\":0,\"region_name\":\"g\",\"page\":0");
+	ASSERT_CONTAINS(log, "{\"kind\":\"report\",\"bug\":\"guard hit\",\"access\":\"read\","
+			     "\"region_name\":\"g\",\"where\":\"after\",\"offset\":10,");
+	ASSERT_CONTAINS(log, "\"summary\":\"guard hit after region \\\"g\\\"\",\"frames\":[{");
+	if (!TEST_TSAN)
+		ASSERT_CONTAINS(log, "{\"fn\":\"read_past"); /* .isra... */
 	unlink(guard_log);
 }
 

@@ -146,6 +146,19 @@ UFFDBOX_API int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_
 #define UFFDBOX_MASK_LINUX_5_15 0xf00000000001f800ULL
 
 /*
+ * uffdbox_uffd_try_method - whether exactly one open method works here:
+ * opens a userfaultfd by @method (one enum uffdbox_open_method bit) and
+ * closes it at once, without UFFDIO_API.  For diagnostics (`uffdbox
+ * features`): unlike uffdbox_uffd_open(), the kernel's own error is kept.
+ *
+ * Returns 0, or the -errno the method failed with (-EPERM: sysctl,
+ * capability or a seccomp filter; -EACCES/-ENOENT: the device; -EINVAL:
+ * no UFFD_USER_MODE_ONLY before 5.11, or @method not one method).
+ * Thread-safe.
+ */
+UFFDBOX_API int uffdbox_uffd_try_method(enum uffdbox_open_method method);
+
+/*
  * uffdbox_feature_mask - the features hidden by the environment variable
  * UFFDBOX_FEATURE_MASK (a number in C syntax: 0x8000, 32768, 0100000):
  * UFFD_FEATURE_* bits and UFFDBOX_HIDE_* bits.
