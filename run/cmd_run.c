@@ -177,8 +177,9 @@ const struct uffdbox__cmd uffdbox__cmd_run = {
 	.synopsis = "uffdbox run [OPTIONS] -- PROGRAM [ARGS...]",
 	.description =
 		"Run an unmodified, dynamically linked PROGRAM with use-after-unmap detection:\n"
-		"ranges it releases with munmap/mremap stay reserved (quarantined) and any later\n"
-		"access is reported, sanitizer style, with both stacks.",
+		"ranges it releases with munmap/mremap, large heap blocks it frees (glibc malloc,\n"
+		">= the mmap threshold) and libraries it dlcloses stay reserved (quarantined),\n"
+		"and any later access is reported, sanitizer style, with both stacks.",
 	.options =
 		"  --log FILE          write the normalized event log of the run (JSON Lines,\n"
 		"                      docs/event-log.md) to FILE\n"

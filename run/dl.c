@@ -80,8 +80,8 @@ static bool buffers(void)
 	if (tl_before)
 		return true;
 	void *p = (void *)syscall(SYS_mmap, NULL, 2 * OBJ_MAX * sizeof(struct obj),
-				  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-				  -1, 0);
+				  PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return false;
 	tl_before = p;

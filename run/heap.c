@@ -50,6 +50,8 @@ extern void __libc_free(void *);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
 
 static struct {
 	void *(*malloc)(size_t);
@@ -79,13 +81,24 @@ static pthread_mutex_t hmu = PTHREAD_MUTEX_INITIALIZER;
 
 static void resolve(void)
 {
+	static _Atomic bool resolving;
 	if (atomic_load_explicit(&resolved, memory_order_acquire))
 		return;
-	R.malloc = __libc_malloc;
-	R.free = __libc_free;
-	R.calloc = __libc_calloc;
-	R.realloc = __libc_realloc;
-	R.memalign = __libc_memalign;
+	/* glibc's own until the lookup is done: a malloc inside dlsym (or in
+	 * another thread meanwhile) has something to call, and a nested call
+	 * here returns at once instead of recursing. */
+	if (!R.malloc) {
+		R.free = __libc_free;
+		R.calloc = __libc_calloc;
+		R.realloc = __libc_realloc;
+		R.memalign = __libc_memalign;
+		R.aligned_alloc = __libc_memalign; /* the same in glibc */
+		R.valloc = __libc_valloc;
+		R.pvalloc = __libc_pvalloc;
+		R.malloc = __libc_malloc;
+	}
+	if (atomic_exchange(&resolving, true))
+		return;
 	void *p;
 #define NEXT(f)                         \
 	if ((p = dlsym(RTLD_NEXT, #f))) \
@@ -339,8 +352,15 @@ EXPORT void *memalign(size_t align, size_t n)
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
 	resolve();
-	if (!R.posix_memalign)
-		return ENOMEM;
+	if (!R.posix_memalign) { /* still looking it up: glibc's memalign */
+		if (!align || (align & (align - 1)) || align % sizeof(void *))
+			return EINVAL;
+		void *p = R.memalign(align, n);
+		if (!p)
+			return ENOMEM;
+		*out = track(p, n, NULL);
+		return 0;
+	}
 	int rc = R.posix_memalign(out, align, n);
 	if (rc == 0)
 		track(*out, n, NULL);

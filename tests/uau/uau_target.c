@@ -334,6 +334,21 @@ int main(int argc, char **argv)
 		printf("new block %s the old address\n", a == b ? "reuses" : "avoids");
 		fflush(stdout);
 		printf("stale %c\n", stale_read(a + 4096));
+	} else if (!strcmp(mode, "heap_fork")) {
+		/* a block freed before fork, read in the child */
+		char *h = heap_alloc(1 << 20);
+		heap_release(h);
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			printf("child stale %c\n", stale_read(h));
+			exit(0);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		printf("child %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
+		       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		return WIFSIGNALED(st) ? 10 : 0;
 	} else if (!strcmp(mode, "heap_twice")) {
 		/* --continue: the same site three times, another site once */
 		char *h = heap_alloc(1 << 20);
