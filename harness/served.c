@@ -17,6 +17,7 @@
 #include "uffdbox/compat.h"
 #include "uffdbox/msg.h"
 #include "sandbox_int.h"
+#include "internal.h"
 
 #define BATCH 16
 
@@ -349,6 +350,8 @@ int uffdbox__served_start(struct uffdbox_sandbox *sb)
 	sb->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sb->stop_fd < 0)
 		return -errno;
+	/* out of the target's reach, as the uffd is (docs/use-after-unmap.md) */
+	sb->stop_fd = uffdbox__fd_high(sb->stop_fd);
 	int rc = pthread_create(&sb->thread, NULL, served_main, sb);
 	if (rc != 0)
 		return -rc;
