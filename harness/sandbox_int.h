@@ -87,6 +87,7 @@ struct uffdbox_sandbox {
 	enum uffdbox_transport transport;
 	bool busy_poll;
 	bool noncooperative;
+	bool signals; /* the signal backend: faults arrive as SIGSEGV (sync.c) */
 	unsigned int watchdog_ms;
 	struct sb_region regions[SB_MAX_REGIONS];
 	_Atomic int nregions;
@@ -159,6 +160,9 @@ void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb);
 int uffdbox__sync_install(struct uffdbox_sandbox *sb);
 void uffdbox__sync_uninstall(struct uffdbox_sandbox *sb);
 int uffdbox__served_start(struct uffdbox_sandbox *sb);
+/* Keep a fault the policy paused (SERVED): the signal backend's faulting
+ * thread calls it from its handler, then waits there. */
+void uffdbox__served_hold(struct uffdbox_sandbox *sb, const struct sb_fault *f);
 void uffdbox__served_stop(struct uffdbox_sandbox *sb);
 
 #endif /* UFFDBOX_HARNESS_SANDBOX_INT_H */

@@ -40,7 +40,7 @@ static void check_fd_flags(struct uffdbox_uffd *u)
 	ASSERT(fcntl(fd, F_GETFL) & O_NONBLOCK);
 }
 
-TEST_CASE(uffd_open_default, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_open_default, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	struct uffdbox_uffd *u = open_with(0, false, err);
@@ -50,7 +50,7 @@ TEST_CASE(uffd_open_default, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_open_device, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_open_device, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	if (access("/dev/userfaultfd", R_OK | W_OK) != 0)
@@ -61,7 +61,7 @@ TEST_CASE(uffd_open_device, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_open_syscall_kernel_faults, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_open_syscall_kernel_faults, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	struct uffdbox_uffd *u = open_with(UFFDBOX_OPEN_SYSCALL, false, err);
@@ -70,7 +70,7 @@ TEST_CASE(uffd_open_syscall_kernel_faults, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_open_kernel_faults_skips_user_mode, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_open_kernel_faults_skips_user_mode, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	struct uffdbox_uffd *u = open_with(0, true, err);
@@ -78,7 +78,7 @@ TEST_CASE(uffd_open_kernel_faults_skips_user_mode, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_open_falls_back_to_device, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_open_falls_back_to_device, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	if (access("/dev/userfaultfd", R_OK | W_OK) != 0)
@@ -91,7 +91,7 @@ TEST_CASE(uffd_open_falls_back_to_device, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_open_without_user_mode_flag_on_einval, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_open_without_user_mode_flag_on_einval, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	/* A pre-5.11 kernel: the user-mode flag is an unknown flag. */
@@ -128,7 +128,7 @@ TEST_CASE(uffd_open_bad_methods, TMEM_NONE, 0)
 	ASSERT_ERR(uffdbox_uffd_open(&o, &u), -EINVAL);
 }
 
-TEST_CASE_FLAGS(uffd_unprivileged_user_mode_only, TMEM_NONE, 0, TFLAG_SYSCTL)
+TEST_CASE_FLAGS(uffd_unprivileged_user_mode_only, TMEM_NONE, 0, TFLAG_SYSCTL | TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	tfx_sysctl_set("/proc/sys/vm/unprivileged_userfaultfd", "0");
@@ -147,7 +147,7 @@ TEST_CASE_FLAGS(uffd_unprivileged_user_mode_only, TMEM_NONE, 0, TFLAG_SYSCTL)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE_FLAGS(uffd_unprivileged_kernel_faults_denied, TMEM_NONE, 0, TFLAG_SYSCTL)
+TEST_CASE_FLAGS(uffd_unprivileged_kernel_faults_denied, TMEM_NONE, 0, TFLAG_SYSCTL | TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	struct uffdbox_uffd_opts o = {
@@ -164,7 +164,8 @@ TEST_CASE_FLAGS(uffd_unprivileged_kernel_faults_denied, TMEM_NONE, 0, TFLAG_SYSC
 	ASSERT_CONTAINS(uffdbox_strerror(-UFFDBOX_E_DENIED), "denied");
 }
 
-TEST_CASE_FLAGS(uffd_unprivileged_sysctl_allows_kernel_faults, TMEM_NONE, 0, TFLAG_SYSCTL)
+TEST_CASE_FLAGS(uffd_unprivileged_sysctl_allows_kernel_faults, TMEM_NONE, 0,
+		TFLAG_SYSCTL | TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	tfx_sysctl_set("/proc/sys/vm/unprivileged_userfaultfd", "1");
@@ -194,7 +195,7 @@ TEST_CASE(uffd_unprivileged_event_fork_dropped, TMEM_NONE, UFFD_FEATURE_EVENT_FO
 	ASSERT_CONTAINS(err, "EVENT_FORK needs CAP_SYS_PTRACE");
 }
 
-TEST_CASE(uffd_api_twice_refused, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_api_twice_refused, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	struct uffdbox_uffd *u = open_with(0, false, err);
@@ -206,7 +207,7 @@ TEST_CASE(uffd_api_twice_refused, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_probe_matches_kernel, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_probe_matches_kernel, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	uint64_t f = 0, io = 0, mask = 0;
 	ASSERT_OK(uffdbox_uffd_probe(NULL, &f, &io));
@@ -312,7 +313,7 @@ TEST_CASE(uffd_read_nothing_pending, TMEM_NONE, 0)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(uffd_register_errors, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_register_errors, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	struct uffdbox_uffd *u = open_with(0, false, err), *u2 = open_with(0, false, err);
@@ -414,7 +415,7 @@ TEST_CASE(uffd_copy_partial, TMEM_ALL, 0)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_zeropage, TMEM_ALL, 0)
+TEST_CASE_FLAGS(uffd_zeropage, TMEM_ALL, 0, TFLAG_UFFD)
 {
 	struct fixture f;
 	setup(t, &f, 0, 2, UFFDBOX_REG_MISSING);
@@ -432,7 +433,7 @@ TEST_CASE(uffd_zeropage, TMEM_ALL, 0)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_fault_message_then_copy, TMEM_ALL, 0)
+TEST_CASE_FLAGS(uffd_fault_message_then_copy, TMEM_ALL, 0, TFLAG_UFFD)
 {
 	struct fixture f;
 	setup(t, &f, 0, 2, UFFDBOX_REG_MISSING);
@@ -473,7 +474,7 @@ static void read_msg(struct uffdbox_uffd *u, unsigned char msg[32])
 	ASSERT_EQ(uffdbox_uffd_read(u, msg, 32), 32);
 }
 
-TEST_CASE(uffd_copy_dontwake_then_wake, TMEM_ALL, 0)
+TEST_CASE_FLAGS(uffd_copy_dontwake_then_wake, TMEM_ALL, 0, TFLAG_UFFD)
 {
 	struct fixture f;
 	unsigned char msg[32];
@@ -498,7 +499,7 @@ TEST_CASE(uffd_copy_dontwake_then_wake, TMEM_ALL, 0)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_sigbus_mode, TMEM_ALL, UFFD_FEATURE_SIGBUS)
+TEST_CASE_FLAGS(uffd_sigbus_mode, TMEM_ALL, UFFD_FEATURE_SIGBUS, TFLAG_UFFD)
 {
 	struct fixture f;
 	void *fa;
@@ -519,7 +520,7 @@ static uint64_t wp_features(struct tctx *t)
 	       (t->mem == TMEM_ANON ? 0 : UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
 }
 
-TEST_CASE(uffd_writeprotect, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+TEST_CASE_FLAGS(uffd_writeprotect, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP, TFLAG_UFFD)
 {
 	struct fixture f;
 	unsigned char msg[32];
@@ -545,7 +546,7 @@ TEST_CASE(uffd_writeprotect, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_copy_mode_wp, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+TEST_CASE_FLAGS(uffd_copy_mode_wp, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP, TFLAG_UFFD)
 {
 	struct fixture f;
 	setup(t, &f, wp_features(t), 1, UFFDBOX_REG_MISSING | UFFDBOX_REG_WP);
@@ -557,7 +558,7 @@ TEST_CASE(uffd_copy_mode_wp, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_continue, TMEM_SHMEM | TMEM_HUGETLB, 0)
+TEST_CASE_FLAGS(uffd_continue, TMEM_SHMEM | TMEM_HUGETLB, 0, TFLAG_UFFD)
 {
 	struct fixture f;
 	unsigned char msg[32];
@@ -590,7 +591,7 @@ TEST_CASE(uffd_continue, TMEM_SHMEM | TMEM_HUGETLB, 0)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_poison, TMEM_ALL, UFFD_FEATURE_POISON)
+TEST_CASE_FLAGS(uffd_poison, TMEM_ALL, UFFD_FEATURE_POISON, TFLAG_UFFD)
 {
 	struct fixture f;
 	void *fa;
@@ -673,7 +674,7 @@ TEST_CASE(uffd_eagain_while_remove_pending, TMEM_ANON | TMEM_SHMEM, UFFD_FEATURE
 	teardown(&f);
 }
 
-TEST_CASE(uffd_enoent_after_unmap, TMEM_ALL, 0)
+TEST_CASE_FLAGS(uffd_enoent_after_unmap, TMEM_ALL, 0, TFLAG_UFFD)
 {
 	struct fixture f;
 	setup(t, &f, 0, 2, UFFDBOX_REG_MISSING);
@@ -682,7 +683,7 @@ TEST_CASE(uffd_enoent_after_unmap, TMEM_ALL, 0)
 	teardown(&f);
 }
 
-TEST_CASE(uffd_esrch_when_owner_exited, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_esrch_when_owner_exited, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	int sv[2];
 	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -740,7 +741,7 @@ TEST_CASE(uffd_esrch_when_owner_exited, TMEM_NONE, 0)
 	close(fd);
 }
 
-TEST_CASE(uffd_kernel_mode_access, TMEM_NONE, 0)
+TEST_CASE_FLAGS(uffd_kernel_mode_access, TMEM_NONE, 0, TFLAG_UFFD)
 {
 	char err[ERRBUF] = "";
 	long psz = sysconf(_SC_PAGESIZE);
