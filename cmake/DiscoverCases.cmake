@@ -2,8 +2,13 @@
 # of `uffdbox-tests --list` (NAME TIMEOUT LOCK LABEL, tab-separated), twice:
 # as NAME on the kernel as it is, and as legacy/NAME with
 # UFFDBOX_FEATURE_MASK hiding what Linux 6.1 lacks (WP_UNPOPULATED, POISON,
-# WP_ASYNC, MOVE), so every fallback path runs here too.
-function(uffdbox_discover_cases exe)
+# WP_ASYNC, MOVE), so every fallback path runs here too.  With @wrapper
+# (tests/seccomp-run), twice more: container-eperm/NAME and
+# container-enosys/NAME, under a seccomp filter that denies userfaultfd as a
+# container's default profile (EPERM) or gVisor (ENOSYS) does, so every case
+# runs on the signal backend or skips with its reason (labels
+# container-eperm, container-enosys; see docs/backends.md).
+function(uffdbox_discover_cases exe wrapper)
   if(NOT EXISTS "${exe}")
     add_test(uffdbox-tests-not-built "${CMAKE_COMMAND}" -E echo "${exe} is not built")
     set_tests_properties(uffdbox-tests-not-built PROPERTIES WILL_FAIL ON)
@@ -24,14 +29,27 @@ function(uffdbox_discover_cases exe)
     list(GET f 2 lock)
     list(GET f 3 label)
     math(EXPR ct_timeout "${timeout} + 15")
-    foreach(variant "" "legacy/")
+    set(variants "" "legacy/")
+    if(EXISTS "${wrapper}")
+      list(APPEND variants "container-eperm/" "container-enosys/")
+    endif()
+    foreach(variant IN LISTS variants)
       set(t "${variant}${name}")
-      add_test("${t}" "${exe}" "${name}")
+      if(variant STREQUAL "container-eperm/")
+        add_test("${t}" "${wrapper}" --errno=EPERM "${exe}" "${name}")
+      elseif(variant STREQUAL "container-enosys/")
+        add_test("${t}" "${wrapper}" --errno=ENOSYS "${exe}" "${name}")
+      else()
+        add_test("${t}" "${exe}" "${name}")
+      endif()
       set_tests_properties("${t}" PROPERTIES TIMEOUT ${ct_timeout} SKIP_RETURN_CODE 77
                            LABELS "unit;${label}")
       if(variant STREQUAL "legacy/")
         set_tests_properties("${t}" PROPERTIES ENVIRONMENT "UFFDBOX_FEATURE_MASK=0x1e000"
                              LABELS "unit;${label};legacy")
+      elseif(NOT variant STREQUAL "")
+        string(REPLACE "/" "" clabel "${variant}")
+        set_tests_properties("${t}" PROPERTIES LABELS "unit;${label};${clabel}")
       endif()
       if(NOT lock STREQUAL "-")
         set_tests_properties("${t}" PROPERTIES RESOURCE_LOCK "${lock}")

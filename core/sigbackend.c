@@ -375,8 +375,10 @@ int uffdbox__sig_register(struct uffdbox__sig *s, void *addr, size_t len, unsign
 			rc = sys_mprotect((void *)(a + i * psz), (j - i) * psz, PROT_NONE);
 		i = j;
 	}
-	if (rc == 0 && !R->guard)
-		atomic_fetch_add(&s->splits, boundaries(R, 0, pages));
+	if (rc == 0 && !R->guard) /* (R->start is not published yet) */
+		for (size_t i = 0; i + 1 < pages; i++)
+			atomic_fetch_add(&s->splits, prot_of(R, atomic_load(&st[i])) !=
+							     prot_of(R, atomic_load(&st[i + 1])));
 	if (rc < 0) {
 		free((void *)st);
 		return rc;
