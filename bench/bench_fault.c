@@ -11,6 +11,10 @@
  *   fault.served_poll_vs_raw_poll  SERVED (poll) vs. a minimal handler thread
  *                                  (poll + UFFDIO_COPY, raw_handler.c)
  *   fault.served_busy_vs_raw_busy  the same, both sides busy-polling
+ *   fault.signal_vs_raw_sigsegv    SYNC over the signal backend (no
+ *                                  userfaultfd: what runs in a container)
+ *                                  vs. a minimal SIGSEGV handler doing
+ *                                  mprotect + the same copy (raw_handler.c)
  *
  * Method.  Each round measures every variant once, a baseline and its
  * uffdbox counterpart back to back, the order inside each group reversed
@@ -29,12 +33,15 @@
  * thread get one each, whichever side is running.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <uffdbox/sandbox.h>
+#include <uffdbox/uffd.h>
 
 #include "bench.h"
 #include "raw_handler.h"
@@ -52,6 +59,8 @@ enum variant {
 	V_SERVED_POLL,
 	V_RAW_BUSY,
 	V_SERVED_BUSY,
+	V_RAW_SIGSEGV,
+	V_SIGNAL,
 	V_COUNT,
 };
 
@@ -63,6 +72,8 @@ static const char *const variant_name[V_COUNT] = {
 	[V_SERVED_POLL] = "uffdbox.served_poll",
 	[V_RAW_BUSY] = "raw.busy",
 	[V_SERVED_BUSY] = "uffdbox.served_busy",
+	[V_RAW_SIGSEGV] = "raw.sigsegv",
+	[V_SIGNAL] = "uffdbox.signal",
 };
 
 static size_t page_size;
@@ -127,8 +138,11 @@ static void raw_check(const char *what, int rc)
 static double round_raw(enum variant v, size_t pages)
 {
 	const char *what = variant_name[v];
-	enum raw_mode mode = v == V_RAW_SIGBUS ? RAW_SIGBUS : v == V_RAW_POLL ? RAW_POLL : RAW_BUSY;
-	unsigned char fill = v == V_RAW_SIGBUS ? 0 : FILL_BYTE;
+	enum raw_mode mode = v == V_RAW_SIGBUS	  ? RAW_SIGBUS
+			     : v == V_RAW_SIGSEGV ? RAW_SIGSEGV
+			     : v == V_RAW_POLL	  ? RAW_POLL
+						  : RAW_BUSY;
+	unsigned char fill = v == V_RAW_SIGBUS || v == V_RAW_SIGSEGV ? 0 : FILL_BYTE;
 	struct raw_handler *h = NULL;
 
 	raw_check(what, raw_handler_start(mode, pages + WARMUP_PAGES, fill, &h));
@@ -159,11 +173,12 @@ static double round_sandbox(enum variant v, size_t pages)
 {
 	const char *what = variant_name[v];
 	const unsigned char fill = FILL_BYTE;
+	bool sync = v == V_SYNC || v == V_SIGNAL;
 	char err[256] = "";
 	struct uffdbox_sandbox *sb = NULL;
 	struct uffdbox_sandbox_opts so = {
 		.sz = sizeof(so),
-		.transport = v == V_SYNC ? UFFDBOX_TRANSPORT_SYNC : UFFDBOX_TRANSPORT_SERVED,
+		.transport = sync ? UFFDBOX_TRANSPORT_SYNC : UFFDBOX_TRANSPORT_SERVED,
 		.busy_poll = v == V_SERVED_BUSY,
 		.errbuf = err,
 		.errbuf_len = sizeof(err),
@@ -179,12 +194,28 @@ static double round_sandbox(enum variant v, size_t pages)
 	struct uffdbox_policy pol = {
 		.sz = sizeof(pol),
 		.action = UFFDBOX_POLICY_INJECT,
-		.source = v == V_SYNC ? UFFDBOX_SOURCE_ZERO : UFFDBOX_SOURCE_PATTERN,
-		.data = v == V_SYNC ? NULL : &fill,
-		.data_len = v == V_SYNC ? 0 : 1,
+		.source = sync ? UFFDBOX_SOURCE_ZERO : UFFDBOX_SOURCE_PATTERN,
+		.data = sync ? NULL : &fill,
+		.data_len = sync ? 0 : 1,
 	};
 
-	sb_check(what, "uffdbox_sandbox_new", uffdbox_sandbox_new(&so, &sb), err);
+	/* The signal variant: the backend chosen when the sandbox opens its
+	 * object, as where userfaultfd is denied. */
+	const char *was = getenv("UFFDBOX_BACKEND");
+	char saved[16] = "";
+	if (was)
+		snprintf(saved, sizeof(saved), "%s", was);
+	if (v == V_SIGNAL)
+		setenv("UFFDBOX_BACKEND", "signal", 1);
+	int rc = uffdbox_sandbox_new(&so, &sb);
+	if (v == V_SIGNAL && was)
+		setenv("UFFDBOX_BACKEND", saved, 1);
+	else if (v == V_SIGNAL)
+		unsetenv("UFFDBOX_BACKEND");
+	sb_check(what, "uffdbox_sandbox_new", rc, err);
+	if (v == V_SIGNAL &&
+	    uffdbox_uffd_backend(uffdbox_sandbox_uffd(sb)) != UFFDBOX_BACKEND_SIGNAL)
+		bench_die(BENCH_EXIT_FAIL, "%s: the sandbox did not get the signal backend", what);
 	int ri = uffdbox_sandbox_add_region(sb, &ro, &pol);
 	sb_check(what, "uffdbox_sandbox_add_region", ri, err);
 	struct uffdbox_region *r = uffdbox_sandbox_region(sb, ri);
@@ -197,7 +228,7 @@ static double round_sandbox(enum variant v, size_t pages)
 	touch(base, pages, WARMUP_PAGES);
 	uffdbox_sandbox_log_reset(sb);
 	uint64_t ns = touch(base, 0, pages);
-	verify(what, base, pages + WARMUP_PAGES, v == V_SYNC ? 0 : fill);
+	verify(what, base, pages + WARMUP_PAGES, sync ? 0 : fill);
 	uint64_t logged = uffdbox_sandbox_log_count(sb);
 	uffdbox_sandbox_free(sb);
 	if (logged != pages)
@@ -212,6 +243,7 @@ static double run_variant(enum variant v, size_t pages)
 	case V_NATIVE:
 		return round_native(pages);
 	case V_RAW_SIGBUS:
+	case V_RAW_SIGSEGV:
 	case V_RAW_POLL:
 	case V_RAW_BUSY:
 		return round_raw(v, pages);
@@ -226,6 +258,7 @@ static const int groups[][3] = {
 	{V_NATIVE, V_RAW_SIGBUS, V_SYNC},
 	{V_RAW_POLL, V_SERVED_POLL, -1},
 	{V_RAW_BUSY, V_SERVED_BUSY, -1},
+	{V_RAW_SIGSEGV, V_SIGNAL, -1},
 };
 
 int bench_fault(const struct bench_opts *o)
@@ -261,6 +294,7 @@ int bench_fault(const struct bench_opts *o)
 	bench_compare("fault.sync_vs_raw_sigbus", &s[V_SYNC], &s[V_RAW_SIGBUS]);
 	bench_compare("fault.served_poll_vs_raw_poll", &s[V_SERVED_POLL], &s[V_RAW_POLL]);
 	bench_compare("fault.served_busy_vs_raw_busy", &s[V_SERVED_BUSY], &s[V_RAW_BUSY]);
+	bench_compare("fault.signal_vs_raw_sigsegv", &s[V_SIGNAL], &s[V_RAW_SIGSEGV]);
 	fflush(stdout);
 	for (int v = 0; v < V_COUNT; v++)
 		bench_series_free(&s[v]);
