@@ -167,7 +167,9 @@ TEST_CASE(sigbackend_alternating_pages_no_vma_growth, TMEM_NONE, 0)
 	for (size_t i = 0; i < PAGES; i += 2)
 		p[i * 4096 + 1] = (char)i; /* writes: read-write pages amid missing ones */
 	long after = map_count();
-	ASSERT_LE(after - before, 2);
+	/* Not one per page (20000): a few at most, from the log or a
+	 * sanitizer's own allocations while the loop ran. */
+	ASSERT_LE(after - before, 16);
 	ASSERT_EQ(p[2 * 4096 + 1], 2);
 	ASSERT_EQ(p[3 * 4096 + 1], 0); /* a missing page: zeros, faulted now */
 	ASSERT_UEQ(uffdbox_sandbox_log_count(sb), PAGES / 2 + 1);
