@@ -67,6 +67,7 @@ struct uffdbox__sig {
 	long budget;
 	_Atomic int over; /* a change was refused for the budget */
 	int kick;	  /* eventfd: readable when a paused fault was posted */
+	bool no_guard;	  /* UFFDBOX_SIGNAL_NO_GUARD: PROT_NONE as on kernels < 6.13 */
 };
 
 static inline int sys_mprotect(void *addr, size_t len, int prot)
@@ -128,6 +129,8 @@ int uffdbox__sig_new(struct uffdbox__sig **out, char *errbuf, size_t errbuf_len)
 		return err;
 	}
 	s->budget = read_long_file("/proc/sys/vm/max_map_count", 65530) / 2;
+	const char *ng = getenv("UFFDBOX_SIGNAL_NO_GUARD");
+	s->no_guard = ng && *ng && strcmp(ng, "0") != 0;
 	const char *e = getenv("UFFDBOX_SIGNAL_MAX_SPLITS");
 	if (e && *e) {
 		char *end;
@@ -351,7 +354,7 @@ int uffdbox__sig_register(struct uffdbox__sig *s, void *addr, size_t len, unsign
 		size_t first = 0;
 		while (first < pages && atomic_load(&st[first]) != ST_MISSING)
 			first++;
-		if (first < pages &&
+		if (first < pages && !s->no_guard &&
 		    sys_madvise((void *)(a + first * psz), psz, MADV_GUARD_INSTALL) == 0) {
 			R->guard = true;
 		}

@@ -148,12 +148,66 @@ TEST_CASE(sigbackend_same_records_as_uffd, TMEM_NONE,
 	free(js);
 }
 
+/* Where the kernel has no guard markers (before 6.13; hugetlb), missing
+ * pages are PROT_NONE: the same records, byte for byte. */
+TEST_CASE(sigbackend_prot_none_same_records, TMEM_NONE, 0)
+{
+	char *jg = NULL, *jn = NULL;
+	size_t lg = 0, ln = 0;
+	enum uffdbox_backend b;
+	use_backend("signal");
+	uint64_t dg = schedule(&jg, &lg, &b);
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_NO_GUARD", "1", 1), 0);
+	uint64_t dn = schedule(&jn, &ln, &b);
+	ASSERT_EQ(b, UFFDBOX_BACKEND_SIGNAL);
+	ASSERT_STR_EQ(jn, jg);
+	ASSERT_UEQ(dn, dg);
+	free(jg);
+	free(jn);
+}
+
+/* PROT_NONE missing pages: every resolved page amid missing ones splits the
+ * mapping; past the budget the fault stops with the reason. */
+static void alternating_body(void *arg)
+{
+	(void)arg;
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		_exit(3);
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 400, .name = "alt"};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+	if (ri < 0)
+		_exit(4);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	long before = map_count();
+	for (size_t i = 0; i < 400; i += 2) {
+		p[i * 4096] = 1;
+		if (map_count() - before > 60)
+			_exit(5); /* the budget did not hold */
+	}
+	_exit(0); /* not reached: 200 pages need ~400 splits */
+}
+
+TEST_CASE(sigbackend_prot_none_split_budget, TMEM_NONE, 0)
+{
+	char err[4096];
+	use_backend("signal");
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_NO_GUARD", "1", 1), 0);
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_MAX_SPLITS", "50", 1), 0);
+	int status = tfx_run_child(alternating_body, NULL, err, sizeof(err));
+	ASSERT(WIFSIGNALED(status));
+	ASSERT_EQ(WTERMSIG(status), SIGABRT);
+	ASSERT_CONTAINS(err, "budget of VMA splits");
+}
+
 /* Resolving pages one by one in any order never splits a region's mapping
  * (missing pages are guard markers): a large region with every other page
  * touched costs no VMA. */
 TEST_CASE(sigbackend_alternating_pages_no_vma_growth, TMEM_NONE, 0)
 {
 	use_backend("signal");
+	unsetenv("UFFDBOX_SIGNAL_NO_GUARD"); /* this case is about the markers */
 	if (uffdbox_guard_supported() != 1)
 		SKIP("this kernel has no guard markers (MADV_GUARD_INSTALL, 6.13): missing pages "
 		     "are PROT_NONE there, bounded by the split budget instead");
