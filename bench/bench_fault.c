@@ -11,6 +11,10 @@
  *   fault.served_poll_vs_raw_poll  SERVED (poll) vs. a minimal handler thread
  *                                  (poll + UFFDIO_COPY, raw_handler.c)
  *   fault.served_busy_vs_raw_busy  the same, both sides busy-polling
+ *   fault.signal_vs_raw_sigsegv    SYNC over the signal backend (no
+ *                                  userfaultfd: what runs in a container)
+ *                                  vs. a minimal SIGSEGV handler doing
+ *                                  mprotect + the same copy (raw_handler.c)
  *
  * Method.  Each round measures every variant once, a baseline and its
  * uffdbox counterpart back to back, the order inside each group reversed
@@ -29,12 +33,15 @@
  * thread get one each, whichever side is running.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <uffdbox/sandbox.h>
+#include <uffdbox/uffd.h>
 
 #include "bench.h"
 #include "raw_handler.h"
@@ -53,6 +60,8 @@ enum variant {
 	V_RAW_BUSY,
 	V_SERVED_BUSY,
 	V_SYNC_REGIONS, /* SYNC with UFFDBOX_SANDBOX_MAX_REGIONS regions */
+	V_RAW_SIGSEGV,
+	V_SIGNAL,
 	V_COUNT,
 };
 
@@ -65,6 +74,8 @@ static const char *const variant_name[V_COUNT] = {
 	[V_RAW_BUSY] = "raw.busy",
 	[V_SERVED_BUSY] = "uffdbox.served_busy",
 	[V_SYNC_REGIONS] = "uffdbox.sync_4096",
+	[V_RAW_SIGSEGV] = "raw.sigsegv",
+	[V_SIGNAL] = "uffdbox.signal",
 };
 
 static size_t page_size;
@@ -129,8 +140,11 @@ static void raw_check(const char *what, int rc)
 static double round_raw(enum variant v, size_t pages)
 {
 	const char *what = variant_name[v];
-	enum raw_mode mode = v == V_RAW_SIGBUS ? RAW_SIGBUS : v == V_RAW_POLL ? RAW_POLL : RAW_BUSY;
-	unsigned char fill = v == V_RAW_SIGBUS ? 0 : FILL_BYTE;
+	enum raw_mode mode = v == V_RAW_SIGBUS	  ? RAW_SIGBUS
+			     : v == V_RAW_SIGSEGV ? RAW_SIGSEGV
+			     : v == V_RAW_POLL	  ? RAW_POLL
+						  : RAW_BUSY;
+	unsigned char fill = v == V_RAW_SIGBUS || v == V_RAW_SIGSEGV ? 0 : FILL_BYTE;
 	struct raw_handler *h = NULL;
 
 	raw_check(what, raw_handler_start(mode, pages + WARMUP_PAGES, fill, &h));
@@ -161,9 +175,9 @@ static double round_sandbox(enum variant v, size_t pages)
 {
 	const char *what = variant_name[v];
 	const unsigned char fill = FILL_BYTE;
+	bool sync = v == V_SYNC || v == V_SIGNAL || v == V_SYNC_REGIONS;
 	char err[256] = "";
 	struct uffdbox_sandbox *sb = NULL;
-	bool sync = v == V_SYNC || v == V_SYNC_REGIONS;
 	struct uffdbox_sandbox_opts so = {
 		.sz = sizeof(so),
 		.transport = sync ? UFFDBOX_TRANSPORT_SYNC : UFFDBOX_TRANSPORT_SERVED,
@@ -187,15 +201,31 @@ static double round_sandbox(enum variant v, size_t pages)
 		.data_len = sync ? 0 : 1,
 	};
 
-	sb_check(what, "uffdbox_sandbox_new", uffdbox_sandbox_new(&so, &sb), err);
+	/* The signal variant: the backend chosen when the sandbox opens its
+	 * object, as where userfaultfd is denied. */
+	const char *was = getenv("UFFDBOX_BACKEND");
+	char saved[16] = "";
+	if (was)
+		snprintf(saved, sizeof(saved), "%s", was);
+	if (v == V_SIGNAL)
+		setenv("UFFDBOX_BACKEND", "signal", 1);
+	int rc = uffdbox_sandbox_new(&so, &sb);
+	if (v == V_SIGNAL && was)
+		setenv("UFFDBOX_BACKEND", saved, 1);
+	else if (v == V_SIGNAL)
+		unsetenv("UFFDBOX_BACKEND");
+	sb_check(what, "uffdbox_sandbox_new", rc, err);
+	if (v == V_SIGNAL &&
+	    uffdbox_uffd_backend(uffdbox_sandbox_uffd(sb)) != UFFDBOX_BACKEND_SIGNAL)
+		bench_die(BENCH_EXIT_FAIL, "%s: the sandbox did not get the signal backend", what);
 	/* V_SYNC_REGIONS: the measured region among a full table (half the
 	 * others added before it, half after), so that each fault's lookup
 	 * searches UFFDBOX_SANDBOX_MAX_REGIONS regions, not one. */
 	int others = v == V_SYNC_REGIONS ? UFFDBOX_SANDBOX_MAX_REGIONS - 1 : 0, ri = -1;
 	struct uffdbox_region_opts small = {.sz = sizeof(small), .pages = 1, .name = "other"};
 	for (int i = 0; i <= others; i++) {
-		int rc = i == others / 2 ? uffdbox_sandbox_add_region(sb, &ro, &pol)
-					 : uffdbox_sandbox_add_region(sb, &small, NULL);
+		rc = i == others / 2 ? uffdbox_sandbox_add_region(sb, &ro, &pol)
+				     : uffdbox_sandbox_add_region(sb, &small, NULL);
 		sb_check(what, "uffdbox_sandbox_add_region", rc, err);
 		if (i == others / 2)
 			ri = rc;
@@ -225,6 +255,7 @@ static double run_variant(enum variant v, size_t pages)
 	case V_NATIVE:
 		return round_native(pages);
 	case V_RAW_SIGBUS:
+	case V_RAW_SIGSEGV:
 	case V_RAW_POLL:
 	case V_RAW_BUSY:
 		return round_raw(v, pages);
@@ -236,15 +267,28 @@ static double run_variant(enum variant v, size_t pages)
 /* Measured back to back; in this order in even rounds, reversed in odd
  * ones.  -1 ends a group. */
 static const int groups[][3] = {
-	{V_NATIVE, V_RAW_SIGBUS, V_SYNC},
-	{V_RAW_POLL, V_SERVED_POLL, -1},
-	{V_RAW_BUSY, V_SERVED_BUSY, -1},
-	{V_SYNC, V_SYNC_REGIONS, -1},
+	{V_NATIVE, V_RAW_SIGBUS, V_SYNC}, {V_RAW_POLL, V_SERVED_POLL, -1},
+	{V_RAW_BUSY, V_SERVED_BUSY, -1},  {V_SYNC, V_SYNC_REGIONS, -1},
+	{V_RAW_SIGSEGV, V_SIGNAL, -1},
 };
+
+/* Whether a userfaultfd can be had here (not in a container whose seccomp
+ * profile denies it): without one only the signal backend's group runs. */
+static bool uffd_available(void)
+{
+	struct raw_handler *h = NULL;
+	int rc = raw_handler_start(RAW_POLL, 1, 0, &h);
+	if (rc == -EPERM || rc == -EACCES || rc == -ENOSYS)
+		return false;
+	raw_check("probe", rc);
+	raw_handler_stop(h);
+	return true;
+}
 
 int bench_fault(const struct bench_opts *o)
 {
 	struct bench_series s[V_COUNT];
+	bool uffd = uffd_available();
 
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	for (int v = 0; v < V_COUNT; v++)
@@ -255,6 +299,8 @@ int bench_fault(const struct bench_opts *o)
 	for (int r = -1; r < (int)o->rounds; r++) {
 		for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 			int n = groups[g][2] < 0 ? 2 : 3;
+			if (!uffd && groups[g][0] != V_RAW_SIGSEGV)
+				continue;
 			for (int k = 0; k < n; k++) {
 				enum variant v = groups[g][(r & 1) ? n - 1 - k : k];
 				double us = run_variant(v, o->pages);
@@ -267,15 +313,22 @@ int bench_fault(const struct bench_opts *o)
 	printf("fault: %u rounds x %zu first touches of %zu-byte pages; "
 	       "per-round us/fault, baseline and uffdbox interleaved\n",
 	       o->rounds, o->pages, page_size);
+	if (!uffd)
+		printf("userfaultfd is not available here (a seccomp filter?): only the signal "
+		       "backend's comparison runs\n");
 	bench_table_header("us/fault");
 	for (int v = 0; v < V_COUNT; v++)
-		bench_table_row(&s[v]);
+		if (s[v].n)
+			bench_table_row(&s[v]);
 	printf("\n");
-	bench_compare("fault.sync_vs_native", &s[V_SYNC], &s[V_NATIVE]);
-	bench_compare("fault.sync_vs_raw_sigbus", &s[V_SYNC], &s[V_RAW_SIGBUS]);
-	bench_compare("fault.served_poll_vs_raw_poll", &s[V_SERVED_POLL], &s[V_RAW_POLL]);
-	bench_compare("fault.served_busy_vs_raw_busy", &s[V_SERVED_BUSY], &s[V_RAW_BUSY]);
-	bench_compare("fault.regions_4096_vs_1", &s[V_SYNC_REGIONS], &s[V_SYNC]);
+	if (uffd) {
+		bench_compare("fault.sync_vs_native", &s[V_SYNC], &s[V_NATIVE]);
+		bench_compare("fault.sync_vs_raw_sigbus", &s[V_SYNC], &s[V_RAW_SIGBUS]);
+		bench_compare("fault.served_poll_vs_raw_poll", &s[V_SERVED_POLL], &s[V_RAW_POLL]);
+		bench_compare("fault.served_busy_vs_raw_busy", &s[V_SERVED_BUSY], &s[V_RAW_BUSY]);
+		bench_compare("fault.regions_4096_vs_1", &s[V_SYNC_REGIONS], &s[V_SYNC]);
+	}
+	bench_compare("fault.signal_vs_raw_sigsegv", &s[V_SIGNAL], &s[V_RAW_SIGSEGV]);
 	fflush(stdout);
 	for (int v = 0; v < V_COUNT; v++)
 		bench_series_free(&s[v]);

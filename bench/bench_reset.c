@@ -9,6 +9,10 @@
  *   reset.<pct>_vs_fork    the same restore vs. fork() of a process holding
  *                          the 64 MiB + the child's _exit(0) + waitpid():
  *                          what a fork server pays per input
+ *   reset.<pct>_signal_vs_fork  the adaptive wp-sync restore over the signal
+ *                          backend (no userfaultfd: protection changes,
+ *                          SIGSEGV, a PAGEMAP_SCAN for dropped pages; what
+ *                          runs in a container) vs. the same fork
  *
  * Method.  Three regions of the same size and contents, one per method,
  * because each method leaves its region in a state that would distort the
@@ -70,11 +74,15 @@
 #define FILL_SEED    0x9e3779b97f4a7c15ull
 #define PICK_SEED    0x2545f4914f6cdd1dull
 
-enum method { M_ADAPTIVE, M_EAGER, M_MEMCPY, M_FORK, M_COUNT };
+enum method { M_ADAPTIVE, M_EAGER, M_SIGNAL, M_MEMCPY, M_FORK, M_COUNT };
+
+/* Snapshot sides per scenario: adaptive, eager, adaptive over signals. */
+#define NSIDES 3
 
 static const char *const method_name[M_COUNT] = {
 	[M_ADAPTIVE] = "uffdbox.restore",
 	[M_EAGER] = "restore.eager",
+	[M_SIGNAL] = "restore.signal",
 	[M_MEMCPY] = "memcpy",
 	[M_FORK] = "fork",
 };
@@ -279,8 +287,8 @@ struct snap_side {
 
 struct state {
 	char *plain, *golden;
-	uint64_t *golden_hash;		 /* page_hash() of each golden page */
-	struct snap_side side[NSCEN][2]; /* [scenario][0 adaptive, 1 eager] */
+	uint64_t *golden_hash;		      /* page_hash() of each golden page */
+	struct snap_side side[NSCEN][NSIDES]; /* [scenario][adaptive, eager, signal] */
 	enum uffdbox_snapshot_mode mode;
 	size_t *order; /* page indices, shuffled; a scenario's pages are a slice */
 	struct fork_server fs;
@@ -360,11 +368,11 @@ static double restore_once(struct state *st, size_t f, int v, bool measured)
 		sd->write_ns += t0 - w0;
 	ssize_t n = uffdbox_snapshot_restore(sd->snap);
 	uint64_t ns = bench_now_ns() - t0;
-	const char *what = method_name[v ? M_EAGER : M_ADAPTIVE];
+	const char *what = method_name[v == 2 ? M_SIGNAL : v ? M_EAGER : M_ADAPTIVE];
 	if (n < 0)
 		bench_die(BENCH_EXIT_FAIL, "%s at %s: %s", what, scenarios[f].label,
 			  uffdbox_strerror((int)n));
-	size_t want = st->mode == UFFDBOX_SNAPSHOT_COPY ? npages : k;
+	size_t want = uffdbox_snapshot_mode(sd->snap) == UFFDBOX_SNAPSHOT_COPY ? npages : k;
 	if ((size_t)n != want) {
 		struct uffdbox_snapshot_stats now;
 		uffdbox_snapshot_stats(sd->snap, &now);
@@ -401,6 +409,8 @@ static double run_method(struct state *st, enum method m, size_t f, bool measure
 		return restore_once(st, f, 0, measured);
 	case M_EAGER:
 		return restore_once(st, f, 1, measured);
+	case M_SIGNAL:
+		return restore_once(st, f, 2, measured);
 	case M_MEMCPY:
 		return round_memcpy(st, f, input);
 	default:
@@ -413,7 +423,11 @@ static void verify_block(const struct state *st, enum method m, size_t f)
 {
 	if (m == M_FORK)
 		return;
-	const char *base = m == M_MEMCPY ? st->plain : st->side[f][m == M_EAGER].region;
+	const char *base = m == M_MEMCPY ? st->plain
+					 : st->side[f][m == M_EAGER    ? 1
+						       : m == M_SIGNAL ? 2
+								       : 0]
+						   .region;
 	verify(st, method_name[m], scenarios[f].label, base);
 }
 
@@ -425,18 +439,32 @@ static void snap_check(const char *call, int rc, const char *err)
 		  uffdbox_strerror(rc), err[0] ? ": " : "", err);
 }
 
-static void side_setup(struct state *st, struct snap_side *sd, bool eager)
+static void side_setup(struct state *st, struct snap_side *sd, bool eager, bool signals)
 {
 	char err[256] = "";
 	struct uffdbox_snapshot_opts so = {
 		.sz = sizeof(so),
-		.mode = UFFDBOX_SNAPSHOT_AUTO,
+		.mode = signals ? UFFDBOX_SNAPSHOT_WP_SYNC : UFFDBOX_SNAPSHOT_AUTO,
 		.errbuf = err,
 		.errbuf_len = sizeof(err),
 		.eager = eager,
 	};
-	snap_check("uffdbox_snapshot_new", uffdbox_snapshot_new(&so, &sd->snap), err);
-	st->mode = uffdbox_snapshot_mode(sd->snap);
+	/* The signal side: the backend a container without userfaultfd gets
+	 * (chosen when the snapshot opens its object). */
+	const char *was = getenv("UFFDBOX_BACKEND");
+	char saved[16] = "";
+	if (was)
+		snprintf(saved, sizeof(saved), "%s", was);
+	if (signals)
+		setenv("UFFDBOX_BACKEND", "signal", 1);
+	int rc = uffdbox_snapshot_new(&so, &sd->snap);
+	if (signals && was)
+		setenv("UFFDBOX_BACKEND", saved, 1);
+	else if (signals)
+		unsetenv("UFFDBOX_BACKEND");
+	snap_check("uffdbox_snapshot_new", rc, err);
+	if (!signals)
+		st->mode = uffdbox_snapshot_mode(sd->snap);
 	sd->region = map_region("snapshot region");
 	memcpy(sd->region, st->golden, REGION_BYTES);
 	snap_check("uffdbox_snapshot_add", uffdbox_snapshot_add(sd->snap, sd->region, REGION_BYTES),
@@ -460,8 +488,8 @@ static void setup(struct state *st)
 	st->plain = map_region("memcpy region");
 	memcpy(st->plain, st->golden, REGION_BYTES);
 	for (size_t f = 0; f < NSCEN; f++)
-		for (int v = 0; v < 2; v++)
-			side_setup(st, &st->side[f][v], v == 1);
+		for (int v = 0; v < NSIDES; v++)
+			side_setup(st, &st->side[f][v], v == 1, v == 2);
 
 	st->order = malloc(npages * sizeof(*st->order));
 	if (!st->order)
@@ -481,7 +509,7 @@ static void teardown(struct state *st)
 {
 	fork_server_stop(&st->fs);
 	for (size_t f = 0; f < NSCEN; f++)
-		for (int v = 0; v < 2; v++) {
+		for (int v = 0; v < NSIDES; v++) {
 			uffdbox_snapshot_free(st->side[f][v].snap);
 			munmap(st->side[f][v].region, REGION_BYTES);
 		}
@@ -521,7 +549,7 @@ int bench_reset(const struct bench_opts *o)
 	/* Untimed inputs first, to the restores' steady state. */
 	for (int w = 0; w < WARMUP_RESTORES; w++)
 		for (size_t f = 0; f < NSCEN; f++)
-			for (int v = 0; v < 2; v++)
+			for (int v = 0; v < NSIDES; v++)
 				restore_once(&st, f, v, false);
 	/* Round -1 is the discarded warm-up round of memcpy and fork.  Each
 	 * method runs a block of BLOCK inputs in a row; the first of a block
@@ -574,6 +602,8 @@ int bench_reset(const struct bench_opts *o)
 		print_row(&cold[f], scenarios[f].label, restored, -1);
 		print_row(&s[M_EAGER][f], scenarios[f].label, restored,
 			  (double)st.side[f][1].write_ns / 1000.0 / (o->rounds * BLOCK));
+		print_row(&s[M_SIGNAL][f], scenarios[f].label, restored,
+			  (double)st.side[f][2].write_ns / 1000.0 / (o->rounds * BLOCK));
 		print_row(&s[M_MEMCPY][f], scenarios[f].label, all, -1);
 		print_row(&s[M_FORK][f], scenarios[f].label, "-", -1);
 	}
@@ -584,6 +614,14 @@ int bench_reset(const struct bench_opts *o)
 	}
 	for (size_t f = 0; f < NSCEN; f++)
 		bench_compare(scenarios[f].vs_eager, &s[M_ADAPTIVE][f], &s[M_EAGER][f]);
+	for (size_t f = 0; f < NSCEN; f++) {
+		char name[64];
+		snprintf(name, sizeof(name), "reset.%s_signal_vs_fork", scenarios[f].label);
+		for (char *c = name; *c; c++)
+			if (*c == '-')
+				*c = '_';
+		bench_compare(name, &s[M_SIGNAL][f], &s[M_FORK][f]);
+	}
 	for (size_t f = 0; f < NSCEN; f++)
 		bench_compare(scenarios[f].cold_vs_memcpy, &cold[f], &s[M_MEMCPY][f]);
 	fflush(stdout);

@@ -41,6 +41,7 @@ struct raw_handler {
 	pthread_t thread;
 	bool started;
 	bool sigbus_installed;
+	int signo; /* SIGBUS, or SIGSEGV for RAW_SIGSEGV */
 	struct sigaction old_sigbus;
 	atomic_uint_fast64_t served;
 };
@@ -138,6 +139,33 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	_exit(BENCH_EXIT_FAIL);
 }
 
+/*
+ * RAW_SIGSEGV: no userfaultfd.  The page is made writable, filled, and the
+ * access retries: one mprotect and one copy per fault.
+ */
+static void on_sigsegv(int sig, siginfo_t *si, void *uc)
+{
+	struct raw_handler *h = atomic_load(&sigbus_owner);
+	uintptr_t a = (uintptr_t)si->si_addr;
+	static const char msg[] = "uffdbox-bench: raw.sigsegv: unexpected SIGSEGV\n";
+
+	(void)sig;
+	(void)uc;
+	if (h && si->si_code > 0 && a >= (uintptr_t)h->addr && a < (uintptr_t)h->addr + h->len) {
+		int saved = errno;
+		void *pg = (void *)(a & ~(uintptr_t)(h->page - 1));
+		if (mprotect(pg, h->page, PROT_READ | PROT_WRITE) == 0) {
+			memcpy(pg, h->src, h->page);
+			atomic_fetch_add_explicit(&h->served, 1, memory_order_relaxed);
+			errno = saved;
+			return;
+		}
+	}
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(BENCH_EXIT_FAIL);
+	_exit(BENCH_EXIT_FAIL);
+}
+
 static void *handler_main(void *arg)
 {
 	struct raw_handler *h = arg;
@@ -168,6 +196,51 @@ static void *handler_main(void *arg)
 	}
 }
 
+/* The userfaultfd modes: a uffd with the range registered for MISSING. */
+static int map_uffd(struct raw_handler *h, enum raw_mode mode, unsigned char fill)
+{
+	h->uffd = open_uffd();
+	if (h->uffd < 0)
+		return h->uffd;
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = mode == RAW_SIGBUS ? UFFD_FEATURE_SIGBUS : 0,
+	};
+	if (ioctl(h->uffd, UFFDIO_API, &api) < 0)
+		return -errno;
+
+	h->src = mmap(NULL, h->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h->src == MAP_FAILED)
+		return -errno;
+	memset(h->src, fill, h->page);
+
+	h->addr = mmap(NULL, h->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h->addr == MAP_FAILED)
+		return -errno;
+	struct uffdio_register reg = {
+		.range = {.start = (uint64_t)(uintptr_t)h->addr, .len = h->len},
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (ioctl(h->uffd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_COPY)))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/* RAW_SIGSEGV: the pages PROT_NONE, no userfaultfd. */
+static int map_plain(struct raw_handler *h, unsigned char fill)
+{
+	h->src = mmap(NULL, h->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h->src == MAP_FAILED)
+		return -errno;
+	memset(h->src, fill, h->page);
+	h->addr = mmap(NULL, h->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h->addr == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
 int raw_handler_start(enum raw_mode mode, size_t pages, unsigned char fill,
 		      struct raw_handler **out)
 {
@@ -183,46 +256,21 @@ int raw_handler_start(enum raw_mode mode, size_t pages, unsigned char fill,
 	h->addr = MAP_FAILED;
 	h->src = MAP_FAILED;
 
-	h->uffd = open_uffd();
-	if (h->uffd < 0) {
-		rc = h->uffd;
+	h->signo = mode == RAW_SIGSEGV ? SIGSEGV : SIGBUS;
+	rc = mode == RAW_SIGSEGV ? map_plain(h, fill) : map_uffd(h, mode, fill);
+	if (rc < 0)
 		goto fail;
-	}
-	struct uffdio_api api = {
-		.api = UFFD_API,
-		.features = mode == RAW_SIGBUS ? UFFD_FEATURE_SIGBUS : 0,
-	};
-	if (ioctl(h->uffd, UFFDIO_API, &api) < 0)
-		goto fail_errno;
 
-	h->src = mmap(NULL, h->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (h->src == MAP_FAILED)
-		goto fail_errno;
-	memset(h->src, fill, h->page);
-
-	h->addr = mmap(NULL, h->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (h->addr == MAP_FAILED)
-		goto fail_errno;
-	struct uffdio_register reg = {
-		.range = {.start = (uint64_t)(uintptr_t)h->addr, .len = h->len},
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	if (ioctl(h->uffd, UFFDIO_REGISTER, &reg) < 0)
-		goto fail_errno;
-	if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_COPY))) {
-		rc = -EOPNOTSUPP;
-		goto fail;
-	}
-
-	if (mode == RAW_SIGBUS) {
+	if (mode == RAW_SIGBUS || mode == RAW_SIGSEGV) {
 		struct raw_handler *none = NULL;
-		struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+		struct sigaction sa = {.sa_sigaction = mode == RAW_SIGBUS ? on_sigbus : on_sigsegv,
+				       .sa_flags = SA_SIGINFO};
 		if (!atomic_compare_exchange_strong(&sigbus_owner, &none, h)) {
 			rc = -EBUSY;
 			goto fail;
 		}
 		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGBUS, &sa, &h->old_sigbus) < 0) {
+		if (sigaction(h->signo, &sa, &h->old_sigbus) < 0) {
 			rc = -errno;
 			atomic_store(&sigbus_owner, NULL);
 			goto fail;
@@ -267,7 +315,7 @@ uint64_t raw_handler_stop(struct raw_handler *h)
 		pthread_join(h->thread, NULL);
 	}
 	if (h->sigbus_installed) {
-		sigaction(SIGBUS, &h->old_sigbus, NULL);
+		sigaction(h->signo, &h->old_sigbus, NULL);
 		atomic_store(&sigbus_owner, NULL);
 	}
 	if (h->stop_fd >= 0)

@@ -15,10 +15,14 @@
 #include <stdint.h>
 
 enum raw_mode {
-	RAW_POLL = 0,	/* thread sleeping in poll() on the uffd and a stop eventfd */
-	RAW_BUSY = 1,	/* thread spinning on non-blocking read() */
-	RAW_SIGBUS = 2, /* UFFD_FEATURE_SIGBUS: the faulting thread resolves its
+	RAW_POLL = 0,	 /* thread sleeping in poll() on the uffd and a stop eventfd */
+	RAW_BUSY = 1,	 /* thread spinning on non-blocking read() */
+	RAW_SIGBUS = 2,	 /* UFFD_FEATURE_SIGBUS: the faulting thread resolves its
 			 * own fault in a SIGBUS handler, DONTWAKE (nobody waits) */
+	RAW_SIGSEGV = 3, /* no userfaultfd: the pages are PROT_NONE, and a
+			  * SIGSEGV handler makes the faulting page writable
+			  * and copies it in (what libsigsegv-style code does;
+			  * the baseline of the signal backend) */
 };
 
 struct raw_handler;
@@ -27,8 +31,8 @@ struct raw_handler;
  * raw_handler_start - open a uffd, map @pages anonymous pages, register them
  * for MISSING faults and start the handler thread (or install the SIGBUS
  * handler), which fills every faulting page with @fill bytes.  One
- * RAW_SIGBUS handler at a time (-EBUSY); it must not coexist with a SYNC
- * sandbox (both own SIGBUS).
+ * RAW_SIGBUS or RAW_SIGSEGV handler at a time (-EBUSY); it must not coexist
+ * with a SYNC sandbox (both own the signal).
  * Returns 0 and *out, or -errno (-EPERM/-EACCES: userfaultfd not allowed to
  * this process; -ENOSYS: no userfaultfd at all).
  * Ownership: stop and free with raw_handler_stop().

@@ -14,6 +14,7 @@
 #include "uffdbox/region.h"
 #include "sys.h"
 #include "internal.h"
+#include "sigbackend.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -304,6 +305,11 @@ void uffdbox_region_free(struct uffdbox_region *r)
 		munmap(r->base, r->total);
 	sys_close(r->memfd);
 	free(r);
+}
+
+int uffdbox__region_dropped(struct uffdbox_region *r)
+{
+	return uffdbox__uffd_dropped(r->u, r->body, r->len);
 }
 
 void *uffdbox_region_addr(const struct uffdbox_region *r)

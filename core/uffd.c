@@ -8,19 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "uffdbox/compat.h"
+#include "uffdbox/region.h"
 #include "uffdbox/uffd.h"
+#include "sigbackend.h"
 #include "sys.h"
 #include "internal.h"
 #include "text.h"
 
 struct uffdbox_uffd {
-	int fd;
+	int fd; /* -1 for the signal backend */
 	enum uffdbox_open_method method;
 	uint64_t features;
 	uint64_t ioctls;
+	struct uffdbox__sig *sig; /* the signal backend; NULL for a userfaultfd */
 };
 
 static const char *const feature_names[] = {
@@ -116,9 +120,55 @@ static bool has_cap_sys_ptrace(void)
 	return ok;
 }
 
+/* The "Seccomp:" mode of /proc/self/status: 2 when a filter is installed
+ * (as in a container), 0 none, -1 unknown. */
+static int seccomp_mode(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int mode = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode;
+}
+
 /* Write into errbuf why every method failed and what would fix it. */
 static void explain_denied(char *buf, size_t len, unsigned int methods, int errs[3])
 {
+	/* The syscall refused by every way it was tried (the device, when
+	 * there is one in a container at all, is refused by its own cause). */
+	bool all_denied = (methods & (UFFDBOX_OPEN_SYSCALL_USER | UFFDBOX_OPEN_SYSCALL)) != 0;
+	for (int i = 0; i < 3; i += 2)
+		if ((methods & (1u << i)) && errs[i] != -EPERM && errs[i] != -ENOSYS)
+			all_denied = false;
+	/*
+	 * A seccomp filter (a container's default profile: Docker, containerd,
+	 * podman do not allow userfaultfd(2)) answers EPERM or ENOSYS whatever
+	 * the sysctl, the device or the capabilities say: name it, not them.
+	 */
+	if (all_denied && seccomp_mode() == 2) {
+		uffdbox__explain(
+			buf, len,
+			"userfaultfd is denied by a seccomp filter (Seccomp: 2 in "
+			"/proc/self/status, as under a container runtime's default profile: "
+			"Docker, containerd/Kubernetes RuntimeDefault and podman do not allow "
+			"userfaultfd(2)): syscall with UFFD_USER_MODE_ONLY: %s; "
+			"/dev/userfaultfd: %s; syscall for kernel faults: %s. "
+			"Fix one of: use the signal backend (UFFDBOX_BACKEND=signal or unset, "
+			"see docs/backends.md); run the container with a profile that allows "
+			"userfaultfd (--security-opt seccomp=PROFILE.json) or "
+			"--security-opt seccomp=unconfined; or --privileged.",
+			(methods & UFFDBOX_OPEN_SYSCALL_USER) ? uffdbox_strerror(errs[0])
+							      : "not tried",
+			(methods & UFFDBOX_OPEN_DEVICE) ? uffdbox_strerror(errs[1]) : "not tried",
+			(methods & UFFDBOX_OPEN_SYSCALL) ? uffdbox_strerror(errs[2]) : "not tried");
+		return;
+	}
 	char sysctl[16] = "?";
 	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "re");
 	struct stat st;
@@ -256,7 +306,7 @@ static void read_opts(const struct uffdbox_uffd_opts *in, struct uffdbox_uffd_op
 	}
 }
 
-int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features, uint64_t *ioctls)
+static int probe_uffd(const struct uffdbox_uffd_opts *opts, uint64_t *features, uint64_t *ioctls)
 {
 	struct uffdbox_uffd_opts o;
 	enum uffdbox_open_method m;
@@ -298,7 +348,7 @@ int uffdbox_uffd_try_method(enum uffdbox_open_method method)
 	return 0;
 }
 
-int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd **out)
+static int open_uffd(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd **out)
 {
 	struct uffdbox_uffd_opts o;
 	uint64_t avail, got = 0, io = 0;
@@ -307,7 +357,7 @@ int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd 
 
 	*out = NULL;
 	read_opts(opts, &o);
-	rc = uffdbox_uffd_probe(&o, &avail, NULL);
+	rc = probe_uffd(&o, &avail, NULL);
 	if (rc < 0)
 		return rc;
 	uint64_t missing = o.need_features & ~avail;
@@ -366,16 +416,199 @@ int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd 
 	return 0;
 }
 
+/* --- the backend: a userfaultfd, or signals (core/sigbackend.c) ---------- */
+
+int uffdbox_backend_from_env(enum uffdbox_backend *b)
+{
+	const char *s = getenv("UFFDBOX_BACKEND");
+
+	*b = UFFDBOX_BACKEND_AUTO;
+	if (!s || !*s || !strcmp(s, "auto"))
+		return 0;
+	if (!strcmp(s, "uffd"))
+		*b = UFFDBOX_BACKEND_UFFD;
+	else if (!strcmp(s, "signal"))
+		*b = UFFDBOX_BACKEND_SIGNAL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *uffdbox_backend_name(enum uffdbox_backend b)
+{
+	switch (b) {
+	case UFFDBOX_BACKEND_AUTO:
+		return "auto";
+	case UFFDBOX_BACKEND_UFFD:
+		return "uffd";
+	case UFFDBOX_BACKEND_SIGNAL:
+		return "signal";
+	default:
+		return "?";
+	}
+}
+
+/* The backend to use for @o, or -EINVAL (errbuf says why). */
+static int choose(const struct uffdbox_uffd_opts *o, enum uffdbox_backend *b)
+{
+	if (uffdbox_backend_from_env(b) < 0) {
+		uffdbox__explain(o->errbuf, o->errbuf_len,
+				 "UFFDBOX_BACKEND=\"%s\" is not one of uffd, signal, auto",
+				 getenv("UFFDBOX_BACKEND"));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Auto only: may a failure of the userfaultfd become the signal backend?
+ * Not when the caller asked for particular open methods (it tests them) or
+ * for kernel-mode faults (which signals cannot see). */
+static bool may_fall_back(const struct uffdbox_uffd_opts *o, int rc)
+{
+	return (rc == -UFFDBOX_E_DENIED || rc == -UFFDBOX_E_NOFEATURE) && !o->methods &&
+	       !o->kernel_faults;
+}
+
+/* The signal backend's features, minus UFFDBOX_FEATURE_MASK. */
+static int probe_signal(const struct uffdbox_uffd_opts *o, uint64_t *features, uint64_t *ioctls)
+{
+	uint64_t mask;
+	if (uffdbox_feature_mask(&mask) < 0) {
+		uffdbox__explain(o->errbuf, o->errbuf_len,
+				 "UFFDBOX_FEATURE_MASK=\"%s\" is not a number",
+				 getenv("UFFDBOX_FEATURE_MASK"));
+		return -UFFDBOX_E_BADMASK;
+	}
+	if (o->kernel_faults) {
+		uffdbox__explain(
+			o->errbuf, o->errbuf_len,
+			"the signal backend (UFFDBOX_BACKEND=signal, or userfaultfd denied) cannot "
+			"handle faults taken inside the kernel (a syscall reading into a "
+			"registered page gets EFAULT): kernel_faults needs a userfaultfd opened "
+			"through /dev/userfaultfd or with CAP_SYS_PTRACE");
+		return -UFFDBOX_E_DENIED;
+	}
+	if (features)
+		*features = uffdbox__sig_features() & ~mask;
+	if (ioctls)
+		*ioctls = uffdbox__sig_ioctls();
+	return 0;
+}
+
+static int open_signal(const struct uffdbox_uffd_opts *o, struct uffdbox_uffd **out)
+{
+	uint64_t avail;
+	int rc = probe_signal(o, &avail, NULL);
+	if (rc < 0)
+		return rc;
+	uint64_t missing = o->need_features & ~avail;
+	if (missing) {
+		char names[256];
+		uffdbox_features_format(missing, names, sizeof(names));
+		uffdbox__explain(o->errbuf, o->errbuf_len,
+				 "the signal backend cannot emulate %s%s (userfaultfd is "
+				 "denied or UFFDBOX_BACKEND=signal)",
+				 names,
+				 getenv("UFFDBOX_FEATURE_MASK") ? " or it is hidden by "
+								  "UFFDBOX_FEATURE_MASK"
+								: "");
+		return -UFFDBOX_E_NOFEATURE;
+	}
+	struct uffdbox_uffd *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	rc = uffdbox__sig_new(&u->sig, o->errbuf, o->errbuf_len);
+	if (rc < 0) {
+		free(u);
+		return rc;
+	}
+	u->fd = -1;
+	u->features = (o->want_features | o->need_features) & avail;
+	u->ioctls = uffdbox__sig_ioctls();
+	*out = u;
+	return 0;
+}
+
+int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features, uint64_t *ioctls)
+{
+	struct uffdbox_uffd_opts o;
+	enum uffdbox_backend b;
+
+	read_opts(opts, &o);
+	int rc = choose(&o, &b);
+	if (rc < 0)
+		return rc;
+	if (b == UFFDBOX_BACKEND_SIGNAL)
+		return probe_signal(&o, features, ioctls);
+	rc = probe_uffd(&o, features, ioctls);
+	if (rc < 0 && b == UFFDBOX_BACKEND_AUTO && may_fall_back(&o, rc))
+		return probe_signal(&o, features, ioctls);
+	return rc;
+}
+
+int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd **out)
+{
+	struct uffdbox_uffd_opts o;
+	enum uffdbox_backend b;
+
+	*out = NULL;
+	read_opts(opts, &o);
+	int rc = choose(&o, &b);
+	if (rc < 0)
+		return rc;
+	if (b == UFFDBOX_BACKEND_SIGNAL)
+		return open_signal(&o, out);
+	rc = open_uffd(&o, out);
+	if (rc < 0 && b == UFFDBOX_BACKEND_AUTO && may_fall_back(&o, rc)) {
+		/* Keep the userfaultfd's explanation if signals cannot do it
+		 * either: it names the real cause. */
+		char keep[512] = "";
+		if (o.errbuf && o.errbuf_len)
+			snprintf(keep, sizeof(keep), "%s", o.errbuf);
+		int rs = open_signal(&o, out);
+		if (rs == 0)
+			return 0;
+		if (rs == -UFFDBOX_E_NOFEATURE && rc == -UFFDBOX_E_DENIED) {
+			/* Both say why: the feature is missing here. */
+			size_t n = o.errbuf ? strlen(o.errbuf) : 0;
+			if (n + 16 < o.errbuf_len)
+				snprintf(o.errbuf + n, o.errbuf_len - n, "; and %s", keep);
+			return rs;
+		}
+		if (o.errbuf && o.errbuf_len)
+			snprintf(o.errbuf, o.errbuf_len, "%s", keep);
+	}
+	return rc;
+}
+
+enum uffdbox_backend uffdbox_uffd_backend(const struct uffdbox_uffd *u)
+{
+	return u->sig ? UFFDBOX_BACKEND_SIGNAL : UFFDBOX_BACKEND_UFFD;
+}
+
+struct uffdbox__sig *uffdbox__uffd_sig(const struct uffdbox_uffd *u)
+{
+	return u ? u->sig : NULL;
+}
+
+int uffdbox__uffd_dropped(struct uffdbox_uffd *u, void *addr, size_t len)
+{
+	return u && u->sig ? uffdbox__sig_dropped(u->sig, addr, len) : 0;
+}
+
 void uffdbox_uffd_close(struct uffdbox_uffd *u)
 {
 	if (!u)
 		return;
+	uffdbox__sig_free(u->sig);
 	sys_close(u->fd);
 	free(u);
 }
 
 int uffdbox_uffd_fd(const struct uffdbox_uffd *u)
 {
+	if (u->sig)
+		return uffdbox__sig_fd(u->sig);
 	return u->fd;
 }
 
@@ -394,6 +627,42 @@ enum uffdbox_open_method uffdbox_uffd_method(const struct uffdbox_uffd *u)
 	return u->method;
 }
 
+/* The page size of the mapping at @addr: a hugetlb page size when smaps
+ * says so, else the base page size. Not async-signal-safe (stdio). */
+static size_t page_size_at(void *addr, size_t len)
+{
+	static _Atomic size_t huge; /* 0: not read yet; 1: none */
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE), hp = atomic_load(&huge);
+	char line[256];
+	bool in = false;
+
+	if (!hp) {
+		hp = uffdbox_hugepage_size();
+		atomic_store(&huge, hp ? hp : 1);
+	}
+	/* Only a range aligned to the huge page size can be hugetlb: spare
+	 * everything else the walk through smaps. */
+	if (hp <= 1 || ((uintptr_t)addr | len) % hp)
+		return psz;
+	FILE *f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return psz;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, kb;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && sscanf(line, "KernelPageSize: %lu kB", &kb) == 1) {
+			psz = kb * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return psz;
+}
+
 int uffdbox_uffd_register(struct uffdbox_uffd *u, void *addr, size_t len, unsigned int modes,
 			  uint64_t *ioctls)
 {
@@ -403,6 +672,12 @@ int uffdbox_uffd_register(struct uffdbox_uffd *u, void *addr, size_t len, unsign
 
 	if (!modes || (modes & ~7u))
 		return -EINVAL;
+	if (u->sig) {
+		int rs = uffdbox__sig_register(u->sig, addr, len, modes, page_size_at(addr, len));
+		if (rs == 0 && ioctls)
+			*ioctls = uffdbox__sig_ioctls();
+		return rs;
+	}
 	if (modes & UFFDBOX_REG_MISSING)
 		reg.mode |= UFFDIO_REGISTER_MODE_MISSING;
 	if (modes & UFFDBOX_REG_WP)
@@ -417,12 +692,16 @@ int uffdbox_uffd_register(struct uffdbox_uffd *u, void *addr, size_t len, unsign
 
 int uffdbox_uffd_unregister(struct uffdbox_uffd *u, void *addr, size_t len)
 {
+	if (u->sig)
+		return uffdbox__sig_unregister(u->sig, addr, len);
 	struct uffdio_range r = {.start = (uintptr_t)addr, .len = len};
 	return sys_ioctl(u->fd, UFFDIO_UNREGISTER, &r);
 }
 
 int uffdbox_uffd_wake(struct uffdbox_uffd *u, void *addr, size_t len)
 {
+	if (u->sig)
+		return 0; /* the faulting thread resolved its own fault: nobody waits */
 	struct uffdio_range r = {.start = (uintptr_t)addr, .len = len};
 	return sys_ioctl(u->fd, UFFDIO_WAKE, &r);
 }
@@ -472,6 +751,8 @@ ssize_t uffdbox_uffd_copy(struct uffdbox_uffd *u, void *dst, const void *src, si
 			  unsigned int flags)
 {
 	CHECK_FLAGS(flags, UFFDBOX_DONTWAKE | UFFDBOX_MAP_WP | UFFDBOX_EXIST_OK);
+	if (u->sig)
+		return uffdbox__sig_copy(u->sig, dst, src, len, flags);
 	struct uffdio_copy c = {
 		.dst = (uintptr_t)dst,
 		.src = (uintptr_t)src,
@@ -486,6 +767,8 @@ ssize_t uffdbox_uffd_copy(struct uffdbox_uffd *u, void *dst, const void *src, si
 ssize_t uffdbox_uffd_zeropage(struct uffdbox_uffd *u, void *dst, size_t len, unsigned int flags)
 {
 	CHECK_FLAGS(flags, UFFDBOX_DONTWAKE | UFFDBOX_EXIST_OK);
+	if (u->sig)
+		return uffdbox__sig_zeropage(u->sig, dst, len, flags);
 	struct uffdio_zeropage z = {
 		.range = {.start = (uintptr_t)dst, .len = len},
 		.mode = (flags & UFFDBOX_DONTWAKE) ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0,
@@ -497,6 +780,8 @@ ssize_t uffdbox_uffd_zeropage(struct uffdbox_uffd *u, void *dst, size_t len, uns
 ssize_t uffdbox_uffd_continue(struct uffdbox_uffd *u, void *addr, size_t len, unsigned int flags)
 {
 	CHECK_FLAGS(flags, UFFDBOX_DONTWAKE | UFFDBOX_MAP_WP | UFFDBOX_EXIST_OK);
+	if (u->sig)
+		return -EINVAL; /* no minor faults without a userfaultfd */
 	struct uffdio_continue c = {
 		.range = {.start = (uintptr_t)addr, .len = len},
 		.mode = ((flags & UFFDBOX_DONTWAKE) ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0) |
@@ -509,6 +794,8 @@ ssize_t uffdbox_uffd_continue(struct uffdbox_uffd *u, void *addr, size_t len, un
 ssize_t uffdbox_uffd_poison(struct uffdbox_uffd *u, void *addr, size_t len, unsigned int flags)
 {
 	CHECK_FLAGS(flags, UFFDBOX_DONTWAKE | UFFDBOX_EXIST_OK);
+	if (u->sig)
+		return uffdbox__sig_poison(u->sig, addr, len, flags);
 	struct uffdio_poison p = {
 		.range = {.start = (uintptr_t)addr, .len = len},
 		.mode = (flags & UFFDBOX_DONTWAKE) ? UFFDIO_POISON_MODE_DONTWAKE : 0,
@@ -521,6 +808,8 @@ ssize_t uffdbox_uffd_move(struct uffdbox_uffd *u, void *dst, void *src, size_t l
 			  unsigned int flags)
 {
 	CHECK_FLAGS(flags, UFFDBOX_DONTWAKE | UFFDBOX_MOVE_SRC_HOLES);
+	if (u->sig)
+		return -EINVAL; /* not emulated (and not advertised) */
 	struct uffdio_move mv = {
 		.dst = (uintptr_t)dst,
 		.src = (uintptr_t)src,
@@ -536,6 +825,8 @@ int uffdbox_uffd_writeprotect(struct uffdbox_uffd *u, void *addr, size_t len, bo
 			      unsigned int flags)
 {
 	CHECK_FLAGS(flags, UFFDBOX_DONTWAKE);
+	if (u->sig)
+		return uffdbox__sig_writeprotect(u->sig, addr, len, protect);
 	struct uffdio_writeprotect w = {
 		.range = {.start = (uintptr_t)addr, .len = len},
 		.mode = (protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0) |
@@ -546,5 +837,7 @@ int uffdbox_uffd_writeprotect(struct uffdbox_uffd *u, void *addr, size_t len, bo
 
 ssize_t uffdbox_uffd_read(struct uffdbox_uffd *u, void *buf, size_t len)
 {
+	if (u->sig)
+		return uffdbox__sig_read(u->sig); /* no messages: faults are signals */
 	return sys_read(u->fd, buf, len);
 }

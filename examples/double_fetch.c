@@ -83,7 +83,9 @@ int main(void)
 {
 	char err[512] = "";
 	/* Ours first: the sandbox's guard-hit report runs, then hands the
-	 * SIGSEGV on to this handler. */
+	 * SIGSEGV on to this handler; without a userfaultfd (the signal
+	 * backend) the sandbox's own faults arrive as SIGSEGV too, and its
+	 * handler passes on only those that are not its own. */
 	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, NULL);

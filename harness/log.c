@@ -40,6 +40,9 @@ int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps)
 	}
 	log->mask = n - 1;
 	log->timestamps = timestamps;
+	/* The report notes are the process's (one set, as reports go to its
+	 * stderr): a new log starts without the previous one's. */
+	uffdbox__report_notes_reset();
 	clock_gettime(CLOCK_MONOTONIC, &log->t0);
 	return 0;
 }

@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hash.h"
@@ -421,8 +423,10 @@ static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct u
 
 	for (int tries = 0;; tries++) {
 		uffdbox__tbl_read_lock(sb);
-		v = f->sigbus ? uffdbox_fsm_classify_sigbus(sb->fsm, f->addr, f->write, c)
-			      : uffdbox_fsm_classify(sb->fsm, f->addr, flags, c);
+		/* (a signal whose sender knows it is WP - the signal backend -
+		 * says so) */
+		v = f->sigbus && !f->wp ? uffdbox_fsm_classify_sigbus(sb->fsm, f->addr, f->write, c)
+					: uffdbox_fsm_classify(sb->fsm, f->addr, flags, c);
 		int won = v == UFFDBOX_VERDICT_ORDINARY ? uffdbox_fsm_claim(sb->fsm, c) : 1;
 		uffdbox__tbl_read_unlock(sb);
 		if (won == 0)
@@ -434,11 +438,39 @@ static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct u
 	}
 }
 
+/*
+ * A signal for a page another thread has claimed: wait here until its
+ * action lands, so that the retried access finds the page done.  (With a
+ * userfaultfd the page appears whole, but the signal backend fills it in
+ * place: a write retried too early could land before the contents and be
+ * overwritten.)  A claim always ends: the action lands, or a held fault is
+ * released (by the test, the watchdog or free).
+ */
+static void wait_claim(struct uffdbox_sandbox *sb, const struct sb_fault *f,
+		       struct uffdbox_fault *c)
+{
+	for (unsigned int i = 0;; i++) {
+		uffdbox__tbl_read_lock(sb);
+		int v = uffdbox_fsm_classify(sb->fsm, f->addr, 0, c);
+		uffdbox__tbl_read_unlock(sb);
+		if (v != UFFDBOX_VERDICT_BUSY)
+			return;
+		if (i < 64) {
+			sched_yield();
+		} else {
+			struct timespec ts = {0, 50000}; /* nanosleep: async-signal-safe */
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f)
 {
 	struct uffdbox_fault c;
 	int v = decide(sb, f, &c), ri;
 
+	if (v == UFFDBOX_VERDICT_BUSY && f->sigbus)
+		wait_claim(sb, f, &c);
 	switch (v) {
 	case UFFDBOX_VERDICT_BUSY:
 		/* Another thread is resolving this page (SYNC: the access
@@ -446,7 +478,7 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		 * (SERVED: this is the same fault again, re-delivered after a
 		 * signal, or another thread on the same page; the release
 		 * wakes them all). */
-		return SB_DONE;
+		return SB_BUSY;
 	case UFFDBOX_VERDICT_OUTSIDE:
 	case UFFDBOX_VERDICT_GUARD:
 	case UFFDBOX_VERDICT_POISONED:
@@ -475,7 +507,7 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 	if (v == UFFDBOX_VERDICT_USE_AFTER_UNMAP)
 		return use_after_unmap(sb, f, ri, &rec);
 	if (v == UFFDBOX_VERDICT_SPURIOUS && f->sigbus)
-		return SB_DONE; /* a late signal: the access retries */
+		return SB_BUSY; /* a late signal: the access retries */
 	if (v == UFFDBOX_VERDICT_SPURIOUS) {
 		/* SERVED: a second message for a page already resolved (two
 		 * threads, or a fault re-queued after a signal): no record.

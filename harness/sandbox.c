@@ -20,6 +20,7 @@
 #include "hash.h"
 #include "sandbox_int.h"
 #include "internal.h"
+#include "sigbackend.h"
 
 static const struct uffdbox_sandbox_opts default_opts = {.sz = sizeof(default_opts)};
 
@@ -159,13 +160,18 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 		rc = -errno;
 		goto fail;
 	}
-	rc = o.transport == UFFDBOX_TRANSPORT_SYNC ? uffdbox__sync_install(sb)
-						   : uffdbox__served_start(sb);
+	/* Under the signal backend every fault arrives as a signal in the
+	 * faulting thread, SERVED too: it is handled there, and a paused one
+	 * waits there for the handler thread to release it. */
+	sb->signals = uffdbox_uffd_backend(sb->u) == UFFDBOX_BACKEND_SIGNAL;
+	rc = o.transport == UFFDBOX_TRANSPORT_SYNC || sb->signals ? uffdbox__sync_install(sb) : 0;
+	if (rc == 0 && o.transport == UFFDBOX_TRANSPORT_SERVED)
+		rc = uffdbox__served_start(sb);
 	if (rc < 0) {
 		if (rc == -EBUSY)
-			uffdbox__explain(
-				o.errbuf, o.errbuf_len,
-				"another SYNC sandbox owns the SIGBUS handler; free it first");
+			uffdbox__explain(o.errbuf, o.errbuf_len,
+					 "another SYNC sandbox (or, under the signal backend, any "
+					 "sandbox) owns the fault signal handler; free it first");
 		goto fail;
 	}
 	if (o.report_guard_hits) {
@@ -192,10 +198,10 @@ void uffdbox_sandbox_free(struct uffdbox_sandbox *sb)
 		return;
 	if (sb->guard_reports)
 		uffdbox__guard_uninstall(sb);
-	if (sb->transport == UFFDBOX_TRANSPORT_SYNC)
-		uffdbox__sync_uninstall(sb);
-	else
+	if (sb->transport == UFFDBOX_TRANSPORT_SERVED)
 		uffdbox__served_stop(sb); /* releases paused threads */
+	if (sb->transport == UFFDBOX_TRANSPORT_SYNC || sb->signals)
+		uffdbox__sync_uninstall(sb);
 	int n = atomic_load(&sb->nregions);
 	for (int i = 0; i < n; i++) {
 		struct sb_region *R = &sb->regions[i];
@@ -271,7 +277,8 @@ static int punch_pages(struct sb_region *R)
 	    fallocate(uffdbox_region_memfd(R->r), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      (off_t)(R->end - R->start)) < 0)
 		return -errno;
-	return 0;
+	/* The signal backend arms the dropped pages again (a uffd needs not). */
+	return uffdbox__region_dropped(R->r);
 }
 
 /* Drop every page of a region: the next access faults. */

@@ -103,6 +103,7 @@ struct uffdbox_sandbox {
 	enum uffdbox_transport transport;
 	bool busy_poll;
 	bool noncooperative;
+	bool signals; /* the signal backend: faults arrive as SIGSEGV (sync.c) */
 	unsigned int watchdog_ms;
 	struct sb_region regions[SB_MAX_REGIONS];
 	_Atomic int nregions;
@@ -159,6 +160,8 @@ enum sb_outcome {
 	SB_NOT_OURS = 1, /* outside every region, or a poisoned page */
 	SB_RETRY = 2,	 /* -EAGAIN: drain events, then retry */
 	SB_HELD = 3,	 /* paused: the served thread keeps it */
+	SB_BUSY = 4,	 /* another thread is resolving the page (or a paused
+			  * fault holds it): nothing to do, the access retries */
 };
 
 static inline void uffdbox__tbl_read_lock(struct uffdbox_sandbox *sb)
@@ -216,6 +219,9 @@ int uffdbox__served_start(struct uffdbox_sandbox *sb);
 /* SERVED: return once the handler thread has handled every message the
  * kernel queued before the call (no-op in SYNC, or in the handler thread). */
 void uffdbox__served_drain(struct uffdbox_sandbox *sb);
+/* Keep a fault the policy paused (SERVED): the signal backend's faulting
+ * thread calls it from its handler, then waits there. */
+void uffdbox__served_hold(struct uffdbox_sandbox *sb, const struct sb_fault *f);
 void uffdbox__served_stop(struct uffdbox_sandbox *sb);
 
 #endif /* UFFDBOX_HARNESS_SANDBOX_INT_H */

@@ -53,7 +53,7 @@ static uint64_t ms_since(const struct timespec *t)
 }
 
 /* Keep a fault the policy paused; wake anyone waiting for one. */
-static void hold(struct uffdbox_sandbox *sb, const struct sb_fault *f)
+void uffdbox__served_hold(struct uffdbox_sandbox *sb, const struct sb_fault *f)
 {
 	int ri = uffdbox__sb_find(sb, f->addr);
 	struct sb_region *R = &sb->regions[ri];
@@ -97,7 +97,7 @@ static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, struc
 {
 	switch (uffdbox__sb_handle_fault(sb, f)) {
 	case SB_HELD:
-		hold(sb, f);
+		uffdbox__served_hold(sb, f);
 		break;
 	case SB_RETRY:
 		/* A non-cooperative event is unread; it is in this batch or the
@@ -110,6 +110,7 @@ static void run_fault(struct uffdbox_sandbox *sb, struct served_state *st, struc
 		uffdbox_uffd_wake(sb->u, (void *)(f->addr & ~(uintptr_t)4095), 4096);
 		break;
 	case SB_DONE:
+	case SB_BUSY: /* a duplicate of a fault resolved or held: absorbed */
 		break;
 	}
 }

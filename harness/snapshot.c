@@ -25,6 +25,7 @@
 #include "uffdbox/snapshot.h"
 #include "uffdbox/uffd.h"
 #include "internal.h"
+#include "sigbackend.h"
 
 #define SNAP_MAX_RANGES 64
 #define SCAN_VEC	512
@@ -57,6 +58,7 @@ struct rearm {
 struct uffdbox_snapshot {
 	enum uffdbox_snapshot_mode mode;
 	struct uffdbox_uffd *u;
+	bool signals; /* WP_SYNC over the signal backend: writes trap as SIGSEGV */
 	int pagemap;
 	bool taken;
 	bool eager;
@@ -75,6 +77,8 @@ static struct uffdbox_snapshot *_Atomic sync_snaps[SYNC_MAX];
 static int sync_count; /* under sync_mu */
 static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction sync_old;
+static struct sigaction segv_old; /* while a snapshot over the signal backend exists */
+static int segv_count;		  /* under sync_mu */
 
 const char *uffdbox_snapshot_mode_name(enum uffdbox_snapshot_mode m)
 {
@@ -130,6 +134,35 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	errno = saved;
 }
 
+/* The signal backend: a write to a protected page of a range is SIGSEGV. */
+static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
+{
+	int saved = errno;
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	if (si->si_code > 0)
+		for (int k = 0; k < SYNC_MAX; k++) {
+			struct uffdbox_snapshot *s = atomic_load(&sync_snaps[k]);
+			struct uffdbox__sig *bk = s ? uffdbox__uffd_sig(s->u) : NULL;
+			enum uffdbox__sig_kind kind =
+				bk ? uffdbox__sig_classify(bk, a, uffdbox__fault_write(ucv))
+				   : UFFDBOX__SIG_NONE;
+			if (kind == UFFDBOX__SIG_LATE) {
+				/* another thread unprotected it meanwhile: retry */
+				errno = saved;
+				return;
+			}
+			if (kind != UFFDBOX__SIG_WP)
+				continue;
+			if (sync_fault(s, a, ucv)) {
+				errno = saved;
+				return;
+			}
+		}
+	uffdbox__chain_signal(&segv_old, sig, si, ucv);
+	errno = saved;
+}
+
 /* Enter @s in the handler's table (installing the handler for the first);
  * 0 or -errno, with the cause in @errbuf. */
 static int sync_attach(struct uffdbox_snapshot *s, char *errbuf, size_t errbuf_len)
@@ -149,6 +182,19 @@ static int sync_attach(struct uffdbox_snapshot *s, char *errbuf, size_t errbuf_l
 				break;
 			}
 		}
+		if (s->signals && segv_count == 0) {
+			struct sigaction sa = {.sa_sigaction = on_sigsegv, .sa_flags = SA_SIGINFO};
+			sigemptyset(&sa.sa_mask);
+			if (sigaction(SIGSEGV, &sa, &segv_old) < 0) {
+				rc = -errno;
+				uffdbox__explain(errbuf, errbuf_len, "sigaction(SIGSEGV): %s",
+						 strerror(errno));
+				if (sync_count == 0)
+					sigaction(SIGBUS, &sync_old, NULL);
+				break;
+			}
+		}
+		segv_count += s->signals;
 		atomic_store(&sync_snaps[k], s);
 		sync_count++;
 		rc = 0;
@@ -173,6 +219,8 @@ static void sync_detach(struct uffdbox_snapshot *s)
 		atomic_store(&sync_snaps[k], NULL);
 		if (--sync_count == 0)
 			sigaction(SIGBUS, &sync_old, NULL);
+		if (s->signals && --segv_count == 0)
+			sigaction(SIGSEGV, &segv_old, NULL);
 		break;
 	}
 	pthread_mutex_unlock(&sync_mu);
@@ -247,6 +295,11 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 		rc = uffdbox_uffd_open(&uo, &s->u);
 		if (rc < 0)
 			goto fail;
+		/* Without a userfaultfd a page dropped (MADV_DONTNEED) after
+		 * take raises no fault: restore finds such pages in pagemap. */
+		s->signals = uffdbox_uffd_backend(s->u) == UFFDBOX_BACKEND_SIGNAL;
+		if (s->signals)
+			s->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		rc = sync_attach(s, o.errbuf, o.errbuf_len);
 		if (rc < 0)
 			goto fail;
@@ -305,8 +358,13 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 		if (!r->dirty || !r->mc)
 			rc = -ENOMEM;
 		else
-			rc = uffdbox_uffd_register(s->u, addr, len,
-						   UFFDBOX_REG_WP | UFFDBOX_REG_MISSING, NULL);
+			/* The signal backend: protection only (a missing-page
+			 * trap would need the range empty); drops are found by
+			 * restore instead. */
+			rc = uffdbox_uffd_register(
+				s->u, addr, len,
+				s->signals ? UFFDBOX_REG_WP : UFFDBOX_REG_WP | UFFDBOX_REG_MISSING,
+				NULL);
 	} else if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC) {
 		rc = uffdbox_uffd_register(s->u, addr, len, UFFDBOX_REG_WP, NULL);
 	}
@@ -406,8 +464,13 @@ int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		size_t len = r->end - r->start;
-		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
-			/* every page present: later misses are drops */
+		/* Every page present: later misses are drops.  (The signal
+		 * backend registers no missing trap, so the kernel populates
+		 * the range; restore finds drops in pagemap.) */
+		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC && s->signals &&
+		    madvise((void *)r->start, len, MADV_POPULATE_WRITE) < 0)
+			return -errno;
+		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC && !s->signals) {
 			int rc = populate_absent(s, r);
 			if (rc < 0)
 				return rc;
@@ -664,6 +727,63 @@ static ssize_t restore_sync_adaptive(struct uffdbox_snapshot *s, struct snap_ran
 	return rc < 0 ? rc : copied;
 }
 
+/*
+ * The signal backend: pages dropped since the last restore (MADV_DONTNEED:
+ * no longer present, or the shared zero page after a read) are due like
+ * written ones.  One PAGEMAP_SCAN (6.7) for the runs that are not present or
+ * are the zero page; before 6.7, pagemap entries read one by one (not
+ * present only: the zero page's frame number is not shown to everyone).
+ */
+/* Pages [first, end) were dropped: due, and writable as after the missing
+ * fault a userfaultfd would have taken (the copy back must not fault). */
+static void drop_run(struct uffdbox_snapshot *s, struct snap_range *r, size_t first, size_t end)
+{
+	for (size_t i = first; i < end; i++)
+		atomic_store_explicit(&r->dirty[i], 1, memory_order_relaxed);
+	uffdbox_uffd_writeprotect(s->u, (void *)(r->start + first * PAGE), (end - first) * PAGE,
+				  false, 0);
+}
+
+static void mark_dropped(struct uffdbox_snapshot *s, struct snap_range *r)
+{
+	if (s->pagemap < 0)
+		return;
+	for (uintptr_t from = r->start; from < r->end;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = from,
+			.end = r->end,
+			.vec = (uintptr_t)s->vec,
+			.vec_len = SCAN_VEC,
+			.category_inverted = PAGE_IS_PRESENT,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+		};
+		int n = ioctl(s->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			break; /* before 6.7: below */
+		for (int i = 0; i < n; i++)
+			drop_run(s, r, (s->vec[i].start - r->start) / PAGE,
+				 (s->vec[i].end - r->start) / PAGE);
+		if (n < SCAN_VEC || arg.walk_end <= from)
+			return;
+		from = arg.walk_end;
+	}
+	uint64_t e[512];
+	size_t npages = (r->end - r->start) / PAGE;
+	for (size_t i = 0; i < npages;) {
+		size_t k = npages - i < 512 ? npages - i : 512;
+		ssize_t got = pread(s->pagemap, e, k * 8, (off_t)((r->start / PAGE + i) * 8));
+		if (got <= 0)
+			return;
+		k = (size_t)got / 8;
+		for (size_t j = 0; j < k; j++)
+			if (!(e[j] >> 63))
+				drop_run(s, r, i + j, i + j + 1);
+		i += k;
+	}
+}
+
 ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 {
 	ssize_t total = 0;
@@ -678,7 +798,12 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 			n = s->eager ? restore_async(s, r) : restore_async_adaptive(s, r);
 			break;
 		case UFFDBOX_SNAPSHOT_WP_SYNC:
-			n = mark_absent(r);
+			if (s->signals) {
+				mark_dropped(s, r);
+				n = 0;
+			} else {
+				n = mark_absent(r);
+			}
 			if (n == 0)
 				n = s->eager ? restore_sync(s, r) : restore_sync_adaptive(s, r);
 			break;

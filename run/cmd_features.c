@@ -378,15 +378,25 @@ static struct piece hugetlb(void)
  * (mprotect + SIGSEGV) answers here when it exists; this is the one place
  * to ask.
  */
+/*
+ * The backend a sandbox gets here, as the library chooses it
+ * (UFFDBOX_BACKEND, docs/backends.md): a userfaultfd by the first method that
+ * opens, else the signal backend (protection changes and SIGSEGV), unless
+ * UFFDBOX_BACKEND=uffd forbids it.  NULL: none (uffdbox cannot run).
+ */
 static const char *backend(const struct method *m, size_t n, const char **via)
 {
-	for (size_t i = 0; i < n; i++)
+	const char *want = getenv("UFFDBOX_BACKEND");
+	bool signal_only = want && !strcmp(want, "signal");
+	bool uffd_only = want && !strcmp(want, "uffd");
+
+	*via = NULL;
+	for (size_t i = 0; i < n && !signal_only; i++)
 		if (!m[i].err) {
 			*via = m[i].id;
 			return "uffd";
 		}
-	*via = NULL;
-	return NULL;
+	return uffd_only ? NULL : "signal";
 }
 
 static void json_str(const char *s)
@@ -531,8 +541,10 @@ static int features_main(int argc, char **argv)
 			putchar('}');
 		}
 		fputs(",\"backend\":", stdout);
-		if (be) {
+		if (be && via) {
 			printf("{\"name\":\"%s\",\"via\":\"%s\"}", be, via);
+		} else if (be) {
+			printf("{\"name\":\"%s\",\"via\":null}", be);
 		} else {
 			fputs("null", stdout);
 		}
@@ -590,7 +602,11 @@ static int features_main(int argc, char **argv)
 		printf("  %-20s %s: %s\n", pieces[i].label, pieces[i].ok ? "yes" : "no",
 		       pieces[i].detail);
 	if (be)
-		printf("\nBackend: %s (opened by %s)\n", be, via);
+		if (via)
+			printf("\nBackend: %s (opened by %s)\n", be, via);
+		else
+			printf("\nBackend: signal: no userfaultfd here; protection changes and "
+			       "SIGSEGV stand in (what differs: docs/backends.md)\n");
 	else
 		printf("\nBackend: none: uffdbox cannot run here\n");
 

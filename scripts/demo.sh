@@ -11,7 +11,9 @@ echo "== building (gcc, default preset) =="
 cmake --preset default >/dev/null
 cmake --build --preset default --target uffdbox-demo >/dev/null
 echo
-build/default/examples/uffdbox-demo
+# 77: no userfaultfd here (a container's seccomp profile); the campaigns
+# below run on the signal backend all the same.
+build/default/examples/uffdbox-demo || [ $? = 77 ]
 echo
 
 echo "== building the planted-bug target for libFuzzer (clang, demo preset) =="

@@ -209,6 +209,28 @@ void tfx_seccomp_userfaultfd(int err, bool only_user_mode)
 		SKIP("seccomp filters are not available: %s", strerror(errno));
 }
 
+bool tfx_signal_backend_why(char *why, size_t len)
+{
+	struct uffdbox_uffd *u;
+	if (uffdbox_uffd_open(NULL, &u) < 0)
+		return false;
+	bool sig = uffdbox_uffd_backend(u) == UFFDBOX_BACKEND_SIGNAL;
+	uffdbox_uffd_close(u);
+	if (sig && why && len) {
+		/* What the userfaultfd itself says. */
+		enum uffdbox_backend b;
+		uffdbox_backend_from_env(&b);
+		struct uffdbox_uffd_opts o = {.sz = sizeof(o), .errbuf = why, .errbuf_len = len};
+		snprintf(why, len, "UFFDBOX_BACKEND=signal");
+		if (b != UFFDBOX_BACKEND_SIGNAL) {
+			o.methods = UFFDBOX_OPEN_ALL; /* no fallback: the real cause */
+			if (uffdbox_uffd_open(&o, &u) == 0)
+				uffdbox_uffd_close(u);
+		}
+	}
+	return sig;
+}
+
 void tfx_drop_privileges(void)
 {
 	if (geteuid() != 0)

@@ -254,6 +254,13 @@ static void child(const struct tcase *c, struct tctx *t)
 							    : "");
 		}
 	}
+	if (c->flags & TFLAG_UFFD) {
+		char why[1024] = "";
+		if (tfx_signal_backend_why(why, sizeof(why)))
+			SKIP("tests the userfaultfd itself; here the signal backend stands in "
+			     "for it: %s",
+			     why);
+	}
 	alarm(timeout_of(c));
 	c->fn(t);
 	fflush(NULL);

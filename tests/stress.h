@@ -83,6 +83,23 @@ static inline struct uffdbox_sandbox *sbx_new(enum tr tr, size_t ring, unsigned 
 	return sb;
 }
 
+/*
+ * Cases where threads write a page at the moment another thread's fault
+ * fills it: a userfaultfd maps a page whole, the signal backend fills it in
+ * place, so such a write can be lost there (docs/backends.md, "What differs").
+ * Those cases check the userfaultfd's guarantee; on the signal backend they
+ * skip and say why.
+ */
+static inline void sbx_needs_atomic_fill(struct uffdbox_sandbox *sb)
+{
+	if (uffdbox_uffd_backend(uffdbox_sandbox_uffd(sb)) == UFFDBOX_BACKEND_SIGNAL) {
+		uffdbox_sandbox_free(sb);
+		SKIP("the signal backend fills a page in place: a write racing the fill can be "
+		     "lost (docs/backends.md); this case checks the userfaultfd's whole-page "
+		     "mapping");
+	}
+}
+
 static inline int sbx_add(struct uffdbox_sandbox *sb, size_t pages, unsigned int modes,
 			  const struct uffdbox_policy *pol, int nth)
 {

@@ -54,6 +54,9 @@ struct tcase {
 enum {
 	TFLAG_SYSCTL = 1u << 0, /* changes sysctls: serialize (RESOURCE_LOCK) */
 	TFLAG_SLOW = 1u << 1,	/* longer timeout */
+	/* Tests the userfaultfd itself (its fd, messages, ioctls, SIGBUS):
+	 * skipped, with the reason, where the signal backend stands in. */
+	TFLAG_UFFD = 1u << 2,
 };
 
 #define TEST_SECTION "uffdbox_tcases"
@@ -223,6 +226,12 @@ unsigned int tfx_server_stop(struct tfx_server *s);
  * @only_user_mode is false, only for calls with UFFD_USER_MODE_ONLY when true
  * (what a pre-5.11 kernel does).  The filter lasts for the process. */
 void tfx_seccomp_userfaultfd(int err, bool only_user_mode);
+
+/* Whether a default uffdbox_uffd_open() gets the signal backend here
+ * (userfaultfd denied, or UFFDBOX_BACKEND=signal); @why, when not NULL,
+ * receives the reason the userfaultfd could not be used. */
+bool tfx_signal_backend_why(char *why, size_t len);
+#define tfx_signal_backend() tfx_signal_backend_why(NULL, 0)
 
 /* Drop to uid/gid nobody (65534) for the rest of the process. */
 void tfx_drop_privileges(void);

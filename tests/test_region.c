@@ -108,17 +108,17 @@ static void guard_vs_fault(struct tctx *t, enum uffdbox_guard_kind g)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(region_guard_hit_vs_fault, TMEM_ALL, UFFD_FEATURE_SIGBUS)
+TEST_CASE_FLAGS(region_guard_hit_vs_fault, TMEM_ALL, UFFD_FEATURE_SIGBUS, TFLAG_UFFD)
 {
 	guard_vs_fault(t, UFFDBOX_GUARD_AUTO);
 }
 
-TEST_CASE(region_guard_mprotect, TMEM_ANON | TMEM_SHMEM, UFFD_FEATURE_SIGBUS)
+TEST_CASE_FLAGS(region_guard_mprotect, TMEM_ANON | TMEM_SHMEM, UFFD_FEATURE_SIGBUS, TFLAG_UFFD)
 {
 	guard_vs_fault(t, UFFDBOX_GUARD_MPROTECT);
 }
 
-TEST_CASE(region_guard_madvise, TMEM_ANON | TMEM_SHMEM, UFFD_FEATURE_SIGBUS)
+TEST_CASE_FLAGS(region_guard_madvise, TMEM_ANON | TMEM_SHMEM, UFFD_FEATURE_SIGBUS, TFLAG_UFFD)
 {
 	guard_vs_fault(t, UFFDBOX_GUARD_MADVISE);
 }
@@ -326,19 +326,20 @@ static void wp_arm(struct tctx *t, bool hide_unpopulated, unsigned int modes)
 	uffdbox_uffd_close(u);
 }
 
-TEST_CASE(region_wp_arm, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+TEST_CASE_FLAGS(region_wp_arm, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP, TFLAG_UFFD)
 {
 	wp_arm(t, false, UFFDBOX_REG_MISSING | UFFDBOX_REG_WP);
 }
 
-TEST_CASE(region_wp_arm_without_unpopulated, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+TEST_CASE_FLAGS(region_wp_arm_without_unpopulated, TMEM_ALL, UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+		TFLAG_UFFD)
 {
 	/* The pre-6.4 path: pages populated with WP zero pages first. */
 	wp_arm(t, true, UFFDBOX_REG_MISSING | UFFDBOX_REG_WP);
 }
 
-TEST_CASE(region_wp_arm_wp_only_without_unpopulated, TMEM_ANON | TMEM_SHMEM,
-	  UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+TEST_CASE_FLAGS(region_wp_arm_wp_only_without_unpopulated, TMEM_ANON | TMEM_SHMEM,
+		UFFD_FEATURE_PAGEFAULT_FLAG_WP, TFLAG_UFFD)
 {
 	/* WP registered alone: populated by MADV_POPULATE_WRITE first. */
 	wp_arm(t, true, UFFDBOX_REG_WP);

@@ -319,9 +319,10 @@ TEST_CASE(sandbox_faults_during_remove_events, TMEM_NONE, UFFD_FEATURE_EVENT_REM
 	uffdbox_sandbox_free(sb);
 }
 
-/* Wait until thread @tid sleeps in a userfaultfd wait (its wchan says so):
- * proof that its fault is queued, not just about to be.  0 or -ETIMEDOUT. */
-static int wait_in_uffd(pid_t tid)
+/* Wait until thread @tid sleeps in a userfaultfd wait, or (the signal
+ * backend) in its fault handler's wait for the page's claim (its wchan says
+ * so): proof that its fault is in, not just about to be.  0 or -ETIMEDOUT. */
+static int wait_in_uffd(pid_t tid, bool signals)
 {
 	char path[64], w[64];
 	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
@@ -331,7 +332,7 @@ static int wait_in_uffd(pid_t tid)
 		if (f)
 			fclose(f);
 		w[n] = 0;
-		if (strstr(w, "userfault"))
+		if (strstr(w, signals ? "nanosleep" : "userfault"))
 			return 0;
 		usleep(1000);
 	}
@@ -354,7 +355,8 @@ TEST_CASE(sandbox_same_page_one_hold, TMEM_NONE, 0)
 	ASSERT_EQ(pthread_create(&tb, NULL, read_main, &b), 0);
 	while (!atomic_load(&b.tid))
 		usleep(100);
-	ASSERT_OK(wait_in_uffd(atomic_load(&b.tid)));
+	ASSERT_OK(wait_in_uffd(atomic_load(&b.tid), uffdbox_uffd_backend(uffdbox_sandbox_uffd(
+							    sb)) == UFFDBOX_BACKEND_SIGNAL));
 	/* its message is read (a drain waits for that), and absorbed */
 	uffdbox_sandbox_log_reset(sb);
 	struct uffdbox_paused all[4];

@@ -296,6 +296,7 @@ struct s2_tally {
 static void wp_race(enum tr tr, bool missing_first, bool with_on_wp)
 {
 	struct uffdbox_sandbox *sb = sbx_new(tr, S2_RING, 0);
+	sbx_needs_atomic_fill(sb);
 	static struct s2 s;
 	static const char fill[] = {S2_FILL};
 	memset(&s, 0, sizeof(s));

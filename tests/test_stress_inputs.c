@@ -86,6 +86,7 @@ static int s3_fill(void *arg, int region, uint64_t index, void *page, size_t len
 static void reset_in_flight(enum tr tr)
 {
 	struct uffdbox_sandbox *sb = sbx_new(tr, 4096, 0);
+	sbx_needs_atomic_fill(sb);
 	struct uffdbox_policy p = {
 		.sz = sizeof(p), .source = UFFDBOX_SOURCE_CALLBACK, .fill = s3_fill};
 	static struct s3 s;

@@ -79,6 +79,30 @@ struct uffdbox_uffd_opts {
 struct uffdbox_uffd;
 
 /*
+ * What stands behind a struct uffdbox_uffd (see docs/backends.md).
+ *   UFFD    a real userfaultfd;
+ *   SIGNAL  no userfaultfd: registrations are protection changes and guard
+ *           markers, and a fault is a SIGSEGV in the faulting thread, which
+ *           the SYNC transport resolves in place.  Chosen when userfaultfd
+ *           is denied (a container's seccomp profile: EPERM; gVisor: ENOSYS),
+ *           missing (no CONFIG_USERFAULTFD, no device) or lacks a needed
+ *           feature the signals have, or forced with UFFDBOX_BACKEND=signal.
+ *   AUTO    (UFFDBOX_BACKEND unset, empty or "auto"): uffd, else signal.
+ */
+enum uffdbox_backend {
+	UFFDBOX_BACKEND_AUTO = 0,
+	UFFDBOX_BACKEND_UFFD = 1,
+	UFFDBOX_BACKEND_SIGNAL = 2,
+};
+
+/* uffdbox_backend_from_env - the backend UFFDBOX_BACKEND asks for (AUTO when
+ * unset).  Returns 0, or -EINVAL for a value other than uffd, signal, auto.
+ * Thread-safe (reads the environment). */
+UFFDBOX_API int uffdbox_backend_from_env(enum uffdbox_backend *b);
+/* "auto", "uffd", "signal"; "?" otherwise. */
+UFFDBOX_API const char *uffdbox_backend_name(enum uffdbox_backend b);
+
+/*
  * uffdbox_uffd_open - open a userfaultfd and negotiate its features.
  *
  * Tries the allowed methods in order (see enum uffdbox_open_method): a
@@ -89,6 +113,14 @@ struct uffdbox_uffd;
  * fails outright; the real fd then asks only for
  * (want | need) & advertised & ~UFFDBOX_FEATURE_MASK.
  * The fd is always O_CLOEXEC.
+ *
+ * Backend (UFFDBOX_BACKEND): "uffd" only as above; "signal" only the signal
+ * backend (no fd; fails with -UFFDBOX_E_DENIED for kernel_faults and
+ * -UFFDBOX_E_NOFEATURE for what it cannot emulate: minor faults, events,
+ * WP_ASYNC, MOVE); auto (unset) the signal backend when the userfaultfd
+ * fails with -UFFDBOX_E_DENIED or -UFFDBOX_E_NOFEATURE and the caller asked
+ * for neither particular methods nor kernel_faults.  -EINVAL for another
+ * value of UFFDBOX_BACKEND.
  *
  * Returns 0 and *out on success.  -UFFDBOX_E_DENIED when no method is
  * allowed (errbuf then names the sysctl, capability or device permission
@@ -117,6 +149,11 @@ UFFDBOX_API uint64_t uffdbox_uffd_features(const struct uffdbox_uffd *u);
 /* Bit mask of 1 << _UFFDIO_* the kernel reported from UFFDIO_API. */
 UFFDBOX_API uint64_t uffdbox_uffd_api_ioctls(const struct uffdbox_uffd *u);
 UFFDBOX_API enum uffdbox_open_method uffdbox_uffd_method(const struct uffdbox_uffd *u);
+/* UFFDBOX_BACKEND_UFFD or UFFDBOX_BACKEND_SIGNAL (then uffdbox_uffd_method()
+ * is 0, uffdbox_uffd_read() always -EAGAIN, and uffdbox_uffd_fd() an eventfd
+ * that becomes readable when a faulting thread posted a paused fault for
+ * the SERVED handler thread). */
+UFFDBOX_API enum uffdbox_backend uffdbox_uffd_backend(const struct uffdbox_uffd *u);
 
 /*
  * uffdbox_uffd_probe - the features and ioctls this kernel advertises,

@@ -10,6 +10,10 @@ cd "$work" || exit 1
 for p in python3 perl git gzip sort; do
   command -v "$p" >/dev/null || { echo "SKIP: $p is not installed"; exit 77; }
 done
+# `uffdbox run` needs a userfaultfd (denied by a container's seccomp profile).
+if "$uffdbox" run -- true 2>&1 | grep -q "userfaultfd unavailable"; then
+  echo "SKIP: $("$uffdbox" run -- true 2>&1 | grep -m1 'userfaultfd unavailable')"; exit 77
+fi
 
 # Inputs made here, deterministic.
 python3 - <<'PY'

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/test_sigbackend.c - the signal backend (no userfaultfd): the same
+ * records and digests as a userfaultfd for the same run, its VMA budget, its
+ * documented limits, and how it is chosen (UFFDBOX_BACKEND, seccomp).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static void use_backend(const char *name)
+{
+	ASSERT_EQ(setenv("UFFDBOX_BACKEND", name, 1), 0);
+}
+
+static int add(struct uffdbox_sandbox *sb, const char *name, size_t pages, unsigned int modes,
+	       const struct uffdbox_policy *pol)
+{
+	struct uffdbox_region_opts ro = {
+		.sz = sizeof(ro), .pages = pages, .name = name, .modes = modes};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, pol);
+	ASSERT_OK(ri);
+	return ri;
+}
+
+static long map_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	long n = 0;
+	int c;
+	ASSERT(f != NULL);
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A report record's frames name the test's own call sites (file, line,
+ * offset): cut them, so two schedules compare by what happened. */
+static void cut_frames(char *j)
+{
+	char *p;
+	while ((p = strstr(j, ",\"frames\":")) != NULL) {
+		char *eol = strchr(p, '\n');
+		size_t rest = eol ? strlen(eol) : 0;
+		p[0] = '}';
+		memmove(p + 1, eol ? eol : p + strlen(p), rest + 1);
+		j = p + 1;
+	}
+}
+
+/*
+ * One deterministic single-threaded schedule touching every kind of event
+ * the SYNC transport records: missing pages from a buffer, a pattern and
+ * zeros; write-first and read-then-write on INJECT_WP pages; a reset; a
+ * re-armed WP region; an unmap and a stale access let go on (uau_continue).
+ */
+static uint64_t schedule(char **jsonl, size_t *len, enum uffdbox_backend *used)
+{
+	char err[1024] = "";
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o),
+					 .transport = UFFDBOX_TRANSPORT_SYNC,
+					 .uau_continue = true,
+					 .errbuf = err,
+					 .errbuf_len = sizeof(err)};
+	struct uffdbox_sandbox *sb;
+	int rc = uffdbox_sandbox_new(&o, &sb);
+	if (rc < 0)
+		test_fail(__FILE__, __LINE__, "sandbox_new: %s: %s", uffdbox_strerror(rc), err);
+	*used = uffdbox_uffd_backend(uffdbox_sandbox_uffd(sb));
+	static unsigned char input[5 * 4096 + 77];
+	for (size_t i = 0; i < sizeof(input); i++)
+		input[i] = (unsigned char)(i * 13 + (i >> 9));
+	struct uffdbox_policy in = {.sz = sizeof(in),
+				    .source = UFFDBOX_SOURCE_BUFFER,
+				    .data = input,
+				    .data_len = sizeof(input)};
+	struct uffdbox_policy pat = {.sz = sizeof(pat),
+				     .source = UFFDBOX_SOURCE_PATTERN,
+				     .data = "ab\x01",
+				     .data_len = 3};
+	struct uffdbox_policy wp = {.sz = sizeof(wp), .action = UFFDBOX_POLICY_INJECT_WP};
+	int ri = add(sb, "input", 8, 0, &in);
+	int rp = add(sb, "pattern", 4, 0, &pat);
+	int rz = add(sb, "zeros", 4, 0, NULL);
+	int rw = add(sb, "state", 6, UFFDBOX_REG_WP, &wp);
+	volatile char *a = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, rp));
+	volatile char *z = uffdbox_region_addr(uffdbox_sandbox_region(sb, rz));
+	volatile char *w = uffdbox_region_addr(uffdbox_sandbox_region(sb, rw));
+	unsigned int sum = 0;
+	for (int i = 0; i < 12; i++) {
+		size_t page = input[i * 17] % 8, off = input[i * 29] % 4096;
+		sum += (unsigned char)a[page * 4096 + off];
+		sum += (unsigned char)p[(sum % 4) * 4096 + (sum % 4096)];
+		if (i % 3 == 0)
+			z[(sum % 4) * 4096 + 9] = 1; /* a write: its own zeroed page */
+		else
+			sum += (unsigned char)z[(sum % 4) * 4096];
+		if (i % 2)
+			w[(sum % 6) * 4096 + (sum % 4000)] = (char)sum; /* write first */
+		else
+			sum += (unsigned char)w[(sum % 6) * 4096]; /* read: mapped protected */
+	}
+	w[0] = 1; /* a WP fault if page 0 was read above */
+	ASSERT_OK(uffdbox_sandbox_reset_region(sb, rw, true));
+	sum += (unsigned char)w[4096 + 5];
+	w[4096 + 6] = 2;
+	ASSERT_OK(uffdbox_sandbox_reset(sb));
+	sum += (unsigned char)a[3 * 4096 + 1];
+	ASSERT_OK(uffdbox_sandbox_unmap_region(sb, rp));
+	/* A stale read, reported once and let go on (quietly here: stderr is
+	 * the report, compared through the records). */
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	ASSERT(saved >= 0 && devnull >= 0);
+	dup2(devnull, 2);
+	sum += (unsigned char)p[2 * 4096 + 3];
+	dup2(saved, 2);
+	close(saved);
+	close(devnull);
+	ASSERT(sum != 0xdeadbeef); /* used */
+	uint64_t d = uffdbox_sandbox_log_digest(sb);
+	FILE *f = open_memstream(jsonl, len);
+	ASSERT_GE(uffdbox_sandbox_log_write(sb, f), 1);
+	fclose(f);
+	ASSERT_GE(uffdbox_sandbox_log_count(sb), 30);
+	uffdbox_sandbox_free(sb);
+	return d;
+}
+
+/* Also without WP_UNPOPULATED (the legacy passes): re-arming then populates
+ * the pages write-protected, and the fsm is told so. */
+TEST_CASE(sigbackend_same_records_as_uffd, TMEM_NONE, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+{
+	char *ju = NULL, *js = NULL;
+	size_t lu = 0, ls = 0;
+	enum uffdbox_backend b;
+	use_backend("uffd");
+	struct uffdbox_uffd *u;
+	char err[1024] = "";
+	struct uffdbox_uffd_opts uo = {.sz = sizeof(uo),
+				       .need_features =
+					       UFFD_FEATURE_SIGBUS | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+				       .errbuf = err,
+				       .errbuf_len = sizeof(err)};
+	if (uffdbox_uffd_open(&uo, &u) < 0)
+		SKIP("no userfaultfd to compare with: %s", err);
+	uffdbox_uffd_close(u);
+	uint64_t du = schedule(&ju, &lu, &b);
+	ASSERT_EQ(b, UFFDBOX_BACKEND_UFFD);
+	use_backend("signal");
+	uint64_t ds = schedule(&js, &ls, &b);
+	ASSERT_EQ(b, UFFDBOX_BACKEND_SIGNAL);
+	ASSERT_CONTAINS(ju, "{\"kind\":\"report\",\"bug\":\"use-after-unmap\"");
+	cut_frames(ju);
+	cut_frames(js);
+	ASSERT_STR_EQ(js, ju);
+	ASSERT_UEQ(ds, du);
+	free(ju);
+	free(js);
+}
+
+/* Where the kernel has no guard markers (before 6.13; hugetlb), missing
+ * pages are PROT_NONE: the same records, byte for byte. */
+TEST_CASE(sigbackend_prot_none_same_records, TMEM_NONE, 0)
+{
+	char *jg = NULL, *jn = NULL;
+	size_t lg = 0, ln = 0;
+	enum uffdbox_backend b;
+	use_backend("signal");
+	uint64_t dg = schedule(&jg, &lg, &b);
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_NO_GUARD", "1", 1), 0);
+	uint64_t dn = schedule(&jn, &ln, &b);
+	ASSERT_EQ(b, UFFDBOX_BACKEND_SIGNAL);
+	cut_frames(jg);
+	cut_frames(jn);
+	ASSERT_STR_EQ(jn, jg);
+	ASSERT_UEQ(dn, dg);
+	free(jg);
+	free(jn);
+}
+
+/* PROT_NONE missing pages: every resolved page amid missing ones splits the
+ * mapping; past the budget the fault stops with the reason. */
+static void alternating_body(void *arg)
+{
+	(void)arg;
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		_exit(3);
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 400, .name = "alt"};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, NULL);
+	if (ri < 0)
+		_exit(4);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	long before = map_count();
+	for (size_t i = 0; i < 400; i += 2) {
+		p[i * 4096] = 1;
+		if (map_count() - before > 60)
+			_exit(5); /* the budget did not hold */
+	}
+	_exit(0); /* not reached: 200 pages need ~400 splits */
+}
+
+TEST_CASE(sigbackend_prot_none_split_budget, TMEM_NONE, 0)
+{
+	char err[4096];
+	use_backend("signal");
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_NO_GUARD", "1", 1), 0);
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_MAX_SPLITS", "50", 1), 0);
+	int status = tfx_run_child(alternating_body, NULL, err, sizeof(err));
+	ASSERT(WIFSIGNALED(status));
+	ASSERT_EQ(WTERMSIG(status), SIGABRT);
+	ASSERT_CONTAINS(err, "budget of VMA splits");
+}
+
+/* Resolving pages one by one in any order never splits a region's mapping
+ * (missing pages are guard markers): a large region with every other page
+ * touched costs no VMA. */
+TEST_CASE(sigbackend_alternating_pages_no_vma_growth, TMEM_NONE, 0)
+{
+	use_backend("signal");
+	unsetenv("UFFDBOX_SIGNAL_NO_GUARD"); /* this case is about the markers */
+	if (uffdbox_guard_supported() != 1)
+		SKIP("this kernel has no guard markers (MADV_GUARD_INSTALL, 6.13): missing pages "
+		     "are PROT_NONE there, bounded by the split budget instead");
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	enum { PAGES = 40000 }; /* 20000 touched: over half of vm.max_map_count's default */
+	int ri = add(sb, "big", PAGES, 0, NULL);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	long before = map_count();
+	for (size_t i = 0; i < PAGES; i += 2)
+		p[i * 4096 + 1] = (char)i; /* writes: read-write pages amid missing ones */
+	long after = map_count();
+	/* Not one per page (20000): a few at most, from the log or a
+	 * sanitizer's own allocations while the loop ran. */
+	ASSERT_LE(after - before, 16);
+	ASSERT_EQ(p[2 * 4096 + 1], 2);
+	ASSERT_EQ(p[3 * 4096 + 1], 0); /* a missing page: zeros, faulted now */
+	ASSERT_UEQ(uffdbox_sandbox_log_count(sb), PAGES / 2 + 1);
+	uffdbox_sandbox_free(sb);
+}
+
+/* Write-protected pages amid writable ones do split the mapping: past the
+ * budget the fault is refused with the reason, never by exhausting
+ * vm.max_map_count (where every later mmap, malloc's too, would fail). */
+static void wp_interleaved_body(void *arg)
+{
+	(void)arg;
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		_exit(3);
+	struct uffdbox_policy wp = {.sz = sizeof(wp), .action = UFFDBOX_POLICY_INJECT_WP};
+	struct uffdbox_region_opts ro = {
+		.sz = sizeof(ro), .pages = 400, .name = "wp", .modes = UFFDBOX_REG_WP};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, &wp);
+	if (ri < 0)
+		_exit(4);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	long before = map_count();
+	unsigned int sum = 0;
+	for (size_t i = 0; i < 400; i += 2) {
+		sum += (unsigned char)p[i * 4096]; /* mapped write-protected */
+		p[i * 4096 + 1] = 1;		   /* and unprotected: no split left */
+		if (map_count() - before > 60)
+			_exit(5); /* the budget did not hold */
+	}
+	/* Now protected pages between writable ones: every read splits. */
+	for (size_t i = 1; i < 400; i += 2) {
+		sum += (unsigned char)p[i * 4096];
+		if (map_count() - before > 60)
+			_exit(5);
+	}
+	_exit(sum == 0xdeadbeef ? 6 : 0); /* not reached: the budget stops it first */
+}
+
+TEST_CASE(sigbackend_split_budget, TMEM_NONE, 0)
+{
+	char err[4096];
+	use_backend("signal");
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_MAX_SPLITS", "50", 1), 0);
+	int status = tfx_run_child(wp_interleaved_body, NULL, err, sizeof(err));
+	ASSERT(WIFSIGNALED(status));
+	ASSERT_EQ(WTERMSIG(status), SIGABRT);
+	ASSERT_CONTAINS(err, "could not be resolved");
+	ASSERT_CONTAINS(err, "budget of VMA splits");
+}
+
+/* The documented limit: an access made inside the kernel does not trap, it
+ * fails with EFAULT (as with a user-mode-only userfaultfd). */
+TEST_CASE(sigbackend_kernel_access_efault, TMEM_NONE, 0)
+{
+	use_backend("signal");
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	int ri = add(sb, "buf", 2, 0, NULL);
+	char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ASSERT(fd >= 0);
+	errno = 0;
+	ASSERT_EQ(read(fd, p, 16), -1);
+	ASSERT_EQ(errno, EFAULT);
+	ASSERT_UEQ(uffdbox_sandbox_log_count(sb), 0);
+	/* Touched from user space first, the page takes the read. */
+	p[0] = 0;
+	ASSERT_GT(read(fd, p, 16), 0);
+	close(fd);
+	uffdbox_sandbox_free(sb);
+}
+
+TEST_CASE(sigbackend_forced_and_refusals, TMEM_NONE, 0)
+{
+	char err[1024] = "";
+	struct uffdbox_uffd *u;
+	struct uffdbox_uffd_opts o = {.sz = sizeof(o), .errbuf = err, .errbuf_len = sizeof(err)};
+	use_backend("signal");
+	ASSERT_OK(uffdbox_uffd_open(&o, &u));
+	ASSERT_EQ(uffdbox_uffd_backend(u), UFFDBOX_BACKEND_SIGNAL);
+	ASSERT_GE(uffdbox_uffd_fd(u), 0); /* the SERVED thread's eventfd */
+	char buf[32];
+	ASSERT_ERR(uffdbox_uffd_read(u, buf, sizeof(buf)), -EAGAIN);
+	uffdbox_uffd_close(u);
+	/* What signals cannot do is refused with the reason. */
+	o.need_features = UFFD_FEATURE_MINOR_SHMEM;
+	ASSERT_ERR(uffdbox_uffd_open(&o, &u), -UFFDBOX_E_NOFEATURE);
+	ASSERT_CONTAINS(err, "MINOR_SHMEM");
+	o.need_features = 0;
+	o.kernel_faults = true;
+	ASSERT_ERR(uffdbox_uffd_open(&o, &u), -UFFDBOX_E_DENIED);
+	ASSERT_CONTAINS(err, "inside the kernel");
+	o.kernel_faults = false;
+	use_backend("bogus");
+	ASSERT_ERR(uffdbox_uffd_open(&o, &u), -EINVAL);
+	ASSERT_CONTAINS(err, "UFFDBOX_BACKEND=\"bogus\"");
+	uint64_t f;
+	ASSERT_ERR(uffdbox_uffd_probe(&o, &f, NULL), -EINVAL);
+}
+
+/* Denied by a seccomp filter (a container's default profile): the error
+ * names the filter, not the sysctl or the device; with the backend left to
+ * auto, the signal backend stands in. */
+TEST_CASE(sigbackend_seccomp_named, TMEM_NONE, 0)
+{
+	char err[1024] = "";
+	struct uffdbox_uffd *u;
+	struct uffdbox_uffd_opts o = {.sz = sizeof(o),
+				      .methods = UFFDBOX_OPEN_SYSCALL_USER | UFFDBOX_OPEN_SYSCALL,
+				      .errbuf = err,
+				      .errbuf_len = sizeof(err)};
+	unsetenv("UFFDBOX_BACKEND");
+	tfx_seccomp_userfaultfd(EPERM, false);
+	ASSERT_ERR(uffdbox_uffd_open(&o, &u), -UFFDBOX_E_DENIED);
+	ASSERT_CONTAINS(err, "seccomp filter");
+	ASSERT_CONTAINS(err, "Seccomp: 2");
+	ASSERT_CONTAINS(err, "UFFDBOX_BACKEND=signal");
+	ASSERT(!strstr(err, "vm.unprivileged_userfaultfd"));
+	/* The default sandbox: signals when the device is no way out either. */
+	struct uffdbox_sandbox_opts so = {.sz = sizeof(so), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&so, &sb));
+	enum uffdbox_backend b = uffdbox_uffd_backend(uffdbox_sandbox_uffd(sb));
+	if (access("/dev/userfaultfd", R_OK | W_OK) != 0)
+		ASSERT_EQ(b, UFFDBOX_BACKEND_SIGNAL);
+	int ri = add(sb, "x", 1, 0, NULL);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	p[5] = 7;
+	ASSERT_EQ(p[5], 7);
+	ASSERT_UEQ(uffdbox_sandbox_log_count(sb), 1);
+	uffdbox_sandbox_free(sb);
+}
+
+/* Poison without a userfaultfd: the access is the target's SIGBUS still. */
+static void poison_body(void *arg)
+{
+	(void)arg;
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	if (uffdbox_sandbox_new(&o, &sb) < 0)
+		_exit(3);
+	struct uffdbox_policy pol = {.sz = sizeof(pol), .action = UFFDBOX_POLICY_POISON};
+	struct uffdbox_region_opts ro = {.sz = sizeof(ro), .pages = 1, .name = "bad"};
+	int ri = uffdbox_sandbox_add_region(sb, &ro, &pol);
+	if (ri < 0)
+		_exit(4);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	_exit(p[0] == 42 ? 5 : 6);
+}
+
+TEST_CASE(sigbackend_poison_is_sigbus, TMEM_NONE, UFFD_FEATURE_POISON)
+{
+	char err[512];
+	use_backend("signal");
+	int status = tfx_run_child(poison_body, NULL, err, sizeof(err));
+	ASSERT(TEST_DIED_OF(status, SIGBUS));
+}
