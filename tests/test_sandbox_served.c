@@ -346,6 +346,13 @@ TEST_CASE(sandbox_same_page_one_hold, TMEM_NONE, 0)
 	 * message is absorbed), one release lets both go with its contents,
 	 * one record. */
 	struct uffdbox_sandbox *sb = served(false, 0);
+	bool signals = uffdbox_uffd_backend(uffdbox_sandbox_uffd(sb)) == UFFDBOX_BACKEND_SIGNAL;
+	if (TEST_TSAN && signals) {
+		uffdbox_sandbox_free(sb);
+		SKIP("TSan sees the waiting thread's faulting read, retried in a loop, race the "
+		     "signal backend's in-place fill, which a protection change orders and TSan "
+		     "cannot see (runs in other presets)");
+	}
 	int ri = add(sb, "race", 1, &pause_policy);
 	struct reader a = {.addr = base(sb, ri) + 1}, b = {.addr = base(sb, ri) + 2};
 	pthread_t ta, tb;
@@ -355,8 +362,7 @@ TEST_CASE(sandbox_same_page_one_hold, TMEM_NONE, 0)
 	ASSERT_EQ(pthread_create(&tb, NULL, read_main, &b), 0);
 	while (!atomic_load(&b.tid))
 		usleep(100);
-	ASSERT_OK(wait_in_uffd(atomic_load(&b.tid), uffdbox_uffd_backend(uffdbox_sandbox_uffd(
-							    sb)) == UFFDBOX_BACKEND_SIGNAL));
+	ASSERT_OK(wait_in_uffd(atomic_load(&b.tid), signals));
 	/* its message is read (a drain waits for that), and absorbed */
 	uffdbox_sandbox_log_reset(sb);
 	struct uffdbox_paused all[4];
