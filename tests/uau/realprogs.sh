@@ -15,6 +15,11 @@ if ! "$src/scripts/deps.sh" "${pkgs[@]}" >deps.log 2>&1; then
   echo "SKIP: cannot install ${pkgs[*]}: $(tail -3 deps.log)"
   exit 77
 fi
+if "$uffdbox" run -- true 2>&1 | grep -q "userfaultfd unavailable"; then
+  # (a container's seccomp filter: uffdbox run needs a userfaultfd)
+  echo "SKIP: $("$uffdbox" run -- true 2>&1 | grep -m1 'userfaultfd unavailable')"
+  exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
