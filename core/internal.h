@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <ucontext.h>
 
 /* Format an explanation into a caller's optional error buffer. */
@@ -42,5 +43,13 @@ static inline bool uffdbox__fault_present(const ucontext_t *uc)
  * access dies of the signal as it would have without us.
  */
 void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, void *uc);
+
+struct uffdbox_snapshot;
+/*
+ * Range @i of snapshot @s: its bounds and the copy taken of it (persist.c
+ * compares with it and rebuilds from it).  0, or -ENOENT past the last.
+ */
+int uffdbox__snapshot_range(const struct uffdbox_snapshot *s, int i, uintptr_t *start,
+			    uintptr_t *end, const char **shadow);
 
 #endif /* UFFDBOX_CORE_INTERNAL_H */

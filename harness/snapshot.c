@@ -72,6 +72,23 @@ struct uffdbox_snapshot {
 	struct page_region vec[SCAN_VEC];
 };
 
+/*
+ * A snapshot's own state (this struct, hot[], dirty[]) lives in mappings of
+ * its own, never on the malloc heap: a whole-process snapshot (persist.c)
+ * restores the heap, and must not put this bookkeeping back with it.
+ */
+static void *own_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void own_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
 /* WP_SYNC snapshots share one SIGBUS handler, installed while any exists. */
 #define SYNC_MAX 16
 static struct uffdbox_snapshot *_Atomic sync_snaps[SYNC_MAX];
@@ -210,7 +227,7 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 		return rc;
 	enum uffdbox_snapshot_mode m = o.mode ? o.mode : pick(rc < 0 ? 0 : avail);
 
-	struct uffdbox_snapshot *s = calloc(1, sizeof(*s));
+	struct uffdbox_snapshot *s = own_alloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->mode = m;
@@ -261,13 +278,13 @@ void uffdbox_snapshot_free(struct uffdbox_snapshot *s)
 			uffdbox_uffd_unregister(s->u, (void *)r->start, r->end - r->start);
 		if (r->shadow)
 			munmap(r->shadow, r->end - r->start);
-		free((void *)r->dirty);
-		free(r->hot);
+		own_free((void *)r->dirty, (r->end - r->start) / PAGE);
+		own_free(r->hot, (r->end - r->start) / PAGE);
 	}
 	uffdbox_uffd_close(s->u);
 	if (s->pagemap >= 0)
 		close(s->pagemap);
-	free(s);
+	own_free(s, sizeof(*s));
 }
 
 int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
@@ -285,14 +302,19 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 		return -errno;
 	}
 	if (s->mode != UFFDBOX_SNAPSHOT_COPY && !s->eager) {
-		r->hot = calloc(len / PAGE, 1);
+		r->hot = own_alloc(len / PAGE);
 		if (!r->hot)
 			rc = -ENOMEM;
 	}
 	if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
-		r->dirty = calloc(len / PAGE, 1);
+		r->dirty = own_alloc(len / PAGE);
+		/* Every page present before registering: later misses are drops.
+		 * After registering, populating would fault into the userfaultfd,
+		 * and with the SIGBUS feature the kernel's fault fails (EFAULT). */
 		if (!r->dirty)
 			rc = -ENOMEM;
+		else if (madvise(addr, len, MADV_POPULATE_WRITE) < 0)
+			rc = -errno;
 		else
 			rc = uffdbox_uffd_register(s->u, addr, len,
 						   UFFDBOX_REG_WP | UFFDBOX_REG_MISSING, NULL);
@@ -314,8 +336,8 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 				 addr, len, uffdbox_strerror(rc));
 	if (rc < 0) {
 		munmap(r->shadow, len);
-		free((void *)r->dirty);
-		free(r->hot);
+		own_free((void *)r->dirty, len / PAGE);
+		own_free(r->hot, len / PAGE);
 		return rc;
 	}
 	s->n++;
@@ -335,9 +357,6 @@ int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		size_t len = r->end - r->start;
-		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC &&
-		    madvise((void *)r->start, len, MADV_POPULATE_WRITE) < 0)
-			return -errno; /* every page present: later misses are drops */
 		memcpy(r->shadow, (void *)r->start, len);
 		if (s->mode != UFFDBOX_SNAPSHOT_COPY) {
 			int rc = arm(s, r->start, len);
@@ -621,4 +640,15 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 void uffdbox_snapshot_stats(const struct uffdbox_snapshot *s, struct uffdbox_snapshot_stats *st)
 {
 	*st = s->st;
+}
+
+int uffdbox__snapshot_range(const struct uffdbox_snapshot *s, int i, uintptr_t *start,
+			    uintptr_t *end, const char **shadow)
+{
+	if (i < 0 || i >= s->n)
+		return -ENOENT;
+	*start = s->r[i].start;
+	*end = s->r[i].end;
+	*shadow = s->r[i].shadow;
+	return 0;
 }
