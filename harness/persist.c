@@ -38,15 +38,16 @@
 #include "internal.h"
 #include "text.h"
 
-#define PAGE	   4096UL
-#define MAXMAP	   2048 /* mappings recorded */
-#define MAXSNAP	   32	/* snapshot objects, 64 ranges each */
-#define PER_SNAP   64
-#define MAXKEEP	   256
-#define MAXFDRUN   64
-#define MAPSBUF	   (1u << 20)
-#define KEEPBUF	   (64 * PAGE) /* saved bytes of partial kept pages */
-#define HUGE_RANGE (64ULL << 30)
+#define PAGE	     4096UL
+#define MAXMAP	     2048 /* mappings recorded */
+#define MAXSNAP	     32	  /* snapshot objects, 64 ranges each */
+#define PER_SNAP     64
+#define MAXKEEP	     256
+#define MAXFDRUN     64
+#define MAPSBUF	     (1u << 20)
+#define KEEPBUF	     (64 * PAGE) /* saved bytes of partial kept pages */
+#define HUGE_RANGE   (64ULL << 30)
+#define LAYOUT_EVERY 64 /* restores between two full reads of the layout */
 
 struct pmap {
 	uintptr_t start, end;
@@ -80,6 +81,9 @@ struct persist {
 	struct span fdrun[MAXFDRUN]; /* closed descriptor numbers at take() */
 	int nfdrun;
 	int taskfd;
+	int statmfd;	     /* /proc/self/statm: the process's size, cheaply */
+	uint64_t vmsize0;    /* its first field at take() */
+	unsigned int unseen; /* restores since the layout was last read */
 	struct uffdbox_persist_stats st;
 	unsigned int since_verify;
 	char keepbuf[KEEPBUF];
@@ -114,6 +118,7 @@ static int get_state(void)
 		return -errno;
 	P = p;
 	P->taskfd = -1;
+	P->statmfd = -1;
 	return 0;
 }
 
@@ -342,6 +347,19 @@ static int other_threads(void)
 	return (int)sb.st_nlink - 3;
 }
 
+/* The process's size in pages (statm's first field), or 0. */
+static uint64_t vm_size(void)
+{
+	char buf[64];
+	ssize_t n = pread(P->statmfd, buf, sizeof(buf) - 1, 0);
+	uint64_t v = 0;
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(buf[i] - '0');
+	return v;
+}
+
 static void name_threads(void)
 {
 	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -496,6 +514,7 @@ static void warm_up(void)
 extern void __asan_init(void) __attribute__((weak));
 extern void __tsan_init(void) __attribute__((weak));
 extern void __msan_init(void) __attribute__((weak));
+extern void __libfuzzer_is_present(void) __attribute__((weak));
 
 static int take(const struct uffdbox_persist_opts *opts)
 {
@@ -521,12 +540,26 @@ static int take(const struct uffdbox_persist_opts *opts)
 			"be reset under it; build the target without -fsanitize for reset");
 		return -ENOTSUP;
 	}
+	if (__libfuzzer_is_present) {
+		uffdbox__explain(eb, el,
+				 "libFuzzer runs in this process: its corpus, mutator and "
+				 "counters live on the heap and in the .bss a whole-process reset "
+				 "puts back; use AFL++ persistent mode or the replay driver "
+				 "(docs/persist.md)");
+		return -ENOTSUP;
+	}
 	P->o = o;
 	P->taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (P->taskfd < 0) {
 		rc = -errno;
 		uffdbox__explain(eb, el, "/proc/self/task: %s (is /proc mounted?)",
 				 strerror(errno));
+		return rc;
+	}
+	P->statmfd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (P->statmfd < 0) {
+		rc = -errno;
+		uffdbox__explain(eb, el, "/proc/self/statm: %s", strerror(errno));
 		return rc;
 	}
 	rc = other_threads();
@@ -593,6 +626,7 @@ static int take(const struct uffdbox_persist_opts *opts)
 		uffdbox__explain(eb, el, "reading /proc/self/maps: %s", strerror(-rc));
 		return rc;
 	}
+	P->vmsize0 = vm_size();
 	P->st.mode = P->mode;
 	P->st.ranges = (uint64_t)P->nspan;
 	for (int i = 0; i < P->nspan; i++)
@@ -715,7 +749,10 @@ static int rebuild(void)
 		return rc;
 	P->st.rebuilt++;
 	rc = record_fds(); /* the new snapshots' descriptors */
-	return rc < 0 ? rc : record_layout();
+	if (rc == 0)
+		rc = record_layout();
+	P->vmsize0 = vm_size();
+	return rc;
 }
 
 static void keep_save(void)
@@ -763,16 +800,26 @@ ssize_t uffdbox_persist_restore(void)
 		    (unsigned long)P->brk0);
 		return -ENOMEM;
 	}
-	int n = read_maps(P->cur, MAXMAP);
-	if (n < 0)
-		return n;
-	P->ncur = n;
-	int rc = unmap_new();
-	if (rc < 0)
-		return rc;
-	rc = bring_back();
-	if (rc < 0)
-		return rc;
+	/*
+	 * Reading /proc/self/maps costs more than the rest of a restore: read
+	 * it when the process's size says mappings came or went (brk already
+	 * moved back), and every LAYOUT_EVERY restores for what the size does
+	 * not show (a protection changed, a mapping replaced by one as large).
+	 */
+	int rc = 0;
+	if (shrunk || vm_size() != P->vmsize0 || ++P->unseen >= LAYOUT_EVERY) {
+		P->unseen = 0;
+		int n = read_maps(P->cur, MAXMAP);
+		if (n < 0)
+			return n;
+		P->ncur = n;
+		rc = unmap_new();
+		if (rc < 0)
+			return rc;
+		rc = bring_back();
+		if (rc < 0)
+			return rc;
+	}
 	for (int i = 0; i < P->nfdrun; i++)
 		syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
 			(unsigned int)P->fdrun[i].end, 0);
