@@ -423,8 +423,12 @@ static void plan_partial(void)
 		}
 }
 
-/* Snapshot objects for the spans with file == @file, in mode @mode. */
-static int build_group(enum uffdbox_snapshot_mode mode, bool file)
+/*
+ * Snapshot objects, in mode @mode, for the spans with file == @file (-1:
+ * all).  Spans that touch are added as one range: a restore walks each
+ * range with one PAGEMAP_SCAN, a syscall worth saving.
+ */
+static int build_group(enum uffdbox_snapshot_mode mode, int file)
 {
 	struct uffdbox_snapshot_opts so = {.sz = sizeof(so),
 					   .mode = mode,
@@ -432,22 +436,22 @@ static int build_group(enum uffdbox_snapshot_mode mode, bool file)
 					   .errbuf_len = P->o.errbuf_len};
 	int rc = 0, in_obj = PER_SNAP;
 	for (int i = 0; i < P->nspan && rc == 0; i++) {
-		if (P->file[i] != file)
+		if (file >= 0 && P->file[i] != (bool)file)
 			continue;
+		uintptr_t a = P->snap[i].start, b = P->snap[i].end;
+		while (i + 1 < P->nspan && P->snap[i + 1].start == b &&
+		       (file < 0 || P->file[i + 1] == (bool)file))
+			b = P->snap[++i].end;
 		if (in_obj == PER_SNAP) {
 			if (P->nsnap == MAXSNAP)
 				return -E2BIG;
 			rc = uffdbox_snapshot_new(&so, &P->snaps[P->nsnap]);
 			if (rc < 0)
 				break;
-			so.mode = uffdbox_snapshot_mode(P->snaps[P->nsnap]);
-			if (!P->nsnap)
-				P->mode = so.mode;
 			P->nsnap++;
 			in_obj = 0;
 		}
-		rc = uffdbox_snapshot_add(P->snaps[P->nsnap - 1], (void *)P->snap[i].start,
-					  P->snap[i].end - P->snap[i].start);
+		rc = uffdbox_snapshot_add(P->snaps[P->nsnap - 1], (void *)a, b - a);
 		in_obj++;
 	}
 	return rc;
@@ -455,16 +459,29 @@ static int build_group(enum uffdbox_snapshot_mode mode, bool file)
 
 /*
  * Snapshot every span.  WP_SYNC write-protects only anonymous memory: the
- * file-backed spans (.data of the program and its libraries) then go to
- * COPY snapshots, copied back whole at each restore.
+ * file-backed spans (.data of the program and its libraries) and the TLS
+ * then go to COPY snapshots, copied back whole at each restore.
  */
 static int snaps_build(void)
 {
+	struct uffdbox_snapshot_opts so = {.sz = sizeof(so),
+					   .mode = P->o.mode,
+					   .errbuf = P->o.errbuf,
+					   .errbuf_len = P->o.errbuf_len};
+	struct uffdbox_snapshot *probe;
 	P->nsnap = 0;
-	int rc = build_group(P->o.mode, false);
-	enum uffdbox_snapshot_mode m = P->nsnap ? P->mode : P->o.mode;
-	if (rc == 0)
-		rc = build_group(m == UFFDBOX_SNAPSHOT_WP_SYNC ? UFFDBOX_SNAPSHOT_COPY : m, true);
+	int rc = uffdbox_snapshot_new(&so, &probe); /* which mode AUTO means here */
+	if (rc < 0)
+		return rc;
+	P->mode = uffdbox_snapshot_mode(probe);
+	uffdbox_snapshot_free(probe);
+	if (P->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
+		rc = build_group(P->mode, 0);
+		if (rc == 0)
+			rc = build_group(UFFDBOX_SNAPSHOT_COPY, 1);
+	} else {
+		rc = build_group(P->mode, -1);
+	}
 	for (int i = 0; i < P->nsnap && rc == 0; i++)
 		rc = uffdbox_snapshot_take(P->snaps[i]);
 	return rc;

@@ -105,7 +105,7 @@ done
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v t="$1" -v v="$2" -v c="$3" '$1 == t && $2 == v { print $c }' "$work/results" | median; }
 line() { # NAME UFFDBOX BASELINE
-  awk -v n="$1" -v u="$2" -v b="$3" 'BEGIN { printf "%s: uffdbox=%s baseline=%s ratio=%.3f\n", n, u, b, b > 0 ? u / b : 0 }'
+  awk -v n="$1" -v u="$2" -v b="$3" 'BEGIN { printf "%s: uffdbox=%s baseline=%s ratio=%.3f\n", n, u, b, (b > 0 ? u / b : 0) }'
 }
 for t in $targets; do
   fs=$(col "$t" forkserver 3)
@@ -126,7 +126,7 @@ for t in $targets; do
       echo "bench-persist: $f does not crash in a fresh process" >&2
     fi
   done
-  [ $found -gt 0 ] && line "persist.${t}_crash_repro" "$repro" "$found"
+  if [ $found -gt 0 ]; then line "persist.${t}_crash_repro" "$repro" "$found"; fi
   vdone=$(awk -v t="$t" '$1 == t && $2 == "verify" { print $5 }' "$work/results")
   diffs=0
   for f in "$work/$t".verify.1/default/crashes/id:*; do
