@@ -532,6 +532,22 @@ extern void __asan_init(void) __attribute__((weak));
 extern void __tsan_init(void) __attribute__((weak));
 extern void __msan_init(void) __attribute__((weak));
 extern void __libfuzzer_is_present(void) __attribute__((weak));
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+/*
+ * The kernel writes the thread's rseq area (glibc registers it in the
+ * thread's TCB) whenever the thread is scheduled: the CPU it runs on.  It
+ * is the kernel's, not the target's: keep it, or a restore would put back
+ * a stale CPU number and verify would find the kernel's own updates.
+ */
+static int keep_rseq(void)
+{
+	if (!&__rseq_size || !&__rseq_offset || __rseq_size == 0)
+		return 0;
+	uintptr_t a = (uintptr_t)__builtin_thread_pointer() + (uintptr_t)__rseq_offset;
+	return uffdbox_persist_keep((void *)a, __rseq_size < 32 ? 32 : __rseq_size);
+}
 
 static int take(const struct uffdbox_persist_opts *opts)
 {
@@ -589,6 +605,9 @@ static int take(const struct uffdbox_persist_opts *opts)
 	}
 	/* our own state: its mapping may have merged with a neighbour */
 	rc = uffdbox_persist_keep(P, (sizeof(*P) + PAGE - 1) & ~(PAGE - 1));
+	if (rc < 0)
+		return rc;
+	rc = keep_rseq();
 	if (rc < 0)
 		return rc;
 	int kept = keep_engine_symbols();

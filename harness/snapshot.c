@@ -31,12 +31,14 @@
 #endif
 
 #define SNAP_MAX_RANGES 64
-#define SCAN_VEC	512
-#define PAGE		4096UL
-#define KEEP_DEFAULT	4
-#define KEEP_MAX	254 /* hot[] is a byte */
-#define MERGE_PAGES	512 /* one page table's span */
-#define REARM_RUNS	16  /* more runs than this: protect every hot page in one walk */
+/* The kernel allocates a buffer of as many entries per scan: 512 (12 KiB)
+ * made each scan a page-allocator call. */
+#define SCAN_VEC     128
+#define PAGE	     4096UL
+#define KEEP_DEFAULT 4
+#define KEEP_MAX     254 /* hot[] is a byte */
+#define MERGE_PAGES  512 /* one page table's span */
+#define REARM_RUNS   16	 /* more runs than this: protect every hot page in one walk */
 
 struct snap_range {
 	uintptr_t start, end;

@@ -18,7 +18,9 @@
 # Then, per target:
 #   persist.<t>_crash_repro: uffdbox=<crashes of the reset campaigns that
 #       reproduce when run once in a fresh process (<t>_forkserver FILE)>
-#       baseline=<crashes found> ratio=   (no line when none was found)
+#       baseline=<crashes found> ratio=   (no line when none was found;
+#       always one for "stateful", examples/persist/stateful.c: one real bug
+#       and state that leaks, fuzzed with the reset for the same time)
 #   persist.<t>_verify: one more campaign with UFFDBOX_PERSIST_VERIFY=1, every
 #       restore compared byte for byte with the snapshot, stopped after
 #       --verify-execs executions (-E); a difference aborts the target, which
@@ -101,32 +103,44 @@ done
 for t in $targets; do
   campaign "$t" verify 1 -E "$vexecs"
 done
+# The crash check: a target with one real bug and state that leaks
+# (examples/persist/stateful.c), fuzzed with the reset.
+campaign stateful reset 1 -V "$secs" -x "$root/examples/persist/stateful.dict"
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-col() { awk -v t="$1" -v v="$2" -v c="$3" '$1 == t && $2 == v { print $c }' "$work/results" | median; }
-line() { # NAME UFFDBOX BASELINE
-  awk -v n="$1" -v u="$2" -v b="$3" 'BEGIN { printf "%s: uffdbox=%s baseline=%s ratio=%.3f\n", n, u, b, (b > 0 ? u / b : 0) }'
-}
-for t in $targets; do
-  fs=$(col "$t" forkserver 3)
-  pe=$(col "$t" persistent 3)
-  re=$(col "$t" reset 3)
-  line "persist.${t}_vs_forkserver" "$re" "$fs"
-  line "persist.${t}_vs_persistent" "$re" "$pe"
-  line "persist.${t}_stability" "$(col "$t" reset 4)" "$(col "$t" persistent 4)"
-  found=0
-  repro=0
-  for f in "$work/$t".reset.*/default/crashes/id:*; do
+# Crashes of the reset campaigns of target $1 that reproduce when run once
+# in a fresh process.
+crash_repro() {
+  local found=0 repro=0
+  for f in "$work/$1".reset.*/default/crashes/id:*; do
     [ -f "$f" ] || continue
     found=$((found + 1))
-    if crashes_fresh "$t" "$f"; then
+    if crashes_fresh "$1" "$f"; then
       repro=$((repro + 1))
     else
       keep=1
       echo "bench-persist: $f does not crash in a fresh process" >&2
     fi
   done
-  if [ $found -gt 0 ]; then line "persist.${t}_crash_repro" "$repro" "$found"; fi
+  if [ $found -gt 0 ]; then line "persist.${1}_crash_repro" "$repro" "$found"; fi
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { awk -v t="$1" -v v="$2" -v c="$3" '$1 == t && $2 == v { print $c }' "$work/results" | median; }
+line() { # NAME UFFDBOX BASELINE
+  awk -v n="$1" -v u="$2" -v b="$3" 'BEGIN { printf "%s: uffdbox=%s baseline=%s ratio=%.3f\n", n, u, b, (b > 0 ? u / b : 0) }'
+}
+for t in $targets stateful; do
+  if [ $t = stateful ]; then
+    crash_repro $t
+    continue
+  fi
+  fs=$(col "$t" forkserver 3)
+  pe=$(col "$t" persistent 3)
+  re=$(col "$t" reset 3)
+  line "persist.${t}_vs_forkserver" "$re" "$fs"
+  line "persist.${t}_vs_persistent" "$re" "$pe"
+  line "persist.${t}_stability" "$(col "$t" reset 4)" "$(col "$t" persistent 4)"
+  crash_repro $t
   vdone=$(awk -v t="$t" '$1 == t && $2 == "verify" { print $5 }' "$work/results")
   diffs=0
   for f in "$work/$t".verify.1/default/crashes/id:*; do

@@ -4,6 +4,8 @@
 #
 #   libxml2 (examples/persist/xml.c: xmlReadMemory, one-time init)
 #   sqlite3 (examples/persist/sqlite.c: one connection kept, input as SQL)
+# and examples/persist/stateful.c (leaks state, one real bug: the crash
+# reproduction check).
 #
 # Each library is built once per engine flavour and cached under
 # build/persist/ (a rerun with nothing changed takes a second):
@@ -85,9 +87,13 @@ done
 
 # The harnesses.
 inc="-D_GNU_SOURCE -I$root/include -I$root/core"
-for t in xml sqlite; do
+for t in xml sqlite stateful; do
   for fl in afl libfuzzer; do
-    if [ $t = xml ]; then
+    [ $t = stateful ] && [ $fl = libfuzzer ] && continue
+    if [ $t = stateful ]; then
+      lib=""
+      tinc=""
+    elif [ $t = xml ]; then
       lib="$out/libxml2-$fl/libxml2.a -lm"
       tinc="-I$xml_src/include -I$out/libxml2-$fl"
     else

@@ -6,7 +6,8 @@
  * large enough to be a mapping of its own, a mapping left mapped, a
  * descriptor left open.  Its "bug" shows only with leaked state: an input
  * that finds an earlier input's traces aborts.  Run once per process (or
- * with the reset, UFFDBOX_PERSIST=1) it never does.
+ * with the reset, UFFDBOX_PERSIST=1) it never does.  It has one real bug
+ * too, an input starting with "BUG!", which crashes wherever it runs.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -30,16 +31,21 @@ static struct node *list; /* one node per input */
 static char *setup_block; /* allocated once, freed by each input */
 static void *left_mapped; /* a mapping an input left behind */
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	setup_block = malloc(300);
+	if (!setup_block)
+		abort();
+	memset(setup_block, 's', 300);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int ready;
-	if (!ready) {
-		setup_block = malloc(300);
-		if (!setup_block)
-			abort();
-		memset(setup_block, 's', 300);
-		ready = 1;
-	}
 	uffdbox_persist_auto();
 
 	if (seen || list || left_mapped || !setup_block || setup_block[299] != 's') {
@@ -64,5 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (big)
 		memset(big, size ? data[0] : 0, 1 << 20);
 	left_mapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (size >= 4 && memcmp(data, "BUG!", 4) == 0) {
+		fprintf(stderr, "stateful: the real bug\n");
+		abort();
+	}
 	return 0;
 }
