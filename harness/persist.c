@@ -249,6 +249,22 @@ static int keep_engine_symbols(void)
 	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > fsz)
 		goto out;
 	const Elf64_Shdr *sh = (const void *)(f + eh->e_shoff);
+	/* sanitizer-coverage sections (inline counters, PC guards, PC tables):
+	 * the engine's, written by instrumented code anywhere */
+	if (eh->e_shstrndx < eh->e_shnum &&
+	    sh[eh->e_shstrndx].sh_offset + sh[eh->e_shstrndx].sh_size <= fsz) {
+		const Elf64_Shdr *names = &sh[eh->e_shstrndx];
+		for (int i = 0; i < eh->e_shnum; i++) {
+			if (sh[i].sh_name >= names->sh_size || !sh[i].sh_size || !sh[i].sh_addr ||
+			    !(sh[i].sh_flags & SHF_WRITE))
+				continue;
+			const char *nm = f + names->sh_offset + sh[i].sh_name;
+			if (strncmp(nm, "__sancov_", 9) == 0 &&
+			    uffdbox_persist_keep((void *)(bias + sh[i].sh_addr), sh[i].sh_size) ==
+				    0)
+				kept++;
+		}
+	}
 	for (int i = 0; i < eh->e_shnum; i++) {
 		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
 			continue;
