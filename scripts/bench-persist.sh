@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-scripts/build-persist-targets.sh
+scripts/build-persist-targets.sh --afl-only
 bin=$root/build/persist/bin
 work=$(mktemp -d /tmp/bench-persist.XXXXXX)
 keep=0

@@ -18,8 +18,16 @@
 #                   with @@, and the plain fresh-process replay of an input
 #   <t>_libfuzzer   the harness under libFuzzer
 # uffdbox itself comes from the default preset (build/default/libuffdbox.a).
-# Build output is shown only when a step fails.
+# --afl-only: skip the libFuzzer flavour (what scripts/bench-persist.sh
+# needs).  Build output is shown only when a step fails.
 set -euo pipefail
+flavours="afl libfuzzer"
+if [ "${1:-}" = --afl-only ]; then
+  flavours=afl
+elif [ $# -gt 0 ]; then
+  echo "usage: $0 [--afl-only]" >&2
+  exit 2
+fi
 cd "$(dirname "$0")/.."
 root=$PWD
 scripts/deps.sh cmake make gcc clang libclang-rt-14-dev afl++ pkg-config libunwind-dev \
@@ -53,7 +61,7 @@ cflags_of() { [ "$1" = afl ] && echo "-O2 -g" || echo "-O2 -g -fsanitize=fuzzer-
 
 # libxml2: its own CMake build, static, without the network, compression
 # and Python parts.
-for fl in afl libfuzzer; do
+for fl in $flavours; do
   b=$out/libxml2-$fl
   if [ ! -f "$b/libxml2.a" ]; then
     echo "build-persist-targets: libxml2 ($fl) ..." >&2
@@ -77,7 +85,7 @@ if [ ! -f "$am/sqlite3.c" ]; then
   (cd "$am" && step make -j2 sqlite3.c)
 fi
 sql_defs="-DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_TEMP_STORE=3 -DSQLITE_THREADSAFE=1"
-for fl in afl libfuzzer; do
+for fl in $flavours; do
   o=$out/sqlite3-$fl.o
   if [ ! -f "$o" ] || [ "$am/sqlite3.c" -nt "$o" ]; then
     echo "build-persist-targets: sqlite3 ($fl) ..." >&2
@@ -88,7 +96,7 @@ done
 # The harnesses.
 inc="-D_GNU_SOURCE -I$root/include -I$root/core"
 for t in xml sqlite stateful; do
-  for fl in afl libfuzzer; do
+  for fl in $flavours; do
     [ $t = stateful ] && [ $fl = libfuzzer ] && continue
     if [ $t = stateful ]; then
       lib=""
