@@ -79,16 +79,28 @@ struct uffdbox_snapshot {
  * its own, never on the malloc heap: a whole-process snapshot (persist.c)
  * restores the heap, and must not put this bookkeeping back with it.
  */
+/* LeakSanitizer does not scan mappings of ours: it is told they are roots
+ * (the struct points at malloc()ed objects, the userfaultfd's). */
+void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
+void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((weak));
+
 static void *own_alloc(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	if (__lsan_register_root_region)
+		__lsan_register_root_region(p, len);
+	return p;
 }
 
 static void own_free(void *p, size_t len)
 {
-	if (p)
-		munmap(p, len);
+	if (!p)
+		return;
+	if (__lsan_unregister_root_region)
+		__lsan_unregister_root_region(p, len);
+	munmap(p, len);
 }
 
 /* WP_SYNC snapshots share one SIGBUS handler, installed while any exists. */
