@@ -14,6 +14,7 @@
 static int g_counter = 7;	   /* .data */
 static char g_bss[3 * 4096];	   /* .bss */
 static unsigned long g_kept = 100; /* kept across restores */
+static void *volatile g_escape;	   /* so the compiler keeps an allocation */
 
 static void take_or_skip(enum uffdbox_snapshot_mode m, unsigned int verify_every)
 {
@@ -66,6 +67,7 @@ static void globals_and_heap(enum uffdbox_snapshot_mode m)
 		void *huge = malloc(4 << 20); /* a mapping of its own, made by the input */
 		ASSERT_NOT_NULL(huge);
 		memset(huge, 1, 4 << 20);
+		g_escape = huge;
 		for (int i = 0; i < 64; i += 2)
 			free(p[i]);
 		ASSERT_GE(uffdbox_persist_restore(), 0);
