@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <ucontext.h>
 
 /* Format an explanation into a caller's optional error buffer. */
@@ -51,5 +52,13 @@ struct uffdbox_snapshot;
  */
 int uffdbox__snapshot_range(const struct uffdbox_snapshot *s, int i, uintptr_t *start,
 			    uintptr_t *end, const char **shadow);
+
+/*
+ * uffdbox_snapshot_restore() of the ranges whose bit is set in @which (bit
+ * i: range i); in WP_ASYNC mode the others are skipped, so the caller
+ * must know nothing was written or dropped there (persist.c finds out for
+ * all its snapshots with one scan).  Other modes restore every range.
+ */
+ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t which);
 
 #endif /* UFFDBOX_CORE_INTERNAL_H */

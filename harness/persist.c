@@ -28,11 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "uffdbox/compat.h"
 #include "uffdbox/persist.h"
 #include "uffdbox/snapshot.h"
 #include "internal.h"
@@ -48,6 +50,7 @@
 #define KEEPBUF	     (64 * PAGE) /* saved bytes of partial kept pages */
 #define HUGE_RANGE   (64ULL << 30)
 #define LAYOUT_EVERY 64 /* restores between two full reads of the layout */
+#define PRESCAN_VEC  128
 
 struct pmap {
 	uintptr_t start, end;
@@ -84,6 +87,10 @@ struct persist {
 	int statmfd;	     /* /proc/self/statm: the process's size, cheaply */
 	uint64_t vmsize0;    /* its first field at take() */
 	unsigned int unseen; /* restores since the layout was last read */
+	int pagemap;	     /* /proc/self/pagemap, for the one scan of all */
+	uintptr_t lo, hi;    /* the span every snapshotted range is in */
+	uint64_t want[MAXSNAP];
+	struct page_region vec[PRESCAN_VEC];
 	struct uffdbox_persist_stats st;
 	unsigned int since_verify;
 	char keepbuf[KEEPBUF];
@@ -119,6 +126,7 @@ static int get_state(void)
 	P = p;
 	P->taskfd = -1;
 	P->statmfd = -1;
+	P->pagemap = -1;
 	return 0;
 }
 
@@ -514,6 +522,14 @@ static void snaps_free(void)
  * marked as such. */
 static int record_layout(void)
 {
+	P->lo = UINTPTR_MAX;
+	P->hi = 0;
+	for (int i = 0; i < P->nspan; i++) {
+		if (P->snap[i].start < P->lo)
+			P->lo = P->snap[i].start;
+		if (P->snap[i].end > P->hi)
+			P->hi = P->snap[i].end;
+	}
 	int n = read_maps(P->layout, MAXMAP);
 	if (n < 0)
 		return n;
@@ -611,6 +627,7 @@ static int take(const struct uffdbox_persist_opts *opts)
 		uffdbox__explain(eb, el, "/proc/self/statm: %s", strerror(errno));
 		return rc;
 	}
+	P->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); /* optional */
 	rc = other_threads();
 	if (rc != 0) {
 		uffdbox__explain(eb, el,
@@ -831,6 +848,55 @@ static void keep_put_back(void)
 	}
 }
 
+/*
+ * WP_ASYNC: one PAGEMAP_SCAN over the span of all snapshotted ranges finds
+ * the ranges where anything was written (or dropped, or is kept
+ * unprotected by the adaptive re-arm), so only those get the per-range
+ * scan and copy: most ranges (the .data of libraries the input does not
+ * touch) are quiet, and a scan is a syscall walking page tables.  "Written"
+ * and not file-backed: a written page of a private file mapping is an
+ * anonymous copy by then, while the span's unregistered file pages (code)
+ * would all count as written.  What else the span holds (uffdbox's own
+ * anonymous mappings) only costs a few runs that match no range.  On any
+ * failure every range is restored the usual way.
+ */
+static void prescan(void)
+{
+	for (int i = 0; i < P->nsnap; i++)
+		P->want[i] = ~(uint64_t)0;
+	if (P->mode != UFFDBOX_SNAPSHOT_WP_ASYNC || P->pagemap < 0 || P->lo >= P->hi)
+		return;
+	uint64_t want[MAXSNAP] = {0};
+	for (uintptr_t from = P->lo; from < P->hi;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = from,
+			.end = P->hi,
+			.vec = (uintptr_t)P->vec,
+			.vec_len = PRESCAN_VEC,
+			.category_inverted = PAGE_IS_FILE,
+			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int n = ioctl(P->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return;
+		for (int k = 0; k < n; k++)
+			for (int i = 0; i < P->nsnap; i++) {
+				uintptr_t a, b;
+				const char *sh;
+				for (int j = 0;
+				     uffdbox__snapshot_range(P->snaps[i], j, &a, &b, &sh) == 0; j++)
+					if (a < P->vec[k].end && b > P->vec[k].start)
+						want[i] |= (uint64_t)1 << j;
+			}
+		if (n < PRESCAN_VEC || arg.walk_end <= from)
+			break;
+		from = arg.walk_end;
+	}
+	memcpy(P->want, want, sizeof(want));
+}
+
 ssize_t uffdbox_persist_restore(void)
 {
 	ssize_t total = 0;
@@ -876,8 +942,10 @@ ssize_t uffdbox_persist_restore(void)
 		syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
 			(unsigned int)P->fdrun[i].end, 0);
 	bool again = rc == 1 || shrunk;
+	if (!again)
+		prescan();
 	for (int i = 0; i < P->nsnap && !again; i++) {
-		ssize_t c = uffdbox_snapshot_restore(P->snaps[i]);
+		ssize_t c = uffdbox__snapshot_restore_some(P->snaps[i], P->want[i]);
 		/* -EPERM: PAGEMAP_SCAN met memory no longer registered (unmapped
 		 * and mapped again at the same place): bring all back */
 		if (c == -EPERM)

@@ -624,6 +624,11 @@ static ssize_t restore_sync_adaptive(struct uffdbox_snapshot *s, struct snap_ran
 
 ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 {
+	return uffdbox__snapshot_restore_some(s, ~(uint64_t)0);
+}
+
+ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t which)
+{
 	ssize_t total = 0;
 
 	if (!s->taken)
@@ -631,6 +636,8 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		ssize_t n;
+		if (!(which & ((uint64_t)1 << i)) && s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC)
+			continue;
 		switch (s->mode) {
 		case UFFDBOX_SNAPSHOT_WP_ASYNC:
 			n = s->eager ? restore_async(s, r) : restore_async_adaptive(s, r);
