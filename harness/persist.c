@@ -925,7 +925,9 @@ ssize_t uffdbox_persist_restore(void)
 	 * not show (a protection changed, a mapping replaced by one as large).
 	 */
 	int rc = 0;
+	bool full = false;
 	if (shrunk || vm_size() != P->vmsize0 || ++P->unseen >= LAYOUT_EVERY) {
+		full = P->unseen >= LAYOUT_EVERY;
 		P->unseen = 0;
 		int n = read_maps(P->cur, MAXMAP);
 		if (n < 0)
@@ -942,8 +944,14 @@ ssize_t uffdbox_persist_restore(void)
 		syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
 			(unsigned int)P->fdrun[i].end, 0);
 	bool again = rc == 1 || shrunk;
-	if (!again)
+	/* every LAYOUT_EVERY restores, every range's own scan too: the one
+	 * scan of all does not see a dropped page of a private file mapping
+	 * read back in from the file (a file page again) */
+	if (!again && !full)
 		prescan();
+	else
+		for (int i = 0; i < P->nsnap; i++)
+			P->want[i] = ~(uint64_t)0;
 	for (int i = 0; i < P->nsnap && !again; i++) {
 		ssize_t c = uffdbox__snapshot_restore_some(P->snaps[i], P->want[i]);
 		/* -EPERM: PAGEMAP_SCAN met memory no longer registered (unmapped
