@@ -45,6 +45,13 @@ static inline bool uffdbox__fault_present(const ucontext_t *uc)
  */
 void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, void *uc);
 
+/*
+ * uffdbox__map_aside - @len bytes of private anonymous memory for uffdbox's
+ * own bookkeeping, placed apart from the program's (harness/snapshot.c);
+ * NULL on failure.  Free with munmap().
+ */
+void *uffdbox__map_aside(size_t len);
+
 struct uffdbox_snapshot;
 /*
  * Range @i of snapshot @s: its bounds and the copy taken of it (persist.c

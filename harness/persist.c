@@ -119,10 +119,9 @@ static int get_state(void)
 {
 	if (P)
 		return 0;
-	void *p =
-		mmap(NULL, sizeof(*P), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
+	void *p = uffdbox__map_aside(sizeof(*P)); /* out of the span scanned */
+	if (!p)
+		return -ENOMEM;
 	P = p;
 	P->taskfd = -1;
 	P->statmfd = -1;

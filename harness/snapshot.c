@@ -84,10 +84,45 @@ struct uffdbox_snapshot {
 void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
 void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((weak));
 
+/*
+ * uffdbox's own mappings go at or above ASIDE_BASE (16 TiB), below where a
+ * PIE program, its heap and its libraries live: persist.c's one scan over
+ * the span of a whole process then does not walk (and report as written)
+ * pages of ours.  A place taken is skipped (ASIDE_SKIP); no place found
+ * and the kernel chooses.  aside_next is in .bss: a whole-process restore
+ * may move it back, and the skipping copes.
+ */
+#define ASIDE_BASE  0x100000000000UL
+#define ASIDE_SKIP  (16UL << 20)
+#define ASIDE_TRIES 256
+static uintptr_t aside_next = ASIDE_BASE;
+
+void *uffdbox__map_aside(size_t len)
+{
+	len = (len + PAGE - 1) & ~(PAGE - 1);
+	for (int i = 0; i < ASIDE_TRIES; i++) {
+		void *p = mmap((void *)aside_next, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED && (uintptr_t)p == aside_next) {
+			aside_next += len;
+			return p;
+		}
+		if (p != MAP_FAILED) { /* a kernel without MAP_FIXED_NOREPLACE: a hint */
+			munmap(p, len);
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+		aside_next += len > ASIDE_SKIP ? len : ASIDE_SKIP;
+	}
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static void *own_alloc(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	void *p = uffdbox__map_aside(len);
+	if (!p)
 		return NULL;
 	if (__lsan_register_root_region)
 		__lsan_register_root_region(p, len);
@@ -310,11 +345,9 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 		return -EINVAL;
 	struct snap_range *r = &s->r[s->n];
 	*r = (struct snap_range){.start = a, .end = a + len};
-	r->shadow = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r->shadow == MAP_FAILED) {
-		r->shadow = NULL;
-		return -errno;
-	}
+	r->shadow = uffdbox__map_aside(len);
+	if (!r->shadow)
+		return -ENOMEM;
 	if (s->mode != UFFDBOX_SNAPSHOT_COPY && !s->eager) {
 		r->hot = own_alloc(len / PAGE);
 		if (!r->hot)
