@@ -93,8 +93,8 @@ void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((we
  * may move it back, and the skipping copes.
  */
 #define ASIDE_BASE  0x100000000000UL
-#define ASIDE_SKIP  (16UL << 20)
-#define ASIDE_TRIES 256
+#define ASIDE_SKIP  (1UL << 30)
+#define ASIDE_TRIES 8
 static uintptr_t aside_next = ASIDE_BASE;
 
 void *uffdbox__map_aside(size_t len)
