@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdarg.h>
@@ -383,6 +384,19 @@ static uint64_t vm_size(void)
 	return v;
 }
 
+/* other_threads(), given a thread joined a moment ago the time to be
+ * reaped (the kernel wakes the joiner before it drops the thread from
+ * /proc/self/task). */
+static int settled_threads(void)
+{
+	int others = other_threads();
+	for (int i = 0; others > 0 && i < 2000; i++) {
+		sched_yield();
+		others = other_threads();
+	}
+	return others;
+}
+
 static void name_threads(void)
 {
 	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -627,7 +641,7 @@ static int take(const struct uffdbox_persist_opts *opts)
 		return rc;
 	}
 	P->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); /* optional */
-	rc = other_threads();
+	rc = settled_threads();
 	if (rc != 0) {
 		uffdbox__explain(eb, el,
 				 "%d other threads run: a reset restores memory they write; take "
@@ -901,7 +915,7 @@ ssize_t uffdbox_persist_restore(void)
 	ssize_t total = 0;
 	if (!P || !P->taken)
 		return -EINVAL;
-	int others = other_threads();
+	int others = settled_threads();
 	if (others != 0) {
 		if (others > 0)
 			name_threads();
