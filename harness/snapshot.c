@@ -97,10 +97,17 @@ void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((we
 #define ASIDE_TRIES 8
 static uintptr_t aside_next = ASIDE_BASE;
 
+extern void __asan_init(void) __attribute__((weak));
+extern void __tsan_init(void) __attribute__((weak));
+extern void __msan_init(void) __attribute__((weak));
+
 void *uffdbox__map_aside(size_t len)
 {
 	len = (len + PAGE - 1) & ~(PAGE - 1);
-	for (int i = 0; i < ASIDE_TRIES; i++) {
+	/* A sanitizer owns the address space layout (TSan refuses mappings
+	 * outside its application ranges); no whole-process reset runs there. */
+	bool sanitizer = __asan_init || __tsan_init || __msan_init;
+	for (int i = 0; i < ASIDE_TRIES && !sanitizer; i++) {
 		void *p = mmap((void *)aside_next, len, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 		if (p != MAP_FAILED && (uintptr_t)p == aside_next) {
