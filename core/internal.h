@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <ucontext.h>
 
 /* Is facility @bit (UFFDBOX_HIDE_*) hidden by UFFDBOX_FEATURE_MASK?  An
@@ -57,5 +58,32 @@ void uffdbox__chain_signal(const struct sigaction *old, int sig, siginfo_t *si, 
  * unchanged when no high slot is free.
  */
 int uffdbox__fd_high(int fd);
+
+/*
+ * uffdbox__map_aside - @len bytes of private anonymous memory for uffdbox's
+ * own bookkeeping, placed apart from the program's (harness/snapshot.c);
+ * NULL on failure.  Free with munmap().
+ */
+void *uffdbox__map_aside(size_t len);
+
+struct uffdbox_snapshot;
+/*
+ * Range @i of snapshot @s: its bounds and the copy taken of it (persist.c
+ * compares with it and rebuilds from it).  0, or -ENOENT past the last.
+ */
+int uffdbox__snapshot_range(const struct uffdbox_snapshot *s, int i, uintptr_t *start,
+			    uintptr_t *end, const char **shadow);
+
+/*
+ * uffdbox_snapshot_restore() of the ranges whose bit is set in @which (bit
+ * i: range i); in WP_ASYNC mode the others are skipped, so the caller
+ * must know nothing was written or dropped there (persist.c finds out for
+ * all its snapshots with one scan).  Other modes restore every range.
+ */
+ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t which);
+
+/* Does snapshot @s track writes through the signal backend (no userfaultfd:
+ * protection changes and SIGSEGV)? */
+bool uffdbox__snapshot_signals(const struct uffdbox_snapshot *s);
 
 #endif /* UFFDBOX_CORE_INTERNAL_H */

@@ -15,6 +15,14 @@
  * that reads one byte too far is caught by ASan.  A crashing input aborts
  * the run (its path is printed first); otherwise prints how many inputs ran
  * and exits 0.  Exit 1 when an argument cannot be read.
+ *
+ * With UFFDBOX_PERSIST=1 the inputs run under the whole-target reset, as in
+ * a fuzzing campaign with it (docs/persist.md): the target's
+ * uffdbox_persist_auto() snapshots at the first input and restores before
+ * each later one.  The driver then lists every input first and reads each
+ * into one buffer outside the snapshot (kept across restores, like its
+ * "current input" pointer): memory it allocated on the heap after the
+ * snapshot would be given back by the restore.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,10 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "text.h"
+#include "uffdbox/persist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
@@ -47,36 +57,102 @@ static void on_fatal(int sig)
 	raise(sig);
 }
 
-static int run_file(const char *path)
+/* The inputs to run, listed before the first runs: paths at offsets into
+ * one pool, both in mappings of their own (off the heap). */
+static struct {
+	char *pool;
+	size_t used, cap;
+	size_t *off;
+	size_t n, ncap;
+	size_t max_size;
+} in;
+
+static void *grow(void *p, size_t old, size_t want)
+{
+	void *q = p ? mremap(p, old, want, MREMAP_MAYMOVE)
+		    : mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED) {
+		perror("fuzz driver: input list");
+		exit(1);
+	}
+	return q;
+}
+
+static void add_input(const char *path, size_t size)
+{
+	size_t len = strlen(path) + 1;
+	if (in.used + len > in.cap) {
+		size_t cap = in.cap ? in.cap * 2 : 1 << 16;
+		while (cap < in.used + len)
+			cap *= 2;
+		in.pool = grow(in.pool, in.cap, cap);
+		in.cap = cap;
+	}
+	if (in.n == in.ncap) {
+		size_t cap = in.ncap ? in.ncap * 2 : 4096;
+		in.off = grow(in.off, in.ncap * sizeof(size_t), cap * sizeof(size_t));
+		in.ncap = cap;
+	}
+	memcpy(in.pool + in.used, path, len);
+	in.off[in.n++] = in.used;
+	in.used += len;
+	if (size > in.max_size)
+		in.max_size = size;
+}
+
+/* Read @path into @buf (exactly @size bytes expected); 0 or -1. */
+static int read_input(const char *path, uint8_t *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	size_t got = 0;
+	if (fd < 0) {
 		perror(path);
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	size_t size = (size_t)st.st_size;
-	uint8_t *buf = malloc(size ? size : 1);
-	size_t got = 0;
-	while (buf && got < size) {
+	while (got < size) {
 		ssize_t r = read(fd, buf + got, size - got);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
 	}
 	close(fd);
-	if (!buf || got != size) {
+	if (got != size) {
 		fprintf(stderr, "%s: short read\n", path);
-		free(buf);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run one input: copied into a malloc() buffer of exactly its size (ASan
+ * catches a read one byte too far), or with @persist_buf into that. */
+static int run_file(const char *path, uint8_t *persist_buf)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		perror(path);
+		return -1;
+	}
+	size_t size = (size_t)st.st_size;
+	uint8_t *buf = persist_buf;
+	if (persist_buf && size > in.max_size) {
+		fprintf(stderr, "%s: grew since it was listed\n", path);
+		return -1;
+	}
+	if (!buf && !(buf = malloc(size ? size : 1))) {
+		perror(path);
+		return -1;
+	}
+	if (read_input(path, buf, size) < 0) {
+		if (!persist_buf)
+			free(buf);
 		return -1;
 	}
 	current = path;
 	for (unsigned long k = 0; k < runs; k++)
 		LLVMFuzzerTestOneInput(buf, size);
 	current = NULL;
-	free(buf);
+	if (!persist_buf)
+		free(buf);
 	return 0;
 }
 
@@ -124,10 +200,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			if (run_file(arg) == 0)
-				ran++;
-			else
-				bad = 1;
+			add_input(arg, (size_t)st.st_size);
 			continue;
 		}
 		struct dirent **ents;
@@ -142,15 +215,29 @@ int main(int argc, char **argv)
 			if (!skip_name(ents[k]->d_name) &&
 			    snprintf(path, sizeof(path), "%s/%s", arg, ents[k]->d_name) <
 				    (int)sizeof(path) &&
-			    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-				if (run_file(path) == 0)
-					ran++;
-				else
-					bad = 1;
-			}
+			    stat(path, &st) == 0 && S_ISREG(st.st_mode))
+				add_input(path, (size_t)st.st_size);
 			free(ents[k]);
 		}
 		free(ents);
+	}
+
+	const char *persist = getenv("UFFDBOX_PERSIST");
+	uint8_t *persist_buf = NULL;
+	if (persist && strcmp(persist, "1") == 0) {
+		size_t cap = (in.max_size + 4095) & ~(size_t)4095;
+		persist_buf = grow(NULL, 0, cap ? cap : 4096);
+		if (uffdbox_persist_keep(persist_buf, cap ? cap : 4096) < 0 ||
+		    uffdbox_persist_keep(&current, sizeof(current)) < 0) {
+			fprintf(stderr, "fuzz driver: uffdbox_persist_keep failed\n");
+			return 1;
+		}
+	}
+	for (size_t k = 0; k < in.n; k++) {
+		if (run_file(in.pool + in.off[k], persist_buf) == 0)
+			ran++;
+		else
+			bad = 1;
 	}
 	if (runs == 1)
 		printf("fuzz driver: %lu inputs ran%s\n", ran,

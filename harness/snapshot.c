@@ -28,12 +28,14 @@
 #include "sigbackend.h"
 
 #define SNAP_MAX_RANGES 64
-#define SCAN_VEC	512
-#define PAGE		4096UL
-#define KEEP_DEFAULT	4
-#define KEEP_MAX	254 /* hot[] is a byte */
-#define MERGE_PAGES	512 /* one page table's span */
-#define REARM_RUNS	16  /* more runs than this: protect every hot page in one walk */
+/* The kernel allocates a buffer of as many entries per scan: 512 (12 KiB)
+ * made each scan a page-allocator call. */
+#define SCAN_VEC     128
+#define PAGE	     4096UL
+#define KEEP_DEFAULT 4
+#define KEEP_MAX     254 /* hot[] is a byte */
+#define MERGE_PAGES  512 /* one page table's span */
+#define REARM_RUNS   16	 /* more runs than this: protect every hot page in one walk */
 
 struct snap_range {
 	uintptr_t start, end;
@@ -70,6 +72,77 @@ struct uffdbox_snapshot {
 	struct snap_range r[SNAP_MAX_RANGES];
 	struct page_region vec[SCAN_VEC];
 };
+
+/*
+ * A snapshot's own state (this struct, hot[], dirty[]) lives in mappings of
+ * its own, never on the malloc heap: a whole-process snapshot (persist.c)
+ * restores the heap, and must not put this bookkeeping back with it.
+ */
+/* LeakSanitizer does not scan mappings of ours: it is told they are roots
+ * (the struct points at malloc()ed objects, the userfaultfd's). */
+void __lsan_register_root_region(const void *p, size_t size) __attribute__((weak));
+void __lsan_unregister_root_region(const void *p, size_t size) __attribute__((weak));
+
+/*
+ * uffdbox's own mappings go at or above ASIDE_BASE (16 TiB), below where a
+ * PIE program, its heap and its libraries live: persist.c's one scan over
+ * the span of a whole process then does not walk (and report as written)
+ * pages of ours.  A place taken is skipped (ASIDE_SKIP); no place found
+ * and the kernel chooses.  aside_next is in .bss: a whole-process restore
+ * may move it back, and the skipping copes.
+ */
+#define ASIDE_BASE  0x100000000000UL
+#define ASIDE_SKIP  (1UL << 30)
+#define ASIDE_TRIES 8
+static uintptr_t aside_next = ASIDE_BASE;
+
+extern void __asan_init(void) __attribute__((weak));
+extern void __tsan_init(void) __attribute__((weak));
+extern void __msan_init(void) __attribute__((weak));
+
+void *uffdbox__map_aside(size_t len)
+{
+	len = (len + PAGE - 1) & ~(PAGE - 1);
+	/* A sanitizer owns the address space layout (TSan refuses mappings
+	 * outside its application ranges); no whole-process reset runs there. */
+	bool sanitizer = __asan_init || __tsan_init || __msan_init;
+	for (int i = 0; i < ASIDE_TRIES && !sanitizer; i++) {
+		void *p = mmap((void *)aside_next, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p != MAP_FAILED && (uintptr_t)p == aside_next) {
+			aside_next += len;
+			return p;
+		}
+		if (p != MAP_FAILED) { /* a kernel without MAP_FIXED_NOREPLACE: a hint */
+			munmap(p, len);
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+		aside_next += len > ASIDE_SKIP ? len : ASIDE_SKIP;
+	}
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void *own_alloc(size_t len)
+{
+	void *p = uffdbox__map_aside(len);
+	if (!p)
+		return NULL;
+	if (__lsan_register_root_region)
+		__lsan_register_root_region(p, len);
+	return p;
+}
+
+static void own_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	if (__lsan_unregister_root_region)
+		__lsan_unregister_root_region(p, len);
+	munmap(p, len);
+}
 
 /* WP_SYNC snapshots share one SIGBUS handler, installed while any exists. */
 #define SYNC_MAX 16
@@ -259,7 +332,7 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 		avail &= ~(uint64_t)UFFD_FEATURE_WP_ASYNC;
 	enum uffdbox_snapshot_mode m = o.mode ? o.mode : pick(rc < 0 ? 0 : avail);
 
-	struct uffdbox_snapshot *s = calloc(1, sizeof(*s));
+	struct uffdbox_snapshot *s = own_alloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->mode = m;
@@ -323,14 +396,14 @@ void uffdbox_snapshot_free(struct uffdbox_snapshot *s)
 			uffdbox_uffd_unregister(s->u, (void *)r->start, r->end - r->start);
 		if (r->shadow)
 			munmap(r->shadow, r->end - r->start);
-		free((void *)r->dirty);
-		free(r->mc);
-		free(r->hot);
+		own_free((void *)r->dirty, (r->end - r->start) / PAGE);
+		own_free(r->mc, (r->end - r->start) / PAGE);
+		own_free(r->hot, (r->end - r->start) / PAGE);
 	}
 	uffdbox_uffd_close(s->u);
 	if (s->pagemap >= 0)
 		close(s->pagemap);
-	free(s);
+	own_free(s, sizeof(*s));
 }
 
 int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
@@ -342,21 +415,24 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 		return -EINVAL;
 	struct snap_range *r = &s->r[s->n];
 	*r = (struct snap_range){.start = a, .end = a + len};
-	r->shadow = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r->shadow == MAP_FAILED) {
-		r->shadow = NULL;
-		return -errno;
-	}
+	r->shadow = uffdbox__map_aside(len);
+	if (!r->shadow)
+		return -ENOMEM;
 	if (s->mode != UFFDBOX_SNAPSHOT_COPY && !s->eager) {
-		r->hot = calloc(len / PAGE, 1);
+		r->hot = own_alloc(len / PAGE);
 		if (!r->hot)
 			rc = -ENOMEM;
 	}
 	if (rc == 0 && s->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
-		r->dirty = calloc(len / PAGE, 1);
-		r->mc = malloc(len / PAGE);
+		r->dirty = own_alloc(len / PAGE);
+		r->mc = own_alloc(len / PAGE);
+		/* Every page present before registering: later misses are drops.
+		 * After registering, populating would fault into the userfaultfd,
+		 * and with the SIGBUS feature the kernel's fault fails (EFAULT). */
 		if (!r->dirty || !r->mc)
 			rc = -ENOMEM;
+		else if (madvise(addr, len, MADV_POPULATE_WRITE) < 0)
+			rc = -errno;
 		else
 			/* The signal backend: protection only (a missing-page
 			 * trap would need the range empty); drops are found by
@@ -383,9 +459,9 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 				 addr, len, uffdbox_strerror(rc));
 	if (rc < 0) {
 		munmap(r->shadow, len);
-		free((void *)r->dirty);
-		free(r->mc);
-		free(r->hot);
+		own_free((void *)r->dirty, len / PAGE);
+		own_free(r->mc, len / PAGE);
+		own_free(r->hot, len / PAGE);
 		return rc;
 	}
 	s->n++;
@@ -399,39 +475,6 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 static int find_absent(struct snap_range *r)
 {
 	return mincore((void *)r->start, r->end - r->start, r->mc) < 0 ? -errno : 0;
-}
-
-/*
- * WP_SYNC, at take: map the absent pages with zeros (what they read as), one
- * UFFDIO_COPY a run.  Not MADV_POPULATE_WRITE: the range is registered for
- * missing faults in SIGBUS mode, where a fault the kernel takes for a
- * madvise() fails it with EFAULT.
- */
-static int populate_absent(struct uffdbox_snapshot *s, struct snap_range *r)
-{
-	size_t n = (r->end - r->start) / PAGE;
-	int rc = find_absent(r);
-
-	for (size_t i = 0; rc == 0 && i < n;) {
-		if (r->mc[i] & 1) {
-			i++;
-			continue;
-		}
-		size_t j = i;
-		while (j < n && !(r->mc[j] & 1))
-			j++;
-		/* the shadow is fresh anonymous memory: zeros */
-		ssize_t got =
-			uffdbox_uffd_copy(s->u, (void *)(r->start + i * PAGE), r->shadow + i * PAGE,
-					  (j - i) * PAGE, UFFDBOX_DONTWAKE);
-		if (got > 0)
-			i += (size_t)got / PAGE;
-		else if (got == -EEXIST)
-			i++;
-		else
-			rc = got < 0 ? (int)got : -EIO;
-	}
-	return rc;
 }
 
 /*
@@ -464,17 +507,6 @@ int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		size_t len = r->end - r->start;
-		/* Every page present: later misses are drops.  (The signal
-		 * backend registers no missing trap, so the kernel populates
-		 * the range; restore finds drops in pagemap.) */
-		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC && s->signals &&
-		    madvise((void *)r->start, len, MADV_POPULATE_WRITE) < 0)
-			return -errno;
-		if (s->mode == UFFDBOX_SNAPSHOT_WP_SYNC && !s->signals) {
-			int rc = populate_absent(s, r);
-			if (rc < 0)
-				return rc;
-		}
 		memcpy(r->shadow, (void *)r->start, len);
 		if (s->mode != UFFDBOX_SNAPSHOT_COPY) {
 			int rc = arm(s, r->start, len);
@@ -786,6 +818,11 @@ static void mark_dropped(struct uffdbox_snapshot *s, struct snap_range *r)
 
 ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 {
+	return uffdbox__snapshot_restore_some(s, ~(uint64_t)0);
+}
+
+ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t which)
+{
 	ssize_t total = 0;
 
 	if (!s->taken)
@@ -793,6 +830,8 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
 		ssize_t n;
+		if (!(which & ((uint64_t)1 << i)) && s->mode == UFFDBOX_SNAPSHOT_WP_ASYNC)
+			continue;
 		switch (s->mode) {
 		case UFFDBOX_SNAPSHOT_WP_ASYNC:
 			n = s->eager ? restore_async(s, r) : restore_async_adaptive(s, r);
@@ -823,4 +862,20 @@ ssize_t uffdbox_snapshot_restore(struct uffdbox_snapshot *s)
 void uffdbox_snapshot_stats(const struct uffdbox_snapshot *s, struct uffdbox_snapshot_stats *st)
 {
 	*st = s->st;
+}
+
+int uffdbox__snapshot_range(const struct uffdbox_snapshot *s, int i, uintptr_t *start,
+			    uintptr_t *end, const char **shadow)
+{
+	if (i < 0 || i >= s->n)
+		return -ENOENT;
+	*start = s->r[i].start;
+	*end = s->r[i].end;
+	*shadow = s->r[i].shadow;
+	return 0;
+}
+
+bool uffdbox__snapshot_signals(const struct uffdbox_snapshot *s)
+{
+	return s->signals;
 }

@@ -11,5 +11,6 @@
 #include "uffdbox/fsm.h"
 #include "uffdbox/sandbox.h"
 #include "uffdbox/snapshot.h"
+#include "uffdbox/persist.h"
 
 #endif /* UFFDBOX_H */

@@ -13,7 +13,7 @@
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 SRCPKG DESTDIR" >&2; exit 2; }
 pkg=$1
-dest=$2
+dest=$(mkdir -p "$2" && cd "$2" && pwd) # absolute: used after the cd below
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
   echo "debian-source.sh: needs root to add a deb-src entry and install dpkg-dev" >&2

@@ -1,0 +1,1199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness/persist.c - whole-target reset (see uffdbox/persist.h and
+ * docs/persist.md).
+ *
+ * The process's writable private mappings are handed to uffdbox_snapshot
+ * objects (64 ranges each), so a restore copies back only the pages written
+ * since.  Everything this file needs after take() lives in one mapping of
+ * its own (struct persist) and in the snapshots' own mappings: the heap and
+ * .bss are restored under us, so no state that changes after take() may
+ * live there.  The one pointer in .bss (P) is set before take() and never
+ * changes after.
+ *
+ * A restore, in order: refuse if a thread the input started still runs;
+ * save the kept bytes of partial pages; put brk back (raw syscall: glibc's
+ * cached break is in libc's .data and comes back with it); unmap what the
+ * input mapped; bring back what it unmapped and what it re-protected; copy
+ * the written pages back (or, when memory had to be brought back, every
+ * page, and snapshot again for tracking); put the kept bytes back; close
+ * the descriptors the input opened.
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "uffdbox/compat.h"
+#include "uffdbox/persist.h"
+#include "uffdbox/snapshot.h"
+#include "internal.h"
+#include "text.h"
+
+#define PAGE	     4096UL
+#define MAXMAP	     2048 /* mappings recorded */
+#define MAXSNAP	     32	  /* snapshot objects, 64 ranges each */
+#define PER_SNAP     64
+#define MAXKEEP	     256
+#define MAXFDRUN     64
+#define MAPSBUF	     (1u << 20)
+#define KEEPBUF	     (64 * PAGE) /* saved bytes of partial kept pages */
+#define HUGE_RANGE   (64ULL << 30)
+#define LAYOUT_EVERY 64 /* restores between two full reads of the layout */
+#define PRESCAN_VEC  128
+
+struct pmap {
+	uintptr_t start, end;
+	char perms[5];
+	bool snap; /* its contents are snapshotted */
+	char name[64];
+};
+
+struct span {
+	uintptr_t start, end;
+};
+
+struct persist {
+	bool taken;
+	struct uffdbox_persist_opts o;
+	enum uffdbox_snapshot_mode mode;
+	struct uffdbox_snapshot *snaps[MAXSNAP];
+	int nsnap;
+	struct span snap[MAXSNAP * PER_SNAP]; /* ranges snapshotted */
+	bool file[MAXSNAP * PER_SNAP];	      /* file-backed or TLS: COPY in WP_SYNC */
+	int nspan;
+	struct span keep[MAXKEEP]; /* byte ranges exempt */
+	int nkeep;
+	struct span part[2 * MAXKEEP]; /* kept bytes inside snapshotted pages */
+	int npart;
+	struct pmap layout[MAXMAP]; /* every mapping at take() */
+	int nlayout;
+	struct pmap cur[MAXMAP]; /* scratch: the mappings now */
+	int ncur;
+	uintptr_t brk0;
+	struct span fdrun[MAXFDRUN]; /* closed descriptor numbers at take() */
+	int nfdrun;
+	int taskfd;
+	int statmfd;	     /* /proc/self/statm: the process's size, cheaply */
+	uint64_t vmsize0;    /* its first field at take() */
+	unsigned int unseen; /* restores since the layout was last read */
+	int pagemap;	     /* /proc/self/pagemap, for the one scan of all */
+	uintptr_t lo, hi;    /* the span every snapshotted range is in */
+	uint64_t want[MAXSNAP];
+	struct page_region vec[PRESCAN_VEC];
+	struct uffdbox_persist_stats st;
+	unsigned int since_verify;
+	char keepbuf[KEEPBUF];
+	char mapsbuf[MAPSBUF];
+};
+
+static struct persist *P; /* set once, before take(); never changes after */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* stderr without stdio: its buffers are in the heap being restored. */
+static void say(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(buf) - 1)
+		n = sizeof(buf) - 1;
+	if (n > 0)
+		(void)!write(2, buf, (size_t)n);
+}
+
+static int get_state(void)
+{
+	if (P)
+		return 0;
+	void *p = uffdbox__map_aside(sizeof(*P)); /* out of the span scanned */
+	if (!p)
+		return -ENOMEM;
+	P = p;
+	P->taskfd = -1;
+	P->statmfd = -1;
+	P->pagemap = -1;
+	return 0;
+}
+
+/* --- /proc/self/maps ----------------------------------------------------- */
+
+/* Read every mapping into @out (sorted, as the kernel lists them); the
+ * number, or -errno.  No malloc, no stdio. */
+static int read_maps(struct pmap *out, int max)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t got = 0;
+	for (;;) {
+		ssize_t r = read(fd, P->mapsbuf + got, MAPSBUF - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+		if (got == MAPSBUF - 1) {
+			close(fd);
+			return -E2BIG;
+		}
+	}
+	close(fd);
+	P->mapsbuf[got] = 0;
+	int n = 0;
+	for (char *l = P->mapsbuf; *l;) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		struct uffdbox__maps_line m;
+		if (uffdbox__parse_maps_line(l, &m)) {
+			if (n == max)
+				return -E2BIG;
+			struct pmap *e = &out[n++];
+			e->start = m.start;
+			e->end = m.end;
+			memcpy(e->perms, m.perms, sizeof(e->perms));
+			e->snap = false;
+			const char *nm = m.path;
+			size_t len = strlen(nm);
+			if (len >= sizeof(e->name)) /* keep the file name's end */
+				nm += len - (sizeof(e->name) - 1);
+			memcpy(e->name, nm, strlen(nm) + 1);
+		}
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	return n;
+}
+
+static bool special(const struct pmap *m)
+{
+	return m->name[0] == '[' && strcmp(m->name, "[heap]") != 0;
+}
+
+static bool is_stack(const struct pmap *m)
+{
+	return strncmp(m->name, "[stack", 6) == 0;
+}
+
+/* --- what to keep -------------------------------------------------------- */
+
+int uffdbox_persist_keep(const void *addr, size_t len)
+{
+	int rc = get_state();
+	if (rc < 0)
+		return rc;
+	if (!len || P->taken)
+		return -EINVAL;
+	if (P->nkeep == MAXKEEP)
+		return -ENOSPC;
+	P->keep[P->nkeep++] = (struct span){(uintptr_t)addr, (uintptr_t)addr + len};
+	return 0;
+}
+
+static bool keep_prefix(const char *name)
+{
+	static const char *const prefixes[] = {"__afl_", "is_persistent", "afl_", "__sancov_"};
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+static int first_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	*(uintptr_t *)arg = info->dlpi_addr;
+	return 1; /* the program itself comes first */
+}
+
+/*
+ * Keep the engine's runtime state found in the program's symbol table: AFL++'s
+ * runtime (afl-compiler-rt: `__afl_*`, `is_persistent`, and the statics of
+ * __afl_persistent_loop, which count the loop's iterations) and the
+ * sanitizer-coverage tables.  A stripped program keeps nothing this way
+ * (said with verbose).  Returns the symbols kept.
+ */
+static int keep_engine_symbols(void)
+{
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	int kept = 0;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size < sizeof(Elf64_Ehdr)) {
+		close(fd);
+		return 0;
+	}
+	const char *f = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED)
+		return 0;
+	const Elf64_Ehdr *eh = (const void *)f;
+	uintptr_t bias = 0;
+	dl_iterate_phdr(first_object, &bias);
+	size_t fsz = (size_t)sb.st_size;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > fsz)
+		goto out;
+	const Elf64_Shdr *sh = (const void *)(f + eh->e_shoff);
+	/* sanitizer-coverage sections (inline counters, PC guards, PC tables):
+	 * the engine's, written by instrumented code anywhere */
+	if (eh->e_shstrndx < eh->e_shnum &&
+	    sh[eh->e_shstrndx].sh_offset + sh[eh->e_shstrndx].sh_size <= fsz) {
+		const Elf64_Shdr *names = &sh[eh->e_shstrndx];
+		for (int i = 0; i < eh->e_shnum; i++) {
+			if (sh[i].sh_name >= names->sh_size || !sh[i].sh_size || !sh[i].sh_addr ||
+			    !(sh[i].sh_flags & SHF_WRITE))
+				continue;
+			const char *nm = f + names->sh_offset + sh[i].sh_name;
+			if (strncmp(nm, "__sancov_", 9) == 0 &&
+			    uffdbox_persist_keep((void *)(bias + sh[i].sh_addr), sh[i].sh_size) ==
+				    0)
+				kept++;
+		}
+	}
+	for (int i = 0; i < eh->e_shnum; i++) {
+		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+			continue;
+		const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+		if (sh[i].sh_offset + sh[i].sh_size > fsz || strs->sh_offset + strs->sh_size > fsz)
+			continue;
+		const Elf64_Sym *sym = (const void *)(f + sh[i].sh_offset);
+		size_t nsym = sh[i].sh_size / sizeof(Elf64_Sym);
+		for (size_t k = 0; k < nsym; k++) {
+			unsigned int type = ELF64_ST_TYPE(sym[k].st_info);
+			if (type != STT_OBJECT || !sym[k].st_size || sym[k].st_shndx == SHN_UNDEF ||
+			    sym[k].st_shndx >= SHN_LORESERVE || sym[k].st_name >= strs->sh_size)
+				continue;
+			const char *name = f + strs->sh_offset + sym[k].st_name;
+			if (!keep_prefix(name) && !strstr(name, "__afl_persistent_loop."))
+				continue;
+			if (uffdbox_persist_keep((void *)(bias + sym[k].st_value),
+						 sym[k].st_size) == 0)
+				kept++;
+		}
+	}
+out:
+	munmap((void *)f, fsz);
+	return kept;
+}
+
+/* --- descriptors and threads ------------------------------------------------ */
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Record the descriptor numbers closed now, as runs, for close_range(). */
+static int record_fds(void)
+{
+	static const unsigned int none = ~0u;
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	/* a bitmap of open descriptors below 4096; any above count as open
+	 * too: the run past the highest open one closes everything */
+	static unsigned char open_fd[4096 / 8]; /* .bss: only used in take() */
+	memset(open_fd, 0, sizeof(open_fd));
+	unsigned int maxfd = 0;
+	char *buf = P->mapsbuf;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, buf, MAPSBUF);
+		if (n < 0) {
+			int e = -errno;
+			close(dfd);
+			return e;
+		}
+		if (n == 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			uint64_t v;
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && v != (uint64_t)dfd) {
+				if (v < 4096)
+					open_fd[v / 8] |= (unsigned char)(1u << (v % 8));
+				if (v > maxfd)
+					maxfd = (unsigned int)v;
+			}
+			off += d->d_reclen;
+		}
+	}
+	close(dfd);
+	P->nfdrun = 0;
+	unsigned int top = maxfd < 4096 ? maxfd : 4095;
+	for (unsigned int fd = 0; fd <= top && P->nfdrun < MAXFDRUN - 1;) {
+		if (open_fd[fd / 8] & (1u << (fd % 8))) {
+			fd++;
+			continue;
+		}
+		unsigned int end = fd;
+		while (end + 1 <= top && !(open_fd[(end + 1) / 8] & (1u << ((end + 1) % 8))))
+			end++;
+		P->fdrun[P->nfdrun++] = (struct span){fd, end};
+		fd = end + 1;
+	}
+	P->fdrun[P->nfdrun++] = (struct span){maxfd + 1, none};
+	return 0;
+}
+
+/* Threads besides the caller, from /proc/self/task's link count (2 + the
+ * number of threads). */
+static int other_threads(void)
+{
+	struct stat sb;
+	if (fstat(P->taskfd, &sb) < 0)
+		return -errno;
+	return (int)sb.st_nlink - 3;
+}
+
+/* The process's size in pages (statm's first field), or 0. */
+static uint64_t vm_size(void)
+{
+	char buf[64];
+	ssize_t n = pread(P->statmfd, buf, sizeof(buf) - 1, 0);
+	uint64_t v = 0;
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(buf[i] - '0');
+	return v;
+}
+
+/* other_threads(), given a thread joined a moment ago the time to be
+ * reaped (the kernel wakes the joiner before it drops the thread from
+ * /proc/self/task). */
+static int settled_threads(void)
+{
+	int others = other_threads();
+	for (int i = 0; others > 0 && i < 2000; i++) {
+		sched_yield();
+		others = other_threads();
+	}
+	return others;
+}
+
+static void name_threads(void)
+{
+	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char buf[4096];
+	if (dfd < 0)
+		return;
+	long self = syscall(SYS_gettid);
+	long n;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			uint64_t v;
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && (long)v != self)
+				say("uffdbox persist: thread %llu started by an input still runs\n",
+				    (unsigned long long)v);
+			off += d->d_reclen;
+		}
+	close(dfd);
+}
+
+/* --- taking the snapshot ----------------------------------------------------- */
+
+static bool in_keep_page(uintptr_t pg)
+{
+	for (int i = 0; i < P->nkeep; i++)
+		if (P->keep[i].start <= pg && P->keep[i].end >= pg + PAGE)
+			return true;
+	return false;
+}
+
+/* Add [a, b) to the ranges to snapshot, less the pages wholly kept. */
+static int plan_range(uintptr_t a, uintptr_t b, bool file)
+{
+	uintptr_t run = a;
+	for (uintptr_t pg = a; pg <= b; pg += PAGE) {
+		if (pg < b && !in_keep_page(pg))
+			continue;
+		if (pg > run) {
+			if (P->nspan == MAXSNAP * PER_SNAP)
+				return -E2BIG;
+			P->file[P->nspan] = file;
+			P->snap[P->nspan++] = (struct span){run, pg};
+		}
+		run = pg + PAGE;
+	}
+	return 0;
+}
+
+/* Kept bytes that share a page with snapshotted memory. */
+static void plan_partial(void)
+{
+	P->npart = 0;
+	for (int k = 0; k < P->nkeep; k++)
+		for (int i = 0; i < P->nspan; i++) {
+			uintptr_t a = P->keep[k].start > P->snap[i].start ? P->keep[k].start
+									  : P->snap[i].start;
+			uintptr_t b =
+				P->keep[k].end < P->snap[i].end ? P->keep[k].end : P->snap[i].end;
+			if (a < b && P->npart < 2 * MAXKEEP)
+				P->part[P->npart++] = (struct span){a, b};
+		}
+}
+
+/*
+ * Snapshot objects, in mode @mode, for the spans with file == @file (-1:
+ * all).  Spans that touch are added as one range: a restore walks each
+ * range with one PAGEMAP_SCAN, a syscall worth saving.
+ */
+static int build_group(enum uffdbox_snapshot_mode mode, int file)
+{
+	struct uffdbox_snapshot_opts so = {.sz = sizeof(so),
+					   .mode = mode,
+					   .errbuf = P->o.errbuf,
+					   .errbuf_len = P->o.errbuf_len};
+	int rc = 0, in_obj = PER_SNAP;
+	for (int i = 0; i < P->nspan && rc == 0; i++) {
+		if (file >= 0 && P->file[i] != (bool)file)
+			continue;
+		uintptr_t a = P->snap[i].start, b = P->snap[i].end;
+		while (i + 1 < P->nspan && P->snap[i + 1].start == b &&
+		       (file < 0 || P->file[i + 1] == (bool)file))
+			b = P->snap[++i].end;
+		if (in_obj == PER_SNAP) {
+			if (P->nsnap == MAXSNAP)
+				return -E2BIG;
+			rc = uffdbox_snapshot_new(&so, &P->snaps[P->nsnap]);
+			if (rc < 0)
+				break;
+			P->nsnap++;
+			in_obj = 0;
+		}
+		rc = uffdbox_snapshot_add(P->snaps[P->nsnap - 1], (void *)a, b - a);
+		in_obj++;
+	}
+	return rc;
+}
+
+/*
+ * Snapshot every span.  WP_SYNC write-protects only anonymous memory: the
+ * file-backed spans (.data of the program and its libraries) and the TLS
+ * then go to COPY snapshots, copied back whole at each restore.
+ */
+static int snaps_build(void)
+{
+	struct uffdbox_snapshot_opts so = {.sz = sizeof(so),
+					   .mode = P->o.mode,
+					   .errbuf = P->o.errbuf,
+					   .errbuf_len = P->o.errbuf_len};
+	struct uffdbox_snapshot *probe;
+	P->nsnap = 0;
+	int rc = uffdbox_snapshot_new(&so, &probe); /* which mode AUTO means here */
+	if (rc < 0)
+		return rc;
+	P->mode = uffdbox_snapshot_mode(probe);
+	bool signals = uffdbox__snapshot_signals(probe);
+	uffdbox_snapshot_free(probe);
+	/* Without a userfaultfd (a container), write tracking would put the
+	 * whole process - libc, the allocator, the engine's runtime - under
+	 * protection changes and SIGSEGV: refused, with the reason. */
+	if (signals) {
+		if (P->o.errbuf && P->o.errbuf_len)
+			snprintf(P->o.errbuf, P->o.errbuf_len,
+				 "uffdbox persist: no userfaultfd here (a seccomp filter?): the "
+				 "whole-target reset needs one (the signal backend cannot track a "
+				 "whole process); run with userfaultfd allowed (docs/persist.md)");
+		return -UFFDBOX_E_NOFEATURE;
+	}
+	if (P->mode == UFFDBOX_SNAPSHOT_WP_SYNC) {
+		rc = build_group(P->mode, 0);
+		if (rc == 0)
+			rc = build_group(UFFDBOX_SNAPSHOT_COPY, 1);
+	} else {
+		rc = build_group(P->mode, -1);
+	}
+	for (int i = 0; i < P->nsnap && rc == 0; i++)
+		rc = uffdbox_snapshot_take(P->snaps[i]);
+	return rc;
+}
+
+static void snaps_free(void)
+{
+	for (int i = 0; i < P->nsnap; i++)
+		uffdbox_snapshot_free(P->snaps[i]);
+	P->nsnap = 0;
+}
+
+/* Record the layout now; mappings overlapping a snapshotted range are
+ * marked as such. */
+static int record_layout(void)
+{
+	P->lo = UINTPTR_MAX;
+	P->hi = 0;
+	for (int i = 0; i < P->nspan; i++) {
+		if (P->snap[i].start < P->lo)
+			P->lo = P->snap[i].start;
+		if (P->snap[i].end > P->hi)
+			P->hi = P->snap[i].end;
+	}
+	int n = read_maps(P->layout, MAXMAP);
+	if (n < 0)
+		return n;
+	P->nlayout = n;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < P->nspan; k++)
+			if (P->snap[k].start < P->layout[i].end &&
+			    P->snap[k].end > P->layout[i].start)
+				P->layout[i].snap = true;
+	return 0;
+}
+
+/*
+ * Call once, before the snapshot, every libc function a restore or a verify
+ * calls that take() has not: a lazily bound call writes the caller's GOT
+ * (and ld.so's counters) the first time, and after the restore put that
+ * back, verify would find the write of its own first call.
+ */
+static volatile int warm_sink; /* or the pure calls are optimized away */
+
+static void warm_up(void)
+{
+	int r = memcmp(P->mapsbuf, P->mapsbuf + PAGE, PAGE); /* as verify calls it */
+	r |= mprotect(P, PAGE, PROT_READ | PROT_WRITE);
+	r |= madvise(P, 0, MADV_NORMAL);
+	say("%s", "");
+	r |= (int)write(2, "", 0);
+	warm_sink = r;
+}
+
+extern void __asan_init(void) __attribute__((weak));
+extern void __tsan_init(void) __attribute__((weak));
+extern void __msan_init(void) __attribute__((weak));
+extern void __libfuzzer_is_present(void) __attribute__((weak));
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+/*
+ * The kernel writes the thread's rseq area (glibc registers it in the
+ * thread's TCB) whenever the thread is scheduled: the CPU it runs on.  It
+ * is the kernel's, not the target's: keep it, or a restore would put back
+ * a stale CPU number and verify would find the kernel's own updates.
+ */
+static int keep_rseq(void)
+{
+	if (!&__rseq_size || !&__rseq_offset || __rseq_size == 0)
+		return 0;
+	uintptr_t a = (uintptr_t)__builtin_thread_pointer() + (uintptr_t)__rseq_offset;
+	return uffdbox_persist_keep((void *)a, __rseq_size < 32 ? 32 : __rseq_size);
+}
+
+static int take(const struct uffdbox_persist_opts *opts)
+{
+	struct uffdbox_persist_opts o = {.sz = sizeof(o)};
+	char *eb;
+	size_t el;
+	int rc = get_state();
+	if (rc < 0)
+		return rc;
+	if (opts)
+		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	eb = o.errbuf;
+	el = o.errbuf_len;
+	if (P->taken) {
+		uffdbox__explain(eb, el, "a snapshot is taken already (one per process)");
+		return -EALREADY;
+	}
+	if (__asan_init || __tsan_init || __msan_init) {
+		uffdbox__explain(
+			eb, el,
+			"a sanitizer runtime is linked in: its shadow memory (terabytes "
+			"reserved) cannot be snapshotted, and its allocator state would "
+			"be reset under it; build the target without -fsanitize for reset");
+		return -ENOTSUP;
+	}
+	if (__libfuzzer_is_present) {
+		uffdbox__explain(eb, el,
+				 "libFuzzer runs in this process: its corpus, mutator and "
+				 "counters live on the heap and in the .bss a whole-process reset "
+				 "puts back; use AFL++ persistent mode or the replay driver "
+				 "(docs/persist.md)");
+		return -ENOTSUP;
+	}
+	P->o = o;
+	P->taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (P->taskfd < 0) {
+		rc = -errno;
+		uffdbox__explain(eb, el, "/proc/self/task: %s (is /proc mounted?)",
+				 strerror(errno));
+		return rc;
+	}
+	P->statmfd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (P->statmfd < 0) {
+		rc = -errno;
+		uffdbox__explain(eb, el, "/proc/self/statm: %s", strerror(errno));
+		return rc;
+	}
+	P->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); /* optional */
+	rc = settled_threads();
+	if (rc != 0) {
+		uffdbox__explain(eb, el,
+				 "%d other threads run: a reset restores memory they write; take "
+				 "the snapshot while the process has one thread",
+				 rc < 0 ? 0 : rc);
+		return rc < 0 ? rc : -EBUSY;
+	}
+	/* our own state: its mapping may have merged with a neighbour */
+	rc = uffdbox_persist_keep(P, (sizeof(*P) + PAGE - 1) & ~(PAGE - 1));
+	if (rc < 0)
+		return rc;
+	rc = keep_rseq();
+	if (rc < 0)
+		return rc;
+	int kept = keep_engine_symbols();
+	int n = read_maps(P->cur, MAXMAP);
+	if (n < 0) {
+		uffdbox__explain(eb, el, "reading /proc/self/maps: %s", strerror(-n));
+		return n;
+	}
+	uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+	P->nspan = 0;
+	for (int i = 0; i < n; i++) {
+		struct pmap *m = &P->cur[i];
+		if (m->perms[0] != 'r' || m->perms[1] != 'w' || m->perms[3] != 'p' || special(m))
+			continue;
+		if (m->end - m->start > HUGE_RANGE) {
+			uffdbox__explain(eb, el,
+					 "a writable mapping of %llu GiB at %#lx (%s) is too large "
+					 "to snapshot (a sanitizer's shadow?)",
+					 (unsigned long long)((m->end - m->start) >> 30),
+					 (unsigned long)m->start, m->name);
+			return -ENOTSUP;
+		}
+		/* WP_SYNC cannot track file-backed memory, and must not
+		 * write-protect the thread's TLS: its SIGBUS handler writes errno
+		 * there, and a fault inside the handler is fatal */
+		rc = plan_range(m->start, m->end,
+				m->name[0] == '/' || (tp >= m->start && tp < m->end));
+		if (rc < 0) {
+			uffdbox__explain(eb, el, "more than %d ranges to snapshot",
+					 MAXSNAP * PER_SNAP);
+			return rc;
+		}
+	}
+	plan_partial();
+	warm_up();
+	P->brk0 = (uintptr_t)syscall(SYS_brk, 0);
+	rc = snaps_build();
+	if (rc < 0) {
+		snaps_free();
+		return rc;
+	}
+	/* after the snapshots' own descriptors are open */
+	rc = record_fds();
+	if (rc < 0) {
+		snaps_free();
+		uffdbox__explain(eb, el, "/proc/self/fd: %s", strerror(-rc));
+		return rc;
+	}
+	rc = record_layout();
+	if (rc < 0) {
+		snaps_free();
+		uffdbox__explain(eb, el, "reading /proc/self/maps: %s", strerror(-rc));
+		return rc;
+	}
+	P->vmsize0 = vm_size();
+	P->st.mode = P->mode;
+	P->st.ranges = (uint64_t)P->nspan;
+	for (int i = 0; i < P->nspan; i++)
+		P->st.bytes += P->snap[i].end - P->snap[i].start;
+	if (o.verbose) {
+		say("uffdbox persist: %s, %d ranges, %llu KiB, %d engine symbols kept, %d kept "
+		    "ranges\n",
+		    uffdbox_snapshot_mode_name(P->mode), P->nspan,
+		    (unsigned long long)(P->st.bytes >> 10), kept, P->nkeep);
+		for (int i = 0; i < P->nlayout; i++)
+			if (P->layout[i].snap)
+				say("uffdbox persist:   %#lx-%#lx %s %s\n",
+				    (unsigned long)P->layout[i].start,
+				    (unsigned long)P->layout[i].end, P->layout[i].perms,
+				    P->layout[i].name[0] ? P->layout[i].name : "[anon]");
+	}
+	P->taken = true;
+	return 0;
+}
+
+int uffdbox_persist_take(const struct uffdbox_persist_opts *opts)
+{
+	return take(opts);
+}
+
+/* --- restoring ----------------------------------------------------------- */
+
+static int prot_of(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+/* Unmap what is mapped now and was not at take(). */
+static int unmap_new(void)
+{
+	for (int i = 0; i < P->ncur; i++) {
+		struct pmap *c = &P->cur[i];
+		if (is_stack(c) || strcmp(c->name, "[vsyscall]") == 0)
+			continue;
+		uintptr_t a = c->start;
+		while (a < c->end) {
+			/* the recorded mapping covering a, or the next one */
+			uintptr_t cover_end = 0, next = c->end;
+			for (int k = 0; k < P->nlayout; k++) {
+				struct pmap *l = &P->layout[k];
+				if (l->start <= a && l->end > a)
+					cover_end = l->end;
+				else if (l->start > a && l->start < next)
+					next = l->start;
+			}
+			if (cover_end) {
+				a = cover_end;
+				continue;
+			}
+			if (munmap((void *)a, next - a) < 0)
+				return -errno;
+			P->st.unmapped++;
+			a = next;
+		}
+	}
+	return 0;
+}
+
+/* Bring back recorded mappings missing now, and protections changed.
+ * Returns 1 when snapshotted memory had to be mapped again, 0, or -errno. */
+static int bring_back(void)
+{
+	int again = 0;
+	for (int k = 0; k < P->nlayout; k++) {
+		struct pmap *l = &P->layout[k];
+		if (is_stack(l) || special(l))
+			continue;
+		for (uintptr_t a = l->start; a < l->end;) {
+			struct pmap *c = NULL;
+			uintptr_t next = l->end;
+			for (int i = 0; i < P->ncur; i++) {
+				if (P->cur[i].start <= a && P->cur[i].end > a)
+					c = &P->cur[i];
+				else if (P->cur[i].start > a && P->cur[i].start < next)
+					next = P->cur[i].start;
+			}
+			uintptr_t b = c ? (c->end < l->end ? c->end : l->end) : next;
+			if (!c) {
+				if (!l->snap) {
+					say("uffdbox persist: %#lx-%#lx (%s) was unmapped by an "
+					    "input and cannot be brought back (not snapshotted: "
+					    "a library unloaded?)\n",
+					    (unsigned long)a, (unsigned long)b, l->name);
+					return -EIO;
+				}
+				void *p = mmap((void *)a, b - a, prot_of(l->perms),
+					       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+				if (p == MAP_FAILED)
+					return -errno;
+				again = 1;
+			} else if (memcmp(c->perms, l->perms, 3) != 0) {
+				if (mprotect((void *)a, b - a, prot_of(l->perms)) < 0)
+					return -errno;
+			}
+			a = b;
+		}
+	}
+	return again;
+}
+
+/* Every snapshotted page back from the shadows, then snapshot again: after
+ * memory was mapped anew, tracking of it is gone. */
+static int rebuild(void)
+{
+	for (int i = 0; i < P->nsnap; i++) {
+		uintptr_t s, e;
+		const char *sh;
+		for (int k = 0; uffdbox__snapshot_range(P->snaps[i], k, &s, &e, &sh) == 0; k++)
+			memcpy((void *)s, sh, e - s);
+	}
+	snaps_free();
+	int rc = snaps_build();
+	if (rc < 0)
+		return rc;
+	P->st.rebuilt++;
+	rc = record_fds(); /* the new snapshots' descriptors */
+	if (rc == 0)
+		rc = record_layout();
+	P->vmsize0 = vm_size();
+	return rc;
+}
+
+static void keep_save(void)
+{
+	size_t off = 0;
+	for (int i = 0; i < P->npart; i++) {
+		size_t len = P->part[i].end - P->part[i].start;
+		if (off + len > KEEPBUF)
+			break;
+		memcpy(P->keepbuf + off, (void *)P->part[i].start, len);
+		off += len;
+	}
+}
+
+static void keep_put_back(void)
+{
+	size_t off = 0;
+	for (int i = 0; i < P->npart; i++) {
+		size_t len = P->part[i].end - P->part[i].start;
+		if (off + len > KEEPBUF)
+			break;
+		memcpy((void *)P->part[i].start, P->keepbuf + off, len);
+		off += len;
+	}
+}
+
+/*
+ * WP_ASYNC: one PAGEMAP_SCAN over the span of all snapshotted ranges finds
+ * the ranges where anything was written (or dropped, or is kept
+ * unprotected by the adaptive re-arm), so only those get the per-range
+ * scan and copy: most ranges (the .data of libraries the input does not
+ * touch) are quiet, and a scan is a syscall walking page tables.  "Written"
+ * and not file-backed: a written page of a private file mapping is an
+ * anonymous copy by then, while the span's unregistered file pages (code)
+ * would all count as written.  What else the span holds (uffdbox's own
+ * anonymous mappings) only costs a few runs that match no range.  On any
+ * failure every range is restored the usual way.
+ */
+static void prescan(void)
+{
+	for (int i = 0; i < P->nsnap; i++)
+		P->want[i] = ~(uint64_t)0;
+	if (P->mode != UFFDBOX_SNAPSHOT_WP_ASYNC || P->pagemap < 0 || P->lo >= P->hi)
+		return;
+	uint64_t want[MAXSNAP] = {0};
+	for (uintptr_t from = P->lo; from < P->hi;) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = from,
+			.end = P->hi,
+			.vec = (uintptr_t)P->vec,
+			.vec_len = PRESCAN_VEC,
+			.category_inverted = PAGE_IS_FILE,
+			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int n = ioctl(P->pagemap, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return;
+		for (int k = 0; k < n; k++)
+			for (int i = 0; i < P->nsnap; i++) {
+				uintptr_t a, b;
+				const char *sh;
+				for (int j = 0;
+				     uffdbox__snapshot_range(P->snaps[i], j, &a, &b, &sh) == 0; j++)
+					if (a < P->vec[k].end && b > P->vec[k].start)
+						want[i] |= (uint64_t)1 << j;
+			}
+		if (n < PRESCAN_VEC || arg.walk_end <= from)
+			break;
+		from = arg.walk_end;
+	}
+	memcpy(P->want, want, sizeof(want));
+}
+
+ssize_t uffdbox_persist_restore(void)
+{
+	ssize_t total = 0;
+	if (!P || !P->taken)
+		return -EINVAL;
+	int others = settled_threads();
+	if (others != 0) {
+		if (others > 0)
+			name_threads();
+		return others < 0 ? others : -EBUSY;
+	}
+	keep_save();
+	/* A break below the snapshot's means heap pages were given back:
+	 * moving it up again maps fresh zero pages, untracked. */
+	uintptr_t now = (uintptr_t)syscall(SYS_brk, 0);
+	bool shrunk = now < P->brk0;
+	if (now != P->brk0 && (uintptr_t)syscall(SYS_brk, P->brk0) != P->brk0) {
+		say("uffdbox persist: cannot move the program break back to %#lx\n",
+		    (unsigned long)P->brk0);
+		return -ENOMEM;
+	}
+	/*
+	 * Reading /proc/self/maps costs more than the rest of a restore: read
+	 * it when the process's size says mappings came or went (brk already
+	 * moved back), and every LAYOUT_EVERY restores for what the size does
+	 * not show (a protection changed, a mapping replaced by one as large).
+	 */
+	int rc = 0;
+	bool full = false;
+	if (shrunk || vm_size() != P->vmsize0 || ++P->unseen >= LAYOUT_EVERY) {
+		full = P->unseen >= LAYOUT_EVERY;
+		P->unseen = 0;
+		int n = read_maps(P->cur, MAXMAP);
+		if (n < 0)
+			return n;
+		P->ncur = n;
+		rc = unmap_new();
+		if (rc < 0)
+			return rc;
+		rc = bring_back();
+		if (rc < 0)
+			return rc;
+	}
+	for (int i = 0; i < P->nfdrun; i++)
+		syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
+			(unsigned int)P->fdrun[i].end, 0);
+	bool again = rc == 1 || shrunk;
+	/* every LAYOUT_EVERY restores, every range's own scan too: the one
+	 * scan of all does not see a dropped page of a private file mapping
+	 * read back in from the file (a file page again) */
+	if (!again && !full)
+		prescan();
+	else
+		for (int i = 0; i < P->nsnap; i++)
+			P->want[i] = ~(uint64_t)0;
+	for (int i = 0; i < P->nsnap && !again; i++) {
+		ssize_t c = uffdbox__snapshot_restore_some(P->snaps[i], P->want[i]);
+		/* -EPERM: PAGEMAP_SCAN met memory no longer registered (unmapped
+		 * and mapped again at the same place): bring all back */
+		if (c == -EPERM)
+			again = true;
+		else if (c < 0)
+			return c;
+		else
+			total += c;
+	}
+	if (again) {
+		rc = rebuild();
+		if (rc < 0)
+			return rc;
+		total = (ssize_t)(P->st.bytes / PAGE);
+	}
+	keep_put_back();
+	P->st.restores++;
+	P->st.copied += (uint64_t)total;
+	return total;
+}
+
+/* --- verify ---------------------------------------------------------------- */
+
+static bool kept_byte(uintptr_t a)
+{
+	for (int i = 0; i < P->npart; i++)
+		if (a >= P->part[i].start && a < P->part[i].end)
+			return true;
+	return false;
+}
+
+/* The name of the mapping at @a; the anonymous part of a .bss right after
+ * a file's data is named after the file.  Writes only @buf, on the
+ * caller's stack: verify must not write the memory it compares. */
+static const char *name_at(uintptr_t a, char buf[96])
+{
+	for (int i = 0; i < P->nlayout; i++) {
+		const struct pmap *l = &P->layout[i];
+		if (l->start > a || l->end <= a)
+			continue;
+		if (l->name[0])
+			return l->name;
+		if (i > 0 && P->layout[i - 1].end == l->start && P->layout[i - 1].name[0] == '/') {
+			size_t n = strlen(P->layout[i - 1].name);
+			memcpy(buf, P->layout[i - 1].name, n);
+			memcpy(buf + n, " .bss", 6);
+			return buf;
+		}
+		return "[anon]";
+	}
+	return "?";
+}
+
+/* Report the differing byte runs of page [pg, pg+PAGE) against @sh as one
+ * range; true when any byte differs. */
+static bool page_differs(uintptr_t pg, const char *sh, uintptr_t *first, uintptr_t *last)
+{
+	const char *m = (const char *)pg;
+	if (memcmp(m, sh, PAGE) == 0)
+		return false;
+	bool any = false;
+	for (size_t i = 0; i < PAGE; i++)
+		if (m[i] != sh[i] && !kept_byte(pg + i)) {
+			if (!any)
+				*first = pg + i;
+			*last = pg + i;
+			any = true;
+		}
+	return any;
+}
+
+int uffdbox_persist_verify(void)
+{
+	int bad = 0;
+	if (!P || !P->taken)
+		return -EINVAL;
+	for (int i = 0; i < P->nsnap; i++) {
+		uintptr_t s, e;
+		const char *sh;
+		for (int k = 0; uffdbox__snapshot_range(P->snaps[i], k, &s, &e, &sh) == 0; k++) {
+			uintptr_t first = 0, last = 0, f, l;
+			bool open = false;
+			for (uintptr_t pg = s; pg <= e; pg += PAGE) {
+				bool d = pg < e && page_differs(pg, sh + (pg - s), &f, &l);
+				if (d) {
+					if (!open)
+						first = f;
+					last = l;
+					open = true;
+					continue;
+				}
+				if (!open)
+					continue;
+				char nm[96];
+				say("uffdbox persist: verify: %#lx-%#lx differs from the snapshot "
+				    "(%s, +%#lx): now %02x, snapshot %02x\n",
+				    (unsigned long)first, (unsigned long)last + 1,
+				    name_at(first, nm), (unsigned long)(first - s),
+				    (unsigned int)*(const unsigned char *)first,
+				    (unsigned int)(unsigned char)sh[first - s]);
+				bad++;
+				open = false;
+			}
+		}
+	}
+	int n = read_maps(P->cur, MAXMAP);
+	if (n < 0)
+		return n;
+	P->ncur = n;
+	for (int i = 0; i < n; i++) {
+		struct pmap *c = &P->cur[i];
+		if (is_stack(c))
+			continue;
+		bool found = false;
+		for (int k = 0; k < P->nlayout && !found; k++)
+			found = P->layout[k].start == c->start && P->layout[k].end == c->end &&
+				memcmp(P->layout[k].perms, c->perms, 4) == 0;
+		if (!found) {
+			say("uffdbox persist: verify: mapping %#lx-%#lx %s %s is not in the "
+			    "snapshot's layout\n",
+			    (unsigned long)c->start, (unsigned long)c->end, c->perms,
+			    c->name[0] ? c->name : "[anon]");
+			bad++;
+		}
+	}
+	P->st.verified++;
+	P->st.differing += (uint64_t)bad;
+	return bad;
+}
+
+int uffdbox_persist_stats(struct uffdbox_persist_stats *st)
+{
+	if (!P || !P->taken)
+		return -EINVAL;
+	*st = P->st;
+	return 0;
+}
+
+/* --- the one call for harnesses -------------------------------------------- */
+
+static int env_opts(struct uffdbox_persist_opts *o)
+{
+	const char *v = getenv("UFFDBOX_PERSIST_VERIFY");
+	uint64_t n;
+	if (v && *v) {
+		if (uffdbox__parse_u64(v, 10, &n) < 0 || n > 0xffffffffu) {
+			say("uffdbox persist: UFFDBOX_PERSIST_VERIFY=%s: not a number (verify "
+			    "every N restores; 0 never)\n",
+			    v);
+			return -EINVAL;
+		}
+		o->verify_every = (unsigned int)n;
+	}
+	v = getenv("UFFDBOX_PERSIST_MODE");
+	if (v && *v) {
+		static const struct {
+			const char *name;
+			enum uffdbox_snapshot_mode m;
+		} modes[] = {{"auto", UFFDBOX_SNAPSHOT_AUTO},
+			     {"wp-async", UFFDBOX_SNAPSHOT_WP_ASYNC},
+			     {"wp-sync", UFFDBOX_SNAPSHOT_WP_SYNC},
+			     {"copy", UFFDBOX_SNAPSHOT_COPY}};
+		size_t i;
+		for (i = 0; i < 4 && strcmp(v, modes[i].name); i++)
+			;
+		if (i == 4) {
+			say("uffdbox persist: UFFDBOX_PERSIST_MODE=%s: one of auto, wp-async, "
+			    "wp-sync, copy\n",
+			    v);
+			return -EINVAL;
+		}
+		o->mode = modes[i].m;
+	}
+	v = getenv("UFFDBOX_PERSIST_VERBOSE");
+	o->verbose = v && strcmp(v, "1") == 0;
+	return 0;
+}
+
+int uffdbox_persist_auto(void)
+{
+	static int on = -1; /* set on the first call, before take(): survives */
+	if (on < 0) {
+		const char *v = getenv("UFFDBOX_PERSIST");
+		on = v && strcmp(v, "1") == 0;
+	}
+	if (!on)
+		return 0;
+	if (!P || !P->taken) {
+		char err[512] = "";
+		struct uffdbox_persist_opts o = {
+			.sz = sizeof(o), .errbuf = err, .errbuf_len = sizeof(err)};
+		int rc = env_opts(&o);
+		if (rc == 0)
+			rc = take(&o);
+		if (rc < 0) {
+			say("uffdbox persist: snapshot failed: %s: %s\n", uffdbox_strerror(rc),
+			    err);
+			abort();
+		}
+		return 1;
+	}
+	ssize_t rc = uffdbox_persist_restore();
+	if (rc < 0) {
+		say("uffdbox persist: restore failed: %s\n", uffdbox_strerror((int)rc));
+		abort();
+	}
+	if (P->o.verify_every && ++P->since_verify >= P->o.verify_every) {
+		P->since_verify = 0;
+		int bad = uffdbox_persist_verify();
+		if (bad != 0) {
+			say("uffdbox persist: verify found %d differing ranges after restore "
+			    "%llu\n",
+			    bad, (unsigned long long)P->st.restores);
+			abort();
+		}
+	}
+	return 2;
+}
