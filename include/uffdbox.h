@@ -11,5 +11,6 @@
 #include "uffdbox/fsm.h"
 #include "uffdbox/sandbox.h"
 #include "uffdbox/snapshot.h"
+#include "uffdbox/fuzz.h"
 
 #endif /* UFFDBOX_H */

@@ -47,6 +47,9 @@ enum uffdbox_ev_kind {
 	UFFDBOX_EV_UNMAP = 7,
 	UFFDBOX_EV_WATCHDOG = 8, /* a fault left unresolved too long */
 	UFFDBOX_EV_UAU = 9,	 /* access to a region unmapped into quarantine */
+	UFFDBOX_EV_GUARD = 10,	 /* access to a guard page (report_guard_hits) */
+	UFFDBOX_EV_CRASH = 11,	 /* the input crashed (uffdbox_fuzz_input, UFFDBOX_LOG):
+				  * len = input size, digest = hash of its bytes */
 };
 
 enum uffdbox_access {
