@@ -111,7 +111,8 @@ enum uffdbox_source_kind {
 	UFFDBOX_SOURCE_ZERO = 0,
 	UFFDBOX_SOURCE_PATTERN = 1,  /* pattern[0..len) repeated */
 	UFFDBOX_SOURCE_BUFFER = 2,   /* page k gets buf[k*page, (k+1)*page); the
-				      * short tail and anything past it are zero */
+				      * short tail and anything past it are zero;
+				      * data_len > the region is -EINVAL */
 	UFFDBOX_SOURCE_FILE = 3,     /* like BUFFER, read from fd at offset */
 	UFFDBOX_SOURCE_CALLBACK = 4, /* cb fills the page */
 };
@@ -126,7 +127,8 @@ enum uffdbox_wp_action {
 };
 
 /*
- * Fill @page (of @len bytes) for page @index of @region.  Return 0, or a
+ * Fill @page (of @len bytes) for page @index of @region.  @page arrives
+ * zero-filled: write only the bytes that are not zero.  Return 0, or a
  * negative value to zero-fill instead.  Called from the SIGBUS handler in the
  * SYNC transport: it must be async-signal-safe there.
  */
