@@ -229,7 +229,7 @@ int bench_fuzz_ready(const struct bench_opts *o, char *why, size_t len)
 			       why, len);
 		free(replay);
 	}
-	if (rc < 0)
+	if (rc < 0 || bench_fuzzlib_ready(o, why, len) < 0)
 		return -1;
 	char *afl = bench_find_in_path("afl-fuzz");
 	if (!afl) {
@@ -510,6 +510,13 @@ static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, uns
 	return units / t;
 }
 
+double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
+			    unsigned int secs, unsigned int r, const char *rdir, double *execs)
+{
+	struct lf_target tg = {.lf = (char *)bin, .corpus = (char *)corpus, .dict = (char *)dict};
+	return libfuzzer_round(&tg, secs, r, rdir, execs);
+}
+
 /* The replay driver over @corpus, each input @passes times from memory
  * (-runs).  Executions (checked), wall-clock seconds in *secs. */
 static double replay_run(const struct lf_target *tg, const char *rdir, const char *corpus,
@@ -784,6 +791,9 @@ int bench_fuzz(const struct bench_opts *o)
 	bench_compare("fuzz.planted_afl_persistent_vs_forkserver", &res[V_AFLP_PLANTED].rate,
 		      &res[V_AFLF_PLANTED].rate);
 	fflush(stdout);
+	/* Real libraries, uffdbox harness vs plain (when given): its own
+	 * campaigns, table and lines. */
+	bench_fuzzlib(o, secs, rounds, workdir);
 
 	for (int v = 0; v < V_COUNT; v++)
 		if (res[v].used) {
