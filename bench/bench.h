@@ -103,10 +103,13 @@ int bench_uau(const struct bench_opts *o);
 int bench_reset(const struct bench_opts *o);
 int bench_fuzz(const struct bench_opts *o);
 /* One libFuzzer campaign of @bin (-seed=1, -dict=@dict, -max_total_time=
- * @secs) on a scratch copy of @corpus in @rdir: exec/s, executions in
- * *execs.  A failing campaign ends the benchmark. */
+ * @secs, or -runs=@runs when not 0) on a scratch copy of @corpus in @rdir:
+ * exec/s over the process's wall-clock time, executions in *execs, its CPU
+ * time (user + system) in *cpu_secs.  A failing campaign ends the
+ * benchmark. */
 double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
-			    unsigned int secs, unsigned int r, const char *rdir, double *execs);
+			    unsigned int secs, unsigned long runs, unsigned int r, const char *rdir,
+			    double *execs, double *cpu_secs);
 /* fuzzlib (bench_fuzzlib.c): json-c and expat, the uffdbox harness vs the
  * plain one, in @workdir; prints its table rows and comparison lines. */
 int bench_fuzzlib_ready(const struct bench_opts *o, char *why, size_t len);

@@ -55,6 +55,8 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	sb->watchdog_ms = o.watchdog_ms ? o.watchdog_ms : 10000;
 	sb->quarantine_limit = o.quarantine_bytes ? o.quarantine_bytes : (size_t)256 << 20;
 	sb->uau_continue = o.uau_continue;
+	if (!o.report_log)
+		o.report_log = getenv("UFFDBOX_LOG"); /* docs/fuzz-your-library.md */
 	if (o.report_log)
 		snprintf(sb->report_log, sizeof(sb->report_log), "%s", o.report_log);
 	sb->stop_fd = -1;

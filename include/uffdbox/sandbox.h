@@ -185,7 +185,8 @@ struct uffdbox_sandbox_opts {
 	 * SIGSEGV). One sandbox at a time can have it (-EBUSY). */
 	bool report_guard_hits;
 	/* When a report is printed (guard hit, use-after-unmap), also write the
-	 * log's JSON Lines to this file first. NULL: none. Copied. */
+	 * log's JSON Lines to this file first. NULL: the environment's
+	 * UFFDBOX_LOG, if set; else none. Copied. */
 	const char *report_log;
 };
 

@@ -7,6 +7,7 @@
  *   'U'  reads the byte just before the input (an under-read by one)
  *   'S'  a plain SIGSEGV (a store through a null pointer)
  *   'H'  a one-byte heap overflow (an ASan report in ASan builds)
+ *   'T'  never returns (a libFuzzer timeout)
  *   else sums the bytes, and checks the copy equals the input
  *
  * FUZZ_INPUT_ONLY=LETTERS enables only those bugs (a campaign test looks
@@ -27,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	volatile uint8_t sink = 0;
 	static const char *only;
 	if (!only)
-		only = getenv("FUZZ_INPUT_ONLY") ? getenv("FUZZ_INPUT_ONLY") : "OUSH";
+		only = getenv("FUZZ_INPUT_ONLY") ? getenv("FUZZ_INPUT_ONLY") : "OUSHT";
 	if (size == 0)
 		return 0;
 	switch (strchr(only, data[0]) ? data[0] : 0) {
@@ -49,6 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(h);
 		break;
 	}
+	case 'T':
+		for (;;)
+			sink = (uint8_t)(sink + 1);
 	default:
 		if (memcmp(data, orig, size) != 0)
 			abort(); /* the copy must be the input */
