@@ -212,6 +212,22 @@ static void make_region(size_t size)
 		memset(F.base, 0, F.cap); /* one fault a page, now, never again */
 }
 
+/*
+ * The parent's sandbox, in a child forked after it was made.  Nothing of it
+ * may be freed through its uffd: UFFDIO_UNREGISTER acts on the memory of the
+ * process that opened the uffd, not the caller's, so freeing the regions
+ * here would unregister them in the parent (whose next input would then read
+ * zeros).  Only the signal handlers are taken back and this process's copy
+ * of the descriptor closed; the rest (its memory here) is left as it is.
+ */
+static void forget_parent_sandbox(struct uffdbox_sandbox *sb)
+{
+	if (sb->guard_reports)
+		uffdbox__guard_uninstall(sb);
+	uffdbox__sync_uninstall(sb);
+	close(uffdbox_uffd_fd(sb->u));
+}
+
 static void make_sandbox(void)
 {
 	const char *align = getenv("UFFDBOX_FUZZ_ALIGN");
@@ -220,7 +236,7 @@ static void make_sandbox(void)
 	char errbuf[256] = "";
 
 	if (F.sb && forked)
-		uffdbox_sandbox_free(F.sb); /* the parent's: its uffd is not ours */
+		forget_parent_sandbox(F.sb);
 	memset(&F, 0, sizeof(F));
 	forked = 0;
 	if (align && strcmp(align, "left") && strcmp(align, "right")) {
