@@ -27,6 +27,22 @@ void uffdbox__explain(char *buf, size_t len, const char *fmt, ...)
 #define UFFDBOX__NO_ERRBUF ((size_t)-1)
 int uffdbox__opts_copy(void *dst, size_t known, size_t ver0, const void *src, const char *type,
 		       size_t errbuf_off, char *errbuf, size_t errbuf_len);
+/*
+ * uffdbox__has_prefix - @s starts with @prefix.  A loop of our own, not
+ * strncmp()/strcmp(): libFuzzer intercepts those (and memcmp) in the whole
+ * process and feeds what they compare to its mutator, so uffdbox's own
+ * setup (/proc/meminfo, the command line, the environment), run during the
+ * first input of uffdbox_fuzz_input(), would change what the campaign
+ * explores.
+ */
+static inline bool uffdbox__has_prefix(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return false;
+	return true;
+}
+
 /* offsetof the byte after @field: a struct version's size. */
 #define UFFDBOX__OFFSETOFEND(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 

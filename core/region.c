@@ -46,7 +46,7 @@ static long meminfo_kb(const char *key)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+		if (uffdbox__has_prefix(line, key) && line[klen] == ':') {
 			v = strtol(line + klen + 1, NULL, 10);
 			break;
 		}

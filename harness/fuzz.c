@@ -146,7 +146,7 @@ static unsigned int libfuzzer_timeout(void)
 	fclose(f);
 	buf[n] = 0;
 	for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
-		if (!strncmp(buf + i, "-timeout=", 9))
+		if (uffdbox__has_prefix(buf + i, "-timeout="))
 			t = (unsigned int)strtoul(buf + i + 9, NULL, 10);
 	return t;
 }
@@ -239,7 +239,9 @@ static void make_sandbox(void)
 		forget_parent_sandbox(F.sb);
 	memset(&F, 0, sizeof(F));
 	forked = 0;
-	if (align && strcmp(align, "left") && strcmp(align, "right")) {
+	bool left = align && uffdbox__has_prefix(align, "left") && !align[4];
+	bool right = align && uffdbox__has_prefix(align, "right") && !align[5];
+	if (align && !left && !right) {
 		uffdbox__say(
 			STDERR_FILENO,
 			"uffdbox_fuzz_input: UFFDBOX_FUZZ_ALIGN=%s: expected right (over-reads, "
@@ -247,8 +249,8 @@ static void make_sandbox(void)
 			align);
 		abort();
 	}
-	F.left = align && !strcmp(align, "left");
-	F.events = events && *events && strcmp(events, "0");
+	F.left = left;
+	F.events = events && *events && !(events[0] == '0' && !events[1]);
 	if (log && *log)
 		snprintf(F.log_path, sizeof(F.log_path), "%s", log);
 	F.timeout_s = libfuzzer_timeout();
