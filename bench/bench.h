@@ -42,6 +42,10 @@ struct bench_opts {
 	const char *afl_forkserver;	/* planted_forkserver: same harness, fork server */
 	const char *afl_box_persistent; /* fuzz_box, afl-clang-fast (optional pair) */
 	const char *afl_box_forkserver; /* fuzz_box_replay, afl-clang-fast */
+	/* fuzzlib: harness directories of scripts/build-example-libs.sh
+	 * (<lib>_plain, <lib>_uffdbox, <lib>.dict), without and with ASan. */
+	const char *fuzzlib_nosan;
+	const char *fuzzlib_asan;
 };
 
 static inline uint64_t bench_now_ns(void)
@@ -99,6 +103,19 @@ int bench_uau(const struct bench_opts *o);
 int bench_reset(const struct bench_opts *o);
 int bench_fuzz(const struct bench_opts *o);
 int bench_report(const struct bench_opts *o);
+/* One libFuzzer campaign of @bin (-seed=1, -dict=@dict, -max_total_time=
+ * @secs, or -runs=@runs when not 0) on a scratch copy of @corpus in @rdir:
+ * exec/s over the process's wall-clock time, executions in *execs, its CPU
+ * time (user + system) in *cpu_secs.  A failing campaign ends the
+ * benchmark. */
+double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
+			    unsigned int secs, unsigned long runs, unsigned int r, const char *rdir,
+			    double *execs, double *cpu_secs);
+/* fuzzlib (bench_fuzzlib.c): json-c and expat, the uffdbox harness vs the
+ * plain one, in @workdir; prints its table rows and comparison lines. */
+int bench_fuzzlib_ready(const struct bench_opts *o, char *why, size_t len);
+void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int rounds,
+		   const char *workdir);
 /* 0 if `fuzz` has what it needs; otherwise -1 and the reason in @why. */
 int bench_fuzz_ready(const struct bench_opts *o, char *why, size_t len);
 

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -229,7 +230,7 @@ int bench_fuzz_ready(const struct bench_opts *o, char *why, size_t len)
 			       why, len);
 		free(replay);
 	}
-	if (rc < 0)
+	if (rc < 0 || bench_fuzzlib_ready(o, why, len) < 0)
 		return -1;
 	char *afl = bench_find_in_path("afl-fuzz");
 	if (!afl) {
@@ -299,6 +300,9 @@ static void print_tail(const char *path)
 	fprintf(stderr, "--- last lines of %s\n%s\n---\n", path, clean + start);
 }
 
+/* CPU time (user + system) of the last child reaped by wait_until(). */
+static struct rusage child_usage;
+
 /* Reap @pid, or return false once @deadline_ns has passed.  Sleeps in
  * poll() on a pidfd, so the exit is seen at once. */
 static bool wait_until(pid_t pid, uint64_t deadline_ns, int *st)
@@ -308,7 +312,7 @@ static bool wait_until(pid_t pid, uint64_t deadline_ns, int *st)
 	pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 #endif
 	for (;;) {
-		pid_t w = waitpid(pid, st, WNOHANG);
+		pid_t w = wait4(pid, st, WNOHANG, &child_usage);
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR)
@@ -477,11 +481,13 @@ static char *make_dir(char *path)
  * units over the wall-clock time of the process.  The scratch corpus (seeds +
  * what libFuzzer added) is left in @rdir/corpus for the replay. */
 static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, unsigned int r,
-			      const char *rdir, double *execs)
+			      const char *rdir, double *execs, unsigned long runs)
 {
 	char *corpus = make_dir(bench_asprintf("%s/corpus", rdir));
 	copy_dir(tg->corpus, corpus);
-	char *a_time = bench_asprintf("-max_total_time=%u", secs);
+	/* -runs=N instead when given: a fixed amount of work, timed. */
+	char *a_time = runs ? bench_asprintf("-runs=%lu", runs)
+			    : bench_asprintf("-max_total_time=%u", secs);
 	char *a_dict = bench_asprintf("-dict=%s", tg->dict);
 	char *a_art = bench_asprintf("-artifact_prefix=%s/", rdir);
 	char *log = bench_asprintf("%s/libfuzzer.log", rdir);
@@ -493,7 +499,7 @@ static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, uns
 			  .argv = argv,
 			  .cwd = rdir,
 			  .log = log,
-			  .timeout_s = secs + GRACE_SECS};
+			  .timeout_s = (runs ? 4 * secs : secs) + GRACE_SECS};
 	double t = run_child(&c);
 	double units = value_of(what, log, "stat::number_of_executed_units");
 	if (units < 1) {
@@ -508,6 +514,17 @@ static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, uns
 	free(log);
 	free(what);
 	return units / t;
+}
+
+double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
+			    unsigned int secs, unsigned long runs, unsigned int r, const char *rdir,
+			    double *execs, double *cpu_secs)
+{
+	struct lf_target tg = {.lf = (char *)bin, .corpus = (char *)corpus, .dict = (char *)dict};
+	double rate = libfuzzer_round(&tg, secs, r, rdir, execs, runs);
+	*cpu_secs = (double)(child_usage.ru_utime.tv_sec + child_usage.ru_stime.tv_sec) +
+		    (double)(child_usage.ru_utime.tv_usec + child_usage.ru_stime.tv_usec) / 1e6;
+	return rate;
 }
 
 /* The replay driver over @corpus, each input @passes times from memory
@@ -738,7 +755,7 @@ int bench_fuzz(const struct bench_opts *o)
 				continue;
 			char *rdir = make_dir(
 				bench_asprintf("%s/libfuzzer.%s.%u", workdir, tg->name, r + 1));
-			rate = libfuzzer_round(tg, secs, r, rdir, &execs);
+			rate = libfuzzer_round(tg, secs, r, rdir, &execs, 0);
 			bench_series_add(&tg->lf_res.rate, rate);
 			bench_series_add(&tg->lf_res.execs, execs);
 			rate = replay_round(tg, replay_secs, r, rdir, &execs);
@@ -784,6 +801,9 @@ int bench_fuzz(const struct bench_opts *o)
 	bench_compare("fuzz.planted_afl_persistent_vs_forkserver", &res[V_AFLP_PLANTED].rate,
 		      &res[V_AFLF_PLANTED].rate);
 	fflush(stdout);
+	/* Real libraries, uffdbox harness vs plain (when given): its own
+	 * campaigns, table and lines. */
+	bench_fuzzlib(o, secs, rounds, workdir);
 
 	for (int v = 0; v < V_COUNT; v++)
 		if (res[v].used) {

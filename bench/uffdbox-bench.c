@@ -78,6 +78,9 @@ static void usage(FILE *f)
 		"  --libfuzzer-msg PATH      fuzz_msg of the fuzz-nosan preset (optional; its\n"
 		"                            baseline: ../fuzz/fuzz_msg_replay of this build)\n"
 		"  --libfuzzer-fsm PATH      fuzz_fsm, the same\n"
+		"  --fuzzlib-nosan DIR       examples/libs harnesses (scripts/build-example-\n"
+		"                            libs.sh nosan): fuzzlib.<lib>_vs_plain lines\n"
+		"  --fuzzlib-asan DIR        the same with ASan: fuzzlib.<lib>_asan_vs_plain\n"
 		"  --secs N                  seconds per campaign (default 10)\n"
 		"\n"
 		"Output: a table, then one line per comparison:\n"
@@ -142,6 +145,8 @@ static const struct {
 	{"--afl-forkserver", offsetof(struct bench_opts, afl_forkserver)},
 	{"--afl-box-persistent", offsetof(struct bench_opts, afl_box_persistent)},
 	{"--afl-box-forkserver", offsetof(struct bench_opts, afl_box_forkserver)},
+	{"--fuzzlib-nosan", offsetof(struct bench_opts, fuzzlib_nosan)},
+	{"--fuzzlib-asan", offsetof(struct bench_opts, fuzzlib_asan)},
 };
 
 /* argv[*i] is one of path_options: store its value in @o, true. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* core/error.c - texts for error codes. */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,4 +93,48 @@ int uffdbox__fd_high(int fd)
 	 * refuses our descriptors. */
 	syscall(SYS_close, fd);
 	return nfd;
+}
+
+int uffdbox__opts_copy(void *dst, size_t known, size_t ver0, const void *src, const char *type,
+		       size_t errbuf_off, char *errbuf, size_t errbuf_len)
+{
+	const unsigned char *s = src;
+	size_t usize, n;
+
+	if (!src)
+		return 0; /* NULL: every default */
+	memcpy(&usize, s, sizeof(usize));
+	/* The caller's errbuf.  Read even when .sz is too small (forgotten, 0):
+	 * no header ever had a struct shorter than its first version, so those
+	 * bytes are the caller's whatever .sz says. */
+	size_t have = usize > ver0 ? usize : ver0;
+	if (errbuf_off != UFFDBOX__NO_ERRBUF &&
+	    have >= errbuf_off + sizeof(char *) + sizeof(size_t)) {
+		memcpy(&errbuf, s + errbuf_off, sizeof(errbuf));
+		memcpy(&errbuf_len, s + errbuf_off + sizeof(errbuf), sizeof(errbuf_len));
+	}
+	if (usize < ver0) {
+		uffdbox__explain(errbuf, errbuf_len,
+				 "struct %s: .sz = %zu is smaller than its first version (%zu "
+				 "bytes): set .sz = sizeof(struct %s), or declare it with "
+				 "UFFDBOX_OPTS(%s, name, ...)",
+				 type, usize, ver0, type, type);
+		return -EINVAL;
+	}
+	/* A larger struct from a newer header: what this version does not know
+	 * must be zero, or the caller asked for something it cannot do. */
+	for (size_t i = known; i < usize; i++)
+		if (s[i]) {
+			uffdbox__explain(errbuf, errbuf_len,
+					 "struct %s: .sz = %zu, and byte %zu, past the %zu bytes "
+					 "this uffdbox knows, is not zero: a field this version "
+					 "does not have is set (built against a newer uffdbox?); "
+					 "set .sz = sizeof(struct %s) with this version's header",
+					 type, usize, i, known, type);
+			return -E2BIG;
+		}
+	n = usize < known ? usize : known;
+	memcpy(dst, s, n);
+	memcpy(dst, &known, sizeof(known)); /* .sz: the size now filled in */
+	return 0;
 }

@@ -20,6 +20,8 @@
 #include <uffdbox/fsm.h>
 #include <uffdbox/msg.h>
 
+#include "internal.h"
+
 #define MAX_REGIONS 65536u
 #define MIN_SHIFT   12u
 #define MAX_SHIFT   30u
@@ -327,9 +329,13 @@ int uffdbox_fsm_region_add(struct uffdbox_fsm *f, const struct uffdbox_fsm_regio
 	uint32_t slot;
 	int err;
 
-	if (!opts || opts->sz == 0)
+	if (!f || !opts)
 		return -EINVAL;
-	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	err = uffdbox__opts_copy(&o, sizeof(o),
+				 UFFDBOX__OFFSETOFEND(struct uffdbox_fsm_region_opts, state), opts,
+				 "uffdbox_fsm_region_opts", UFFDBOX__NO_ERRBUF, NULL, 0);
+	if (err < 0)
+		return err;
 	if (o.shift == 0)
 		o.shift = MIN_SHIFT;
 	if (o.pages == 0 || o.shift < MIN_SHIFT || o.shift > MAX_SHIFT ||

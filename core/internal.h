@@ -18,6 +18,40 @@ bool uffdbox__hidden(uint64_t bit);
 void uffdbox__explain(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * uffdbox__opts_copy - read a caller's options struct as the kernel's
+ * copy_struct_from_user() does (sched_setattr, openat2, clone3), over the
+ * defaults already in @dst (@known = sizeof *dst bytes).  @src NULL: the
+ * defaults, 0.  Its .sz (the first field) smaller than @ver0, the struct's
+ * first version: -EINVAL.  Larger than @known with a non-zero byte past it:
+ * -E2BIG.  Else the common bytes are copied and dst's .sz is @known.  The
+ * cause and the fix ("set .sz = sizeof(struct @type)") go to the caller's
+ * errbuf when the struct has one at byte @errbuf_off (char *errbuf, then
+ * size_t errbuf_len) and .sz reaches it (UFFDBOX__NO_ERRBUF: it has none),
+ * else to @errbuf (may be NULL).
+ */
+#define UFFDBOX__NO_ERRBUF ((size_t)-1)
+int uffdbox__opts_copy(void *dst, size_t known, size_t ver0, const void *src, const char *type,
+		       size_t errbuf_off, char *errbuf, size_t errbuf_len);
+/*
+ * uffdbox__has_prefix - @s starts with @prefix.  A loop of our own, not
+ * strncmp()/strcmp(): libFuzzer intercepts those (and memcmp) in the whole
+ * process and feeds what they compare to its mutator, so uffdbox's own
+ * setup (/proc/meminfo, the command line, the environment), run during the
+ * first input of uffdbox_fuzz_input(), would change what the campaign
+ * explores.
+ */
+static inline bool uffdbox__has_prefix(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return false;
+	return true;
+}
+
+/* offsetof the byte after @field: a struct version's size. */
+#define UFFDBOX__OFFSETOFEND(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
 /* The x86-64 page-fault error code in a signal context: bit 0 set when the
  * page was present (a protection fault), bit 1 for a write.  Elsewhere:
  * unknown, reported as a read of a present page. */

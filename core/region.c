@@ -47,7 +47,7 @@ static long meminfo_kb(const char *key)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+		if (uffdbox__has_prefix(line, key) && line[klen] == ':') {
 			v = strtol(line + klen + 1, NULL, 10);
 			break;
 		}
@@ -184,9 +184,14 @@ int uffdbox_region_new(struct uffdbox_uffd *u, const struct uffdbox_region_opts 
 	size_t len, glen, total, psz;
 	int rc;
 
+	if (!out)
+		return -EINVAL;
 	*out = NULL;
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	rc = uffdbox__opts_copy(
+		&o, sizeof(o), UFFDBOX__OFFSETOFEND(struct uffdbox_region_opts, errbuf_len), opts,
+		"uffdbox_region_opts", offsetof(struct uffdbox_region_opts, errbuf), NULL, 0);
+	if (rc < 0)
+		return rc;
 	if (o.mem > UFFDBOX_MEM_HUGETLB || o.guard > UFFDBOX_GUARD_NONE || (o.modes & ~7u)) {
 		uffdbox__explain(o.errbuf, o.errbuf_len, "unknown memory type, guard kind or mode");
 		return -EINVAL;

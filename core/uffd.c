@@ -296,14 +296,13 @@ static int api(int fd, uint64_t features, uint64_t *got, uint64_t *ioctls)
 
 static const struct uffdbox_uffd_opts default_opts = {.sz = sizeof(default_opts)};
 
-/* Copy caller options of any (older, shorter) size over the defaults. */
-static void read_opts(const struct uffdbox_uffd_opts *in, struct uffdbox_uffd_opts *o)
+/* Caller options over the defaults, checked as copy_struct_from_user(). */
+static int read_opts(const struct uffdbox_uffd_opts *in, struct uffdbox_uffd_opts *o)
 {
 	*o = default_opts;
-	if (in) {
-		size_t n = in->sz < sizeof(*o) ? in->sz : sizeof(*o);
-		memcpy(o, in, n);
-	}
+	return uffdbox__opts_copy(
+		o, sizeof(*o), UFFDBOX__OFFSETOFEND(struct uffdbox_uffd_opts, errbuf_len), in,
+		"uffdbox_uffd_opts", offsetof(struct uffdbox_uffd_opts, errbuf), NULL, 0);
 }
 
 static int probe_uffd(const struct uffdbox_uffd_opts *opts, uint64_t *features, uint64_t *ioctls)
@@ -313,7 +312,11 @@ static int probe_uffd(const struct uffdbox_uffd_opts *opts, uint64_t *features, 
 	uint64_t mask, f = 0, io = 0;
 	int rc;
 
-	read_opts(opts, &o);
+	if (!features && !ioctls)
+		return -EINVAL; /* nothing to answer into */
+	rc = read_opts(opts, &o);
+	if (rc < 0)
+		return rc;
 	rc = uffdbox_feature_mask(&mask);
 	if (rc < 0) {
 		uffdbox__explain(o.errbuf, o.errbuf_len,
@@ -355,8 +358,12 @@ static int open_uffd(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd *
 	enum uffdbox_open_method m;
 	int rc, fd;
 
+	if (!out)
+		return -EINVAL;
 	*out = NULL;
-	read_opts(opts, &o);
+	rc = read_opts(opts, &o);
+	if (rc < 0)
+		return rc;
 	rc = probe_uffd(&o, &avail, NULL);
 	if (rc < 0)
 		return rc;
@@ -534,8 +541,12 @@ int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features,
 	struct uffdbox_uffd_opts o;
 	enum uffdbox_backend b;
 
-	read_opts(opts, &o);
-	int rc = choose(&o, &b);
+	if (!features && !ioctls)
+		return -EINVAL; /* nothing to answer into */
+	int rc = read_opts(opts, &o);
+	if (rc < 0)
+		return rc;
+	rc = choose(&o, &b);
 	if (rc < 0)
 		return rc;
 	if (b == UFFDBOX_BACKEND_SIGNAL)
@@ -551,9 +562,13 @@ int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd 
 	struct uffdbox_uffd_opts o;
 	enum uffdbox_backend b;
 
+	if (!out)
+		return -EINVAL;
 	*out = NULL;
-	read_opts(opts, &o);
-	int rc = choose(&o, &b);
+	int rc = read_opts(opts, &o);
+	if (rc < 0)
+		return rc;
+	rc = choose(&o, &b);
 	if (rc < 0)
 		return rc;
 	if (b == UFFDBOX_BACKEND_SIGNAL)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +16,10 @@
 #include "internal.h"
 
 static struct uffdbox_sandbox *_Atomic guard_sb;
+
+/* Defined by every sanitizer runtime (ASan, UBSan, TSan, MSan), by none
+ * of libFuzzer's or AFL++'s. */
+extern void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
 static struct sigaction guard_old;
 
 void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)
@@ -81,7 +86,25 @@ static void on_sigsegv(int sig, siginfo_t *si, void *ucv)
 			snprintf(note.summary, sizeof(note.summary), "guard hit %s region \"%s\"",
 				 note.where, R->name);
 			uffdbox__report_note(&note);
+			size_t page =
+				(c == UFFDBOX_ADDR_GUARD_AFTER ? a - R->end : R->start - a - 1) /
+				R->psz;
+			uffdbox__sb_record(sb, UFFDBOX_EV_GUARD, i, page, (uint32_t)(a % R->psz),
+					   R->psz, wr ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ,
+					   uffdbox__sb_thread_id(sb, (int32_t)syscall(SYS_gettid)),
+					   UFFDBOX_RES_ABORT, 0);
 			uffdbox__sb_write_report_log(sb);
+			/* One report per bug: a sanitizer's SEGV handler would
+			 * print a second, generic one ("SEGV on unknown
+			 * address").  abort() instead: the sanitizers leave
+			 * SIGABRT alone by default, and libFuzzer's handler
+			 * for it writes the crash file. */
+			if (__sanitizer_set_death_callback) {
+				struct sigaction dfl = {.sa_handler = SIG_DFL};
+				sigemptyset(&dfl.sa_mask);
+				sigaction(SIGSEGV, &dfl, NULL);
+				abort();
+			}
 			break;
 		}
 	}

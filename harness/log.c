@@ -150,6 +150,7 @@ const char *uffdbox__kind_name(unsigned int kind)
 	static const char *const names[] = {
 		"?",	 "missing", "wp",    "minor",	 "fork",
 		"remap", "remove",  "unmap", "watchdog", "use-after-unmap",
+		"guard", "crash",
 	};
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }

@@ -69,6 +69,25 @@ static const char *line_by_cu(Dwfl_Module *m, Dwarf_Addr pc, int *line)
 	return NULL;
 }
 
+/* The C++ runtime's demangler, when the program has one (a C++ program
+ * links libstdc++ or libc++abi); C programs have no C++ frames to name. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status)
+	__attribute__((weak));
+
+/* @fn demangled into @out (malloc'ed, freed by the caller), or NULL. */
+static char *demangle(const char *fn)
+{
+	int status = -1;
+	if (!fn || !__cxa_demangle || strncmp(fn, "_Z", 2) != 0)
+		return NULL;
+	char *d = __cxa_demangle(fn, NULL, NULL, &status);
+	if (status != 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
 /* What libdw knows of one program counter. */
 struct sym {
 	const char *fn, *file, *mod; /* NULL when unknown */
@@ -115,9 +134,12 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 	for (uint32_t i = 0; i < s->n; i++) {
 		uintptr_t pc = s->pc[i];
 		struct sym y = symbolize(dwfl, pc, i);
-		char buf[1024];
+		char buf[1024], *dm = demangle(y.fn);
 		int n = snprintf(buf, sizeof(buf), "    #%u 0x%lx in %s", i, (unsigned long)pc,
-				 y.fn ? y.fn : "??");
+				 dm	? dm
+				 : y.fn ? y.fn
+					: "??");
+		free(dm);
 		if (y.file && n < (int)sizeof(buf))
 			n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %s:%d", y.file, y.line);
 		if (y.mod && n < (int)sizeof(buf)) {

@@ -85,9 +85,14 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	struct uffdbox_sandbox_opts o = default_opts;
 	int rc;
 
+	if (!out)
+		return -EINVAL;
 	*out = NULL;
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	rc = uffdbox__opts_copy(
+		&o, sizeof(o), UFFDBOX__OFFSETOFEND(struct uffdbox_sandbox_opts, report_log), opts,
+		"uffdbox_sandbox_opts", offsetof(struct uffdbox_sandbox_opts, errbuf), NULL, 0);
+	if (rc < 0)
+		return rc;
 	if (o.transport != UFFDBOX_TRANSPORT_SYNC && o.transport != UFFDBOX_TRANSPORT_SERVED)
 		return -EINVAL;
 	if (o.transport == UFFDBOX_TRANSPORT_SYNC && (o.noncooperative || o.busy_poll)) {
@@ -107,6 +112,8 @@ int uffdbox_sandbox_new(const struct uffdbox_sandbox_opts *opts, struct uffdbox_
 	sb->watchdog_ms = o.watchdog_ms ? o.watchdog_ms : 10000;
 	sb->quarantine_limit = o.quarantine_bytes ? o.quarantine_bytes : (size_t)256 << 20;
 	sb->uau_continue = o.uau_continue;
+	if (!o.report_log)
+		o.report_log = getenv("UFFDBOX_LOG"); /* docs/fuzz-your-library.md */
 	if (o.report_log)
 		snprintf(sb->report_log, sizeof(sb->report_log), "%s", o.report_log);
 	sb->stop_fd = -1;
@@ -247,6 +254,8 @@ static int check_policy(const struct uffdbox_sandbox *sb, const struct sb_region
 		return -EINVAL;
 	if (p->source == UFFDBOX_SOURCE_BUFFER && !p->data && p->data_len)
 		return -EINVAL;
+	if (p->source == UFFDBOX_SOURCE_BUFFER && p->data_len > R->end - R->start)
+		return -EINVAL; /* bytes no page would ever show */
 	if (p->source == UFFDBOX_SOURCE_FILE && p->fd < 0)
 		return -EBADF;
 	if (p->source == UFFDBOX_SOURCE_CALLBACK && !p->fill)
@@ -259,13 +268,20 @@ static int check_policy(const struct uffdbox_sandbox *sb, const struct sb_region
 	return 0;
 }
 
+/* A caller's policy over the defaults (zeros), checked as
+ * copy_struct_from_user(); the cause goes to @errbuf. */
+static int read_policy(struct uffdbox_policy *out, const struct uffdbox_policy *p, char *errbuf,
+		       size_t errbuf_len)
+{
+	*out = (struct uffdbox_policy){.sz = sizeof(*out)};
+	return uffdbox__opts_copy(out, sizeof(*out),
+				  UFFDBOX__OFFSETOFEND(struct uffdbox_policy, on_wp_arg), p,
+				  "uffdbox_policy", UFFDBOX__NO_ERRBUF, errbuf, errbuf_len);
+}
+
 static void set_policy(struct sb_region *R, const struct uffdbox_policy *p)
 {
-	struct uffdbox_policy n = {.sz = sizeof(n)};
-	if (p)
-		memcpy(&n, p, p->sz < sizeof(n) ? p->sz : sizeof(n));
-	n.sz = sizeof(n);
-	R->pol = n;
+	R->pol = *p;
 	uffdbox__sb_policy_changed(R);
 }
 
@@ -402,11 +418,19 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 			       const struct uffdbox_policy *policy)
 {
 	struct uffdbox_region_opts o = {.sz = sizeof(o)};
-	int n = atomic_load(&sb->nregions), rc;
+	struct uffdbox_policy p;
+	int n, rc;
 
-	if (!opts)
+	if (!sb || !opts)
 		return -EINVAL;
-	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	n = atomic_load(&sb->nregions);
+	rc = uffdbox__opts_copy(
+		&o, sizeof(o), UFFDBOX__OFFSETOFEND(struct uffdbox_region_opts, errbuf_len), opts,
+		"uffdbox_region_opts", offsetof(struct uffdbox_region_opts, errbuf), NULL, 0);
+	if (rc == 0)
+		rc = read_policy(&p, policy, o.errbuf, o.errbuf_len);
+	if (rc < 0)
+		return rc;
 	o.modes |= UFFDBOX_REG_MISSING;
 	if ((o.modes & UFFDBOX_REG_WP) &&
 	    !(uffdbox_uffd_features(sb->u) & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
@@ -449,9 +473,6 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	R->guard = o.guard;
 	R->r = reuse;
 	R->fid = -1;
-	struct uffdbox_policy p = {.sz = sizeof(p)};
-	if (policy)
-		memcpy(&p, policy, policy->sz < sizeof(p) ? policy->sz : sizeof(p));
 	if (!R->r) {
 		rc = uffdbox_region_new(sb->u, &o, &R->r);
 		if (rc < 0)
@@ -463,8 +484,15 @@ int uffdbox_sandbox_add_region(struct uffdbox_sandbox *sb, const struct uffdbox_
 	R->can_zeropage = (uffdbox_region_ioctls(R->r) & (1ULL << _UFFDIO_ZEROPAGE)) != 0;
 	snprintf(R->name, sizeof(R->name), "%s", uffdbox_region_name(R->r));
 	rc = check_policy(sb, R, &p);
-	if (rc < 0)
+	if (rc < 0) {
+		uffdbox__explain(
+			o.errbuf, o.errbuf_len,
+			"struct uffdbox_policy: an action, source or wp value out of range, "
+			"a PAUSE on a SYNC sandbox, a source without its data (pattern, "
+			"fill, fd), a BUFFER longer than the region, INJECT_WP without "
+			"UFFDBOX_REG_WP, or POISON without the kernel feature");
 		goto fail;
+	}
 	set_policy(R, &p);
 	rc = scratch_for(sb, R->psz, &R->scratch);
 	if (rc < 0)
@@ -499,12 +527,13 @@ struct uffdbox_region *uffdbox_sandbox_region(struct uffdbox_sandbox *sb, int re
 int uffdbox_sandbox_set_policy(struct uffdbox_sandbox *sb, int region,
 			       const struct uffdbox_policy *policy)
 {
-	struct uffdbox_policy p = {.sz = sizeof(p)};
-	if (region < 0 || region >= atomic_load(&sb->nregions))
+	struct uffdbox_policy p;
+	if (!sb || region < 0 || region >= atomic_load(&sb->nregions))
 		return -EINVAL;
-	if (policy)
-		memcpy(&p, policy, policy->sz < sizeof(p) ? policy->sz : sizeof(p));
-	int rc = check_policy(sb, &sb->regions[region], &p);
+	int rc = read_policy(&p, policy, NULL, 0);
+	if (rc < 0)
+		return rc;
+	rc = check_policy(sb, &sb->regions[region], &p);
 	if (rc < 0)
 		return rc;
 	set_policy(&sb->regions[region], &p);

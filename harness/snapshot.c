@@ -316,9 +316,14 @@ int uffdbox_snapshot_new(const struct uffdbox_snapshot_opts *opts, struct uffdbo
 	uint64_t avail = 0;
 	int rc;
 
+	if (!out)
+		return -EINVAL;
 	*out = NULL;
-	if (opts)
-		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
+	rc = uffdbox__opts_copy(
+		&o, sizeof(o), UFFDBOX__OFFSETOFEND(struct uffdbox_snapshot_opts, eager), opts,
+		"uffdbox_snapshot_opts", offsetof(struct uffdbox_snapshot_opts, errbuf), NULL, 0);
+	if (rc < 0)
+		return rc;
 	if ((unsigned int)o.mode > UFFDBOX_SNAPSHOT_COPY)
 		return -EINVAL;
 	struct uffdbox_uffd_opts uo = {
@@ -411,6 +416,12 @@ int uffdbox_snapshot_add(struct uffdbox_snapshot *s, void *addr, size_t len)
 	uintptr_t a = (uintptr_t)addr;
 	int rc = 0;
 
+	if (!s)
+		return -EINVAL;
+	if (!addr) {
+		uffdbox__explain(s->errbuf, s->errbuf_len, "uffdbox_snapshot_add: addr is NULL");
+		return -EINVAL;
+	}
 	if (s->taken || !len || (a % PAGE) || (len % PAGE) || s->n == SNAP_MAX_RANGES)
 		return -EINVAL;
 	struct snap_range *r = &s->r[s->n];
@@ -502,7 +513,7 @@ static int arm(struct uffdbox_snapshot *s, uintptr_t a, size_t len)
 
 int uffdbox_snapshot_take(struct uffdbox_snapshot *s)
 {
-	if (s->taken)
+	if (!s || s->taken)
 		return -EINVAL;
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];
@@ -825,7 +836,7 @@ ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t whic
 {
 	ssize_t total = 0;
 
-	if (!s->taken)
+	if (!s || !s->taken)
 		return -EINVAL;
 	for (int i = 0; i < s->n; i++) {
 		struct snap_range *r = &s->r[i];

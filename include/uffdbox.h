@@ -12,5 +12,6 @@
 #include "uffdbox/sandbox.h"
 #include "uffdbox/snapshot.h"
 #include "uffdbox/persist.h"
+#include "uffdbox/fuzz.h"
 
 #endif /* UFFDBOX_H */

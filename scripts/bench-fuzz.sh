@@ -7,6 +7,10 @@
 #   build/afl-bench   afl-clang-fast: planted_fuzz and fuzz_box (persistent
 #                     mode, libAFLDriver), planted_forkserver and
 #                     fuzz_box_replay (the same harnesses, plain fork server)
+#   build/libs        json-c and expat from their Debian source packages and
+#                     their plain and uffdbox libFuzzer harnesses, without and
+#                     with ASan (scripts/build-example-libs.sh): the
+#                     fuzzlib.* lines
 # Options go to uffdbox-bench: --quick (1 round of 3 s per campaign),
 # --secs N, --rounds N.  Build output is shown only when a build fails.
 set -euo pipefail
@@ -23,7 +27,7 @@ step() {
   fi
 }
 a=build/afl-bench
-echo "bench-fuzz: building (default, fuzz-nosan, $a) ..." >&2
+echo "bench-fuzz: building (default, fuzz-nosan, $a, build/libs) ..." >&2
 step cmake --preset default
 step cmake --build --preset default --target uffdbox-bench fuzz_box_replay fuzz_msg_replay \
   fuzz_fsm_replay
@@ -33,6 +37,8 @@ step cmake -S . -B $a -DCMAKE_C_COMPILER=afl-clang-fast -DCMAKE_BUILD_TYPE=RelWi
   -DUFFDBOX_BUILD_FUZZERS=ON -DUFFDBOX_FUZZ_ENGINE=afl -DUFFDBOX_BUILD_TESTS=OFF \
   -DUFFDBOX_BUILD_BENCH=OFF -DUFFDBOX_BUILD_EXAMPLES=ON
 step cmake --build $a -j2 --target planted_fuzz planted_forkserver fuzz_box fuzz_box_replay
+libs_nosan=$(scripts/build-example-libs.sh nosan 2>"$log" | tail -n 1) || { cat "$log" >&2; exit 1; }
+libs_asan=$(scripts/build-example-libs.sh asan 2>"$log" | tail -n 1) || { cat "$log" >&2; exit 1; }
 echo "bench-fuzz: built in $((SECONDS - start)) s" >&2
 exec build/default/bench/uffdbox-bench fuzz \
   --libfuzzer-box build/fuzz-nosan/fuzz/fuzz_box \
@@ -43,4 +49,5 @@ exec build/default/bench/uffdbox-bench fuzz \
   --afl-forkserver $a/examples/planted/planted_forkserver \
   --afl-box-persistent $a/fuzz/fuzz_box \
   --afl-box-forkserver $a/fuzz/fuzz_box_replay \
+  --fuzzlib-nosan "$libs_nosan" --fuzzlib-asan "$libs_asan" \
   "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/debian-source.sh SRCPKG DESTDIR - unpack a Debian source package.
+# scripts/debian-source.sh SRCPKG[=VERSION] DESTDIR - unpack a Debian source package.
 #
 # Real libraries no one here wrote come from their Debian source packages,
 # never from copies in this repository. This script:
@@ -11,8 +11,9 @@
 #      and prints that directory's path on stdout (the last line).
 # As root only: it changes the system's apt configuration.
 set -euo pipefail
-[ $# -eq 2 ] || { echo "usage: $0 SRCPKG DESTDIR" >&2; exit 2; }
-pkg=$1
+[ $# -eq 2 ] || { echo "usage: $0 SRCPKG[=VERSION] DESTDIR" >&2; exit 2; }
+spec=$1     # what apt-get source is asked for (a version may be pinned)
+pkg=${1%%=*}
 dest=$(mkdir -p "$2" && cd "$2" && pwd) # absolute: used after the cd below
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" -ne 0 ]; then
@@ -48,8 +49,8 @@ mkdir -p "$dest"
 cd "$dest"
 existing=$(ls -d "$pkg"-[0-9]*/ 2>/dev/null | head -n 1 || true)
 if [ -z "$existing" ]; then
-  echo "debian-source.sh: apt-get source $pkg into $dest" >&2
-  apt-get "${apt_opts[@]}" source -qq "$pkg" >/dev/null 2>"$dest/$pkg.source.log" ||
+  echo "debian-source.sh: apt-get source $spec into $dest" >&2
+  apt-get "${apt_opts[@]}" source -qq "$spec" >/dev/null 2>"$dest/$pkg.source.log" ||
     { cat "$dest/$pkg.source.log" >&2; exit 1; }
   existing=$(ls -d "$pkg"-[0-9]*/ | head -n 1)
 fi

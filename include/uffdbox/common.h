@@ -9,15 +9,24 @@
  * uffdbox_strerror() turns either kind into text.  There is no hidden errno
  * channel: errno is unspecified after a uffdbox call.
  *
- * Options structs start with `size_t sz` (set it to sizeof(the struct));
- * passing NULL means "all defaults".  Fields added later go at the end, so a
- * caller compiled against an older header keeps working.
+ * Options structs start with `size_t sz` (set it to sizeof(the struct), or
+ * declare the struct with UFFDBOX_OPTS()); passing NULL means "all
+ * defaults".  Fields added later go at the end, so a caller compiled
+ * against an older header keeps working.  They are read as the kernel's
+ * copy_struct_from_user() reads sched_setattr's, openat2's and clone3's:
+ *   .sz smaller than the struct's first version      -EINVAL
+ *   .sz larger, and a non-zero byte past the fields
+ *   this version knows (a newer caller asks for more)  -E2BIG
+ * and the options' errbuf, if it has one, says "set .sz = sizeof(struct
+ * ...)".  Where an object or an output pointer is required, NULL is
+ * -EINVAL, never a crash.
  */
 #ifndef UFFDBOX_COMMON_H
 #define UFFDBOX_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +37,20 @@ extern "C" {
 #else
 #define UFFDBOX_API
 #endif
+
+/*
+ * UFFDBOX_OPTS - declare options struct @name of type `struct @type` with
+ * .sz set and every other byte (padding included) zero, then the fields
+ * given (libbpf's LIBBPF_OPTS):
+ *
+ *   UFFDBOX_OPTS(uffdbox_region_opts, ro, .pages = 16, .name = "input");
+ *   rc = uffdbox_region_new(u, &ro, &r);
+ */
+#define UFFDBOX_OPTS(type, name, ...)                                  \
+	struct type name = ({                                          \
+		memset(&name, 0, sizeof(struct type));                 \
+		(struct type){.sz = sizeof(struct type), __VA_ARGS__}; \
+	})
 
 enum uffdbox_error {
 	UFFDBOX_E_BASE = 4096,

@@ -47,6 +47,9 @@ enum uffdbox_ev_kind {
 	UFFDBOX_EV_UNMAP = 7,
 	UFFDBOX_EV_WATCHDOG = 8, /* a fault left unresolved too long */
 	UFFDBOX_EV_UAU = 9,	 /* access to a region unmapped into quarantine */
+	UFFDBOX_EV_GUARD = 10,	 /* access to a guard page (report_guard_hits) */
+	UFFDBOX_EV_CRASH = 11,	 /* the input crashed (uffdbox_fuzz_input, UFFDBOX_LOG):
+				  * len = input size, digest = hash of its bytes */
 };
 
 enum uffdbox_access {
@@ -108,7 +111,8 @@ enum uffdbox_source_kind {
 	UFFDBOX_SOURCE_ZERO = 0,
 	UFFDBOX_SOURCE_PATTERN = 1,  /* pattern[0..len) repeated */
 	UFFDBOX_SOURCE_BUFFER = 2,   /* page k gets buf[k*page, (k+1)*page); the
-				      * short tail and anything past it are zero */
+				      * short tail and anything past it are zero;
+				      * data_len > the region is -EINVAL */
 	UFFDBOX_SOURCE_FILE = 3,     /* like BUFFER, read from fd at offset */
 	UFFDBOX_SOURCE_CALLBACK = 4, /* cb fills the page */
 };
@@ -123,7 +127,8 @@ enum uffdbox_wp_action {
 };
 
 /*
- * Fill @page (of @len bytes) for page @index of @region.  Return 0, or a
+ * Fill @page (of @len bytes) for page @index of @region.  @page arrives
+ * zero-filled: write only the bytes that are not zero.  Return 0, or a
  * negative value to zero-fill instead.  Called from the SIGBUS handler in the
  * SYNC transport: it must be async-signal-safe there.
  */
@@ -180,7 +185,8 @@ struct uffdbox_sandbox_opts {
 	 * SIGSEGV). One sandbox at a time can have it (-EBUSY). */
 	bool report_guard_hits;
 	/* When a report is printed (guard hit, use-after-unmap), also write the
-	 * log's JSON Lines to this file first. NULL: none. Copied. */
+	 * log's JSON Lines to this file first. NULL: the environment's
+	 * UFFDBOX_LOG, if set; else none. Copied. */
 	const char *report_log;
 };
 

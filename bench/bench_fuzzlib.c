@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/bench_fuzzlib.c - `uffdbox-bench fuzz` on real libraries: json-c
+ * and expat (examples/libs, built from their Debian source packages by
+ * scripts/build-example-libs.sh), each fuzzed by libFuzzer through two
+ * harnesses that differ by one line: plain.c, and uffdbox.c which feeds the
+ * input through uffdbox_fuzz_input().
+ *
+ *   fuzzlib.<lib>_vs_plain        no sanitizer (--fuzzlib-nosan DIR)
+ *   fuzzlib.<lib>_asan_vs_plain   ASan, library and harness (--fuzzlib-asan DIR)
+ *
+ * Same engine, seeds (examples/libs/<lib>/seeds, a scratch copy per
+ * campaign), dictionary (DIR/<lib>.dict), -seed=1 and amount of work: a
+ * first, uncounted campaign of the plain harness runs S seconds and its
+ * execution count N becomes -runs=N for every measured one (a time limit
+ * would let each campaign explore different inputs, whose costs differ
+ * more than the harnesses do).  Per round the two harnesses back to back,
+ * plain first in even rounds and uffdbox first in odd ones; medians over
+ * rounds.  exec/s = N over the campaign's CPU time (user + system, process
+ * start and seed loading included): on a shared machine wall-clock time
+ * measures the other tenants more than the harness (load averages of 10
+ * on 2 cores here); the wall-clock figure is in the table too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#ifndef UFFDBOX_SOURCE_DIR
+#define UFFDBOX_SOURCE_DIR "."
+#endif
+
+static const char *const libs[] = {"json-c", "expat"};
+#define NLIBS (sizeof(libs) / sizeof(libs[0]))
+
+/* DIR/<lib>_<what> must be an executable, DIR/<lib>.dict readable. */
+static int check_dir(const char *opt, const char *dir, char *why, size_t len)
+{
+	for (size_t l = 0; l < NLIBS; l++) {
+		static const char *const kinds[] = {"plain", "uffdbox"};
+		for (int k = 0; k < 2; k++) {
+			char *p = bench_asprintf("%s/%s_%s", dir, libs[l], kinds[k]);
+			int rc = access(p, X_OK);
+			if (rc < 0)
+				snprintf(why, len,
+					 "%s %s: %s: %s (scripts/build-example-libs.sh builds it)",
+					 opt, dir, p, strerror(errno));
+			free(p);
+			if (rc < 0)
+				return -1;
+		}
+		char *d = bench_asprintf("%s/%s.dict", dir, libs[l]);
+		int rc = access(d, R_OK);
+		if (rc < 0)
+			snprintf(why, len, "%s %s: %s: %s", opt, dir, d, strerror(errno));
+		free(d);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int bench_fuzzlib_ready(const struct bench_opts *o, char *why, size_t len)
+{
+	if (o->fuzzlib_nosan && check_dir("--fuzzlib-nosan", o->fuzzlib_nosan, why, len) < 0)
+		return -1;
+	if (o->fuzzlib_asan && check_dir("--fuzzlib-asan", o->fuzzlib_asan, why, len) < 0)
+		return -1;
+	return 0;
+}
+
+struct pair {
+	char line[64];
+	unsigned long runs; /* -runs of every measured campaign */
+	struct bench_series plain, box, plain_wall, box_wall;
+};
+
+/* One campaign in a fresh directory under @workdir. */
+static double campaign(const char *bin, const char *lib, const char *dict, unsigned int secs,
+		       unsigned long runs, unsigned int r, const char *workdir, const char *tag,
+		       double *execs, double *wall)
+{
+	char *rdir = bench_asprintf("%s/fuzzlib.%s.%u", workdir, tag, r + 1);
+	if (mkdir(rdir, 0755) < 0)
+		bench_die(BENCH_EXIT_FAIL, "fuzz: mkdir %s: %s", rdir, strerror(errno));
+	char *seeds = bench_asprintf("%s/examples/libs/%s/seeds", UFFDBOX_SOURCE_DIR, lib);
+	double cpu;
+	double rate = bench_fuzz_libfuzzer(bin, seeds, dict, secs, runs, r, rdir, execs, &cpu);
+	if (runs) {
+		*wall = rate;
+		rate = cpu > 0 ? *execs / cpu : 0;
+	}
+	bench_remove_tree(rdir);
+	free(rdir);
+	free(seeds);
+	return rate;
+}
+
+void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int rounds,
+		   const char *workdir)
+{
+	const char *dirs[2] = {o->fuzzlib_nosan, o->fuzzlib_asan};
+	struct pair pairs[2][NLIBS];
+	bool any = false;
+
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
+			struct pair *p = &pairs[v][l];
+			snprintf(p->line, sizeof(p->line), "fuzzlib.%s%s_vs_plain", libs[l],
+				 v ? "_asan" : "");
+			if (bench_series_init(&p->plain, "plain", rounds) < 0 ||
+			    bench_series_init(&p->box, "uffdbox", rounds) < 0 ||
+			    bench_series_init(&p->plain_wall, "plain", rounds) < 0 ||
+			    bench_series_init(&p->box_wall, "uffdbox", rounds) < 0)
+				bench_die(BENCH_EXIT_FAIL, "out of memory");
+			any = true;
+		}
+	if (!any)
+		return;
+	fprintf(stderr, "uffdbox-bench: fuzzlib: calibrating -runs (%u s of each plain harness)\n",
+		secs);
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
+			char *plain = bench_asprintf("%s/%s_plain", dirs[v], libs[l]);
+			char *dict = bench_asprintf("%s/%s.dict", dirs[v], libs[l]);
+			char tag[64];
+			double execs, wall;
+			snprintf(tag, sizeof(tag), "%s%s.calibrate", libs[l], v ? ".asan" : "");
+			campaign(plain, libs[l], dict, secs, 0, 0, workdir, tag, &execs, &wall);
+			pairs[v][l].runs = (unsigned long)execs;
+			free(plain);
+			free(dict);
+		}
+	for (unsigned int r = 0; r < rounds; r++) {
+		fprintf(stderr, "uffdbox-bench: fuzzlib: round %u of %u (%u s per campaign)\n",
+			r + 1, rounds, secs);
+		for (int v = 0; v < 2; v++)
+			for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
+				struct pair *p = &pairs[v][l];
+				char *plain = bench_asprintf("%s/%s_plain", dirs[v], libs[l]);
+				char *box = bench_asprintf("%s/%s_uffdbox", dirs[v], libs[l]);
+				char *dict = bench_asprintf("%s/%s.dict", dirs[v], libs[l]);
+				for (int i = 0; i < 2; i++) {
+					bool is_box = (r & 1) ? i == 0 : i == 1;
+					char tag[64];
+					double execs, wall;
+					snprintf(tag, sizeof(tag), "%s%s.%s", libs[l],
+						 v ? ".asan" : "", is_box ? "uffdbox" : "plain");
+					double rate =
+						campaign(is_box ? box : plain, libs[l], dict, secs,
+							 p->runs, r, workdir, tag, &execs, &wall);
+					bench_series_add(is_box ? &p->box : &p->plain, rate);
+					bench_series_add(is_box ? &p->box_wall : &p->plain_wall,
+							 wall);
+				}
+				free(plain);
+				free(box);
+				free(dict);
+			}
+	}
+	printf("\nfuzzlib: %u round%s; libFuzzer -seed=1 -runs=N (N: what the plain harness "
+	       "ran in %u s) from examples/libs/<lib>/seeds with <lib>.dict; executions per CPU "
+	       "second of the campaign (the ratio), and per wall-clock second; higher is better\n",
+	       rounds, rounds == 1 ? "" : "s", secs);
+	printf("%-30s %12s %12s %12s %12s %9s %6s\n", "name", "uffdbox", "plain", "uffdbox",
+	       "plain", "runs", "rounds");
+	printf("%-30s %12s %12s %12s %12s\n", "", "exec/cpu-s", "exec/cpu-s", "exec/wall-s",
+	       "exec/wall-s");
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
+			struct pair *p = &pairs[v][l];
+			printf("%-30s %12.0f %12.0f %12.0f %12.0f %9lu %6u\n", p->line,
+			       bench_series_median(&p->box), bench_series_median(&p->plain),
+			       bench_series_median(&p->box_wall),
+			       bench_series_median(&p->plain_wall), p->runs, p->box.n);
+		}
+	printf("\n");
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++)
+			bench_compare(pairs[v][l].line, &pairs[v][l].box, &pairs[v][l].plain);
+	fflush(stdout);
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
+			struct pair *p = &pairs[v][l];
+			bench_series_free(&p->plain);
+			bench_series_free(&p->box);
+			bench_series_free(&p->plain_wall);
+			bench_series_free(&p->box_wall);
+		}
+}
