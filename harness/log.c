@@ -148,9 +148,8 @@ int uffdbox__log_get(const struct uffdbox__log *log, uint64_t seq, struct uffdbo
 const char *uffdbox__kind_name(unsigned int kind)
 {
 	static const char *const names[] = {
-		"?",	 "missing", "wp",    "minor",	 "fork",
-		"remap", "remove",  "unmap", "watchdog", "use-after-unmap",
-		"guard", "crash",
+		"?",	  "missing", "wp",	 "minor",	    "fork",  "remap",
+		"remove", "unmap",   "watchdog", "use-after-unmap", "guard", "crash",
 	};
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }

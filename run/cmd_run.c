@@ -188,9 +188,10 @@ const struct uffdbox__cmd uffdbox__cmd_run = {
 		"  --quarantine-mb N   keep at most N MiB of unmapped address space reserved\n"
 		"                      (FIFO; default 256). Memory use stays near zero either way\n"
 		"  -h, --help          this text\n",
-	.exit_status = "PROGRAM's, or 128+N if signal N killed it (SIGABRT after a report:\n"
-		       "134). 2 for a usage error or a PROGRAM the preload cannot reach (statically\n"
-		       "linked, 32-bit), 127 if PROGRAM cannot be run.",
+	.exit_status =
+		"PROGRAM's, or 128+N if signal N killed it (SIGABRT after a report:\n"
+		"134). 2 for a usage error or a PROGRAM the preload cannot reach (statically\n"
+		"linked, 32-bit), 127 if PROGRAM cannot be run.",
 	.more = "Environment: UFFDBOX_PRELOAD overrides where " PRELOAD_NAME " is found.\n",
 	.main = run_main,
 };

@@ -29,8 +29,9 @@ static const uint8_t *check(size_t n, uint8_t seed, size_t before)
 	ASSERT_NOT_NULL(p);
 	for (size_t i = 0; i < n; i++)
 		if (p[i] != input[i])
-			test_fail(__FILE__, __LINE__, "byte %zu of a %zu-byte input: 0x%x, not 0x%x", i,
-				  n, p[i], input[i]);
+			test_fail(__FILE__, __LINE__,
+				  "byte %zu of a %zu-byte input: 0x%x, not 0x%x", i, n, p[i],
+				  input[i]);
 	ASSERT_EQ(((uintptr_t)(p + n)) % 4096, 0);
 	for (size_t i = 1; i <= before; i++)
 		if (p[-(ptrdiff_t)i] != 0)
