@@ -38,6 +38,7 @@
 
 #include "text.h"
 #include "uffdbox/persist.h"
+#include "uffdbox/uffd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
@@ -225,6 +226,21 @@ int main(int argc, char **argv)
 	const char *persist = getenv("UFFDBOX_PERSIST");
 	uint8_t *persist_buf = NULL;
 	if (persist && strcmp(persist, "1") == 0) {
+		/* The reset needs a userfaultfd (docs/persist.md): where there is
+		 * none (a container's seccomp filter), say so and skip (77). */
+		struct uffdbox_uffd *u = NULL;
+		char err[512] = "";
+		struct uffdbox_uffd_opts uo = {
+			.sz = sizeof(uo), .errbuf = err, .errbuf_len = sizeof(err)};
+		int urc = uffdbox_uffd_open(&uo, &u);
+		bool real = urc >= 0 && uffdbox_uffd_backend(u) == UFFDBOX_BACKEND_UFFD;
+		uffdbox_uffd_close(u);
+		if (!real) {
+			printf("fuzz driver: skipped: UFFDBOX_PERSIST=1 needs a userfaultfd, and "
+			       "there is no userfaultfd here%s%s\n",
+			       err[0] ? ": " : "", err);
+			return 77;
+		}
 		size_t cap = (in.max_size + 4095) & ~(size_t)4095;
 		persist_buf = grow(NULL, 0, cap ? cap : 4096);
 		if (uffdbox_persist_keep(persist_buf, cap ? cap : 4096) < 0 ||
