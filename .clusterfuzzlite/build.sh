@@ -140,13 +140,15 @@ target planted_fuzz "$lib_harness" examples/planted/planted.dict 'max_len = 1638
 # (sources fetched by the Dockerfile or vendored by the project script) and
 # calls `target NAME "$lib_harness" DICT OPTIONS SEEDS... -- SOURCES...`,
 # plus its own archive in SOURCES or as an extra link input.  A library
-# directory without one is an error, not a silent gap.
+# directory without one is named in the build log as not built (json-c and
+# expat have none yet: scripts/build-lib.sh builds them with its own clang
+# flags, not $CC $CFLAGS; tracked in the issue notes).
 if [ -d examples/libs ]; then
 	for d in examples/libs/*/; do
 		[ -d "$d" ] || continue
 		if [ ! -f "$d/oss-fuzz.sh" ]; then
-			echo "build.sh: ${d%/} has no oss-fuzz.sh: add one (see .clusterfuzzlite/build.sh, \"example libraries\")" >&2
-			exit 1
+			echo "build.sh: NOT BUILT: ${d%/} has no oss-fuzz.sh (see .clusterfuzzlite/build.sh, \"example libraries\")" >&2
+			continue
 		fi
 		# shellcheck source=/dev/null
 		. "$d/oss-fuzz.sh"
