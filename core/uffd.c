@@ -536,6 +536,15 @@ static int open_signal(const struct uffdbox_uffd_opts *o, struct uffdbox_uffd **
 	return 0;
 }
 
+/* The caller's options, checked, and the backend they and the environment
+ * choose: 0, or the error as the public calls return it. */
+static int read_and_choose(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd_opts *o,
+			   enum uffdbox_backend *b)
+{
+	int rc = read_opts(opts, o);
+	return rc < 0 ? rc : choose(o, b);
+}
+
 int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features, uint64_t *ioctls)
 {
 	struct uffdbox_uffd_opts o;
@@ -543,10 +552,7 @@ int uffdbox_uffd_probe(const struct uffdbox_uffd_opts *opts, uint64_t *features,
 
 	if (!features && !ioctls)
 		return -EINVAL; /* nothing to answer into */
-	int rc = read_opts(opts, &o);
-	if (rc < 0)
-		return rc;
-	rc = choose(&o, &b);
+	int rc = read_and_choose(opts, &o, &b);
 	if (rc < 0)
 		return rc;
 	if (b == UFFDBOX_BACKEND_SIGNAL)
@@ -565,10 +571,7 @@ int uffdbox_uffd_open(const struct uffdbox_uffd_opts *opts, struct uffdbox_uffd 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	int rc = read_opts(opts, &o);
-	if (rc < 0)
-		return rc;
-	rc = choose(&o, &b);
+	int rc = read_and_choose(opts, &o, &b);
 	if (rc < 0)
 		return rc;
 	if (b == UFFDBOX_BACKEND_SIGNAL)
