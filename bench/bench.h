@@ -103,6 +103,10 @@ int bench_uau(const struct bench_opts *o);
 int bench_reset(const struct bench_opts *o);
 int bench_fuzz(const struct bench_opts *o);
 int bench_report(const struct bench_opts *o);
+/* An executable next to this one: $@env if set (NULL if not executable),
+ * else @rel resolved from this executable's directory; NULL if none.
+ * Malloc'ed. */
+char *bench_find_sibling(const char *env, const char *rel);
 /* One libFuzzer campaign of @bin (-seed=1, -dict=@dict, -max_total_time=
  * @secs, or -runs=@runs when not 0) on a scratch copy of @corpus in @rdir:
  * exec/s over the process's wall-clock time, executions in *execs, its CPU

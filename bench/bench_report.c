@@ -62,24 +62,6 @@ static void write_log(const char *path)
 		bench_die(BENCH_EXIT_FAIL, "report: writing %s: %s", path, strerror(errno));
 }
 
-/* The uffdbox command: $UFFDBOX_BIN, else ../run/uffdbox next to us. */
-static char *find_uffdbox(void)
-{
-	const char *e = getenv("UFFDBOX_BIN");
-	if (e && *e)
-		return access(e, X_OK) == 0 ? bench_strdup(e) : NULL;
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = '\0';
-	char *p = bench_asprintf("%s/../run/uffdbox", dirname(self));
-	if (access(p, X_OK) == 0)
-		return p;
-	free(p);
-	return NULL;
-}
-
 /* Run @argv with stdout to @out (or /dev/null), stderr to /dev/null;
  * seconds of wall clock. */
 static double run(const char *const argv[], const char *out)
@@ -111,7 +93,7 @@ static double run(const char *const argv[], const char *out)
 
 int bench_report(const struct bench_opts *o)
 {
-	char *uffdbox = find_uffdbox();
+	char *uffdbox = bench_find_sibling("UFFDBOX_BIN", "../run/uffdbox");
 	if (!uffdbox)
 		bench_die(BENCH_EXIT_FAIL, "report: the uffdbox command is not at ../run/uffdbox "
 					   "next to uffdbox-bench; build it or set UFFDBOX_BIN");

@@ -126,27 +126,6 @@ static void remove_workdir(void)
 	workdir[0] = '\0';
 }
 
-/* $ENV, else @rel relative to the directory of this executable. */
-static char *find_sibling(const char *env, const char *rel)
-{
-	const char *e = getenv(env);
-	if (e && *e)
-		return access(e, X_OK) == 0 ? bench_strdup(e) : NULL;
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
-		return NULL;
-	self[n] = '\0';
-	char *p = bench_asprintf("%s/%s", dirname(self), rel);
-	char real[PATH_MAX];
-	if (realpath(p, real) && access(real, X_OK) == 0) {
-		free(p);
-		return bench_strdup(real);
-	}
-	free(p);
-	return NULL;
-}
-
 /* The library dlchurn loads: $UFFDBOX_UAU_LIB, else ../tests/uau/ next to
  * this executable (a readable file; it need not be executable). */
 static char *find_lib(void)
@@ -480,12 +459,12 @@ int bench_uau(const struct bench_opts *o)
 			  "uau: userfaultfd (SIGBUS mode) is not available here: %s; "
 			  "`uffdbox run` would run with detection off",
 			  strerror(-rc));
-	char *uffdbox = find_sibling("UFFDBOX_BIN", "../run/uffdbox");
+	char *uffdbox = bench_find_sibling("UFFDBOX_BIN", "../run/uffdbox");
 	if (!uffdbox)
 		bench_die(BENCH_EXIT_FAIL,
 			  "uau: the uffdbox command is not at ../run/uffdbox next to "
 			  "uffdbox-bench; build it (target uffdbox-cli) or set UFFDBOX_BIN");
-	char *target = find_sibling("UFFDBOX_UAU_TARGET", "../tests/uau/uau_target");
+	char *target = bench_find_sibling("UFFDBOX_UAU_TARGET", "../tests/uau/uau_target");
 	char *lib = find_lib();
 
 	bench_make_workdir(workdir, sizeof(workdir), "uau");

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,4 +104,25 @@ void bench_describe_status(int st, char *buf, size_t len)
 			 strsignal(WTERMSIG(st)));
 	else
 		snprintf(buf, len, "wait status %#x", st);
+}
+
+/* $ENV, else @rel relative to the directory of this executable. */
+char *bench_find_sibling(const char *env, const char *rel)
+{
+	const char *e = getenv(env);
+	if (e && *e)
+		return access(e, X_OK) == 0 ? bench_strdup(e) : NULL;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return NULL;
+	self[n] = '\0';
+	char *p = bench_asprintf("%s/%s", dirname(self), rel);
+	char real[PATH_MAX];
+	if (realpath(p, real) && access(real, X_OK) == 0) {
+		free(p);
+		return bench_strdup(real);
+	}
+	free(p);
+	return NULL;
 }
