@@ -57,6 +57,7 @@ struct pmap {
 	uintptr_t start, end;
 	char perms[5];
 	bool snap; /* its contents are snapshotted */
+	bool file; /* file-backed (its path starts with '/'; name may be cut) */
 	char name[64];
 };
 
@@ -173,6 +174,7 @@ static int read_maps(struct pmap *out, int max)
 			e->end = m.end;
 			memcpy(e->perms, m.perms, sizeof(e->perms));
 			e->snap = false;
+			e->file = m.path[0] == '/';
 			const char *nm = m.path;
 			size_t len = strlen(nm);
 			if (len >= sizeof(e->name)) /* keep the file name's end */
@@ -691,8 +693,7 @@ static int take(const struct uffdbox_persist_opts *opts)
 		/* WP_SYNC cannot track file-backed memory, and must not
 		 * write-protect the thread's TLS: its SIGBUS handler writes errno
 		 * there, and a fault inside the handler is fatal */
-		rc = plan_range(m->start, m->end,
-				m->name[0] == '/' || (tp >= m->start && tp < m->end));
+		rc = plan_range(m->start, m->end, m->file || (tp >= m->start && tp < m->end));
 		if (rc < 0) {
 			uffdbox__explain(eb, el, "more than %d ranges to snapshot",
 					 MAXSNAP * PER_SNAP);
@@ -1021,7 +1022,7 @@ static const char *name_at(uintptr_t a, char buf[96])
 			continue;
 		if (l->name[0])
 			return l->name;
-		if (i > 0 && P->layout[i - 1].end == l->start && P->layout[i - 1].name[0] == '/') {
+		if (i > 0 && P->layout[i - 1].end == l->start && P->layout[i - 1].file) {
 			size_t n = strlen(P->layout[i - 1].name);
 			memcpy(buf, P->layout[i - 1].name, n);
 			memcpy(buf + n, " .bss", 6);
