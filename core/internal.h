@@ -120,4 +120,11 @@ ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t whic
  * protection changes and SIGSEGV)? */
 bool uffdbox__snapshot_signals(const struct uffdbox_snapshot *s);
 
+struct uffdbox_region;
+/* uffdbox__region_span - the region's whole reservation: body and guards. */
+void uffdbox__region_span(const struct uffdbox_region *r, void **base, size_t *total);
+
+/* uffdbox__persist_taken - a whole-target snapshot is taken in this process. */
+bool uffdbox__persist_taken(void);
+
 #endif /* UFFDBOX_CORE_INTERNAL_H */

@@ -327,6 +327,12 @@ size_t uffdbox_region_len(const struct uffdbox_region *r)
 	return r->len;
 }
 
+void uffdbox__region_span(const struct uffdbox_region *r, void **base, size_t *total)
+{
+	*base = r->base;
+	*total = r->total;
+}
+
 size_t uffdbox_region_page_size(const struct uffdbox_region *r)
 {
 	return r->psz;

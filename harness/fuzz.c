@@ -21,11 +21,13 @@
 #include <unistd.h>
 
 #include "uffdbox/fuzz.h"
+#include "uffdbox/persist.h"
 #include "hash.h"
 #include "sandbox_int.h"
 #include "internal.h"
 
-#define FUZZ_MIN_PAGES 16 /* 64 KiB: libFuzzer's inputs rarely grow past it */
+#define FUZZ_MIN_PAGES	 16	    /* 64 KiB: libFuzzer's inputs rarely grow past it */
+#define FUZZ_PERSIST_CAP (1u << 20) /* AFL++'s largest test case (MAX_FILE) */
 
 static struct {
 	struct uffdbox_sandbox *sb;
@@ -45,7 +47,9 @@ static struct {
 	char log_path[256];
 	struct timespec started; /* of the current input (timeouts) */
 	unsigned int timeout_s;	 /* libFuzzer's -timeout, 0 if none */
-} F;
+	int persist;		 /* UFFDBOX_PERSIST=1: -1 not read yet */
+	bool persist_ready;	 /* sandbox made and kept out of the snapshot */
+} F = {.persist = -1};
 
 /* Set in a child forked after the sandbox was made: its uffd registration
  * did not follow it (no EVENT_FORK), so the child makes its own. */
@@ -237,7 +241,9 @@ static void make_sandbox(void)
 
 	if (F.sb && forked)
 		forget_parent_sandbox(F.sb);
+	int persist = F.persist; /* read once per process image */
 	memset(&F, 0, sizeof(F));
+	F.persist = persist;
 	forked = 0;
 	bool left = align && uffdbox__has_prefix(align, "left") && !align[4];
 	bool right = align && uffdbox__has_prefix(align, "right") && !align[5];
@@ -287,10 +293,75 @@ static const uint8_t *events_input(size_t size)
 	return F.base + F.cur_off;
 }
 
+/*
+ * Whole-target reset (UFFDBOX_PERSIST=1, docs/persist.md): the sandbox and
+ * a region for the largest input are made before the snapshot is taken, and
+ * kept out of it with this file's state, so that a restore never takes them
+ * back (a region made after it would be unmapped by the next restore).
+ */
+static void persist_prepare(size_t size)
+{
+	if (uffdbox__persist_taken()) {
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox_fuzz_input: a whole-target snapshot was taken before the "
+			     "first input was placed (the harness calls uffdbox_persist_auto() "
+			     "itself?): with uffdbox/fuzz.h, UFFDBOX_PERSIST=1 alone turns the "
+			     "reset on; remove the harness's own call (docs/persist.md)\n");
+		abort();
+	}
+	size_t cap = FUZZ_PERSIST_CAP;
+	const char *v = getenv("UFFDBOX_FUZZ_MAX_LEN");
+	if (v && *v) {
+		char *end;
+		unsigned long long n = strtoull(v, &end, 0);
+		if (*end || !n || n > (1ULL << 30)) {
+			uffdbox__say(STDERR_FILENO,
+				     "uffdbox_fuzz_input: UFFDBOX_FUZZ_MAX_LEN=%s: expected the "
+				     "largest input in bytes, 1 to 1 GiB\n",
+				     v);
+			abort();
+		}
+		cap = (size_t)n;
+	}
+	if (cap < size)
+		cap = size;
+	if (!F.sb || forked)
+		make_sandbox();
+	make_region(cap);
+	void *base;
+	size_t total;
+	uffdbox__region_span(uffdbox_sandbox_region(F.sb, F.region), &base, &total);
+	int rc = uffdbox_persist_keep(&F, sizeof(F));
+	if (rc == 0)
+		rc = uffdbox_persist_keep(base, total);
+	if (rc < 0)
+		die("keeping the input region out of the whole-target snapshot", rc);
+	F.persist_ready = true;
+}
+
 const uint8_t *uffdbox_fuzz_input(const uint8_t *data, size_t size)
 {
-	/* A per-input hook (whole-target reset) goes here, before the input
-	 * is placed. */
+	if (__builtin_expect(F.persist != 0, 0)) {
+		if (F.persist < 0) {
+			const char *v = getenv("UFFDBOX_PERSIST");
+			F.persist = v && v[0] == '1' && !v[1];
+		}
+		if (F.persist) {
+			if (!F.persist_ready)
+				persist_prepare(size);
+			uffdbox_persist_auto(); /* 1st: snapshot; later: restore */
+			if (size > F.cap) {
+				uffdbox__say(
+					STDERR_FILENO,
+					"uffdbox_fuzz_input: an input of %zu bytes, larger than "
+					"the %zu-byte region made before the whole-target "
+					"snapshot; set UFFDBOX_FUZZ_MAX_LEN to the largest "
+					"input (the engine's -max_len / MAX_FILE)\n",
+					size, F.cap);
+				abort();
+			}
+		}
+	}
 	if (__builtin_expect(!F.sb || forked || size > F.cap, 0)) {
 		if (!F.sb || forked)
 			make_sandbox();

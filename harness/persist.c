@@ -1158,6 +1158,11 @@ static int env_opts(struct uffdbox_persist_opts *o)
 	return 0;
 }
 
+bool uffdbox__persist_taken(void)
+{
+	return P && P->taken;
+}
+
 int uffdbox_persist_auto(void)
 {
 	static int on = -1; /* set on the first call, before take(): survives */

@@ -8,6 +8,11 @@
  * that finds an earlier input's traces aborts.  Run once per process (or
  * with the reset, UFFDBOX_PERSIST=1) it never does.  It has one real bug
  * too, an input starting with "BUG!", which crashes wherever it runs.
+ *
+ * Built twice: calling uffdbox_persist_auto() itself (persist_stateful),
+ * and with -DVIA_FUZZ_INPUT calling only uffdbox_fuzz_input()
+ * (persist_stateful_fuzzh), whose switch turns the reset on; with
+ * -DALSO_AUTO too, the double call that it refuses.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -17,7 +22,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifdef VIA_FUZZ_INPUT
+#include <uffdbox/fuzz.h>
 #include <uffdbox/persist.h>
+#else
+#include <uffdbox/persist.h>
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,7 +56,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+#ifdef VIA_FUZZ_INPUT
+#ifdef ALSO_AUTO /* the mistake uffdbox_fuzz_input() stops with its cause */
 	uffdbox_persist_auto();
+#endif
+	data = uffdbox_fuzz_input(data, size);
+#else
+	uffdbox_persist_auto();
+#endif
 
 	if (seen || list || left_mapped || !setup_block || setup_block[299] != 's') {
 		fprintf(stderr, "stateful: state leaked from an earlier input (seen=%d)\n", seen);

@@ -31,8 +31,16 @@
  *                             the event log of the input being run is
  *                             written to FILE (JSON Lines,
  *                             docs/event-log.md).
+ *   UFFDBOX_PERSIST=1         whole-target reset (uffdbox/persist.h): the
+ *                             first call snapshots the process, every
+ *                             later one puts it back before placing the
+ *                             input - no other call in the harness.  The
+ *                             input region is made before the snapshot,
+ *                             for inputs up to UFFDBOX_FUZZ_MAX_LEN bytes
+ *                             (default 1 MiB, AFL++'s largest); a larger
+ *                             input aborts with that knob named.
  *
- * See docs/fuzz-your-library.md.
+ * See docs/fuzz-your-library.md and docs/persist.md.
  */
 #ifndef UFFDBOX_FUZZ_H
 #define UFFDBOX_FUZZ_H
