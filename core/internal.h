@@ -115,6 +115,17 @@ int uffdbox__snapshot_range(const struct uffdbox_snapshot *s, int i, uintptr_t *
  * all its snapshots with one scan).  Other modes restore every range.
  */
 ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t which);
+struct page_region;
+/*
+ * uffdbox__snapshot_restore_runs - restore range @i of a WP_ASYNC adaptive
+ * snapshot from @runs, the written pages a PAGEMAP_SCAN of the caller's
+ * found in it (sorted, inside the range): the range's own scan is saved.
+ * Hot pages must be among them (they are: unprotected, they read as
+ * written).  Returns the pages copied back; -EOPNOTSUPP in another mode
+ * (use _restore_some), -EINVAL for a run outside the range.
+ */
+ssize_t uffdbox__snapshot_restore_runs(struct uffdbox_snapshot *s, int i,
+				       const struct page_region *runs, int n);
 
 /* Does snapshot @s track writes through the signal backend (no userfaultfd:
  * protection changes and SIGSEGV)? */

@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <link.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@
 #define HUGE_RANGE   (64ULL << 30)
 #define LAYOUT_EVERY 64 /* restores between two full reads of the layout */
 #define PRESCAN_VEC  128
+#define MAXRUNS	     1024 /* written runs a restore takes from the scan of all */
 
 struct pmap {
 	uintptr_t start, end;
@@ -85,6 +87,15 @@ struct persist {
 	uintptr_t brk0;
 	struct span fdrun[MAXFDRUN]; /* closed descriptor numbers at take() */
 	int nfdrun;
+	/* The fast check that no descriptor came or went (see fds_as_taken):
+	 * /proc/self/fd held open, its size (the count of open descriptors,
+	 * Linux 6.2+; 0 before: no fast check) and the descriptors at take(). */
+	int fdsfd;
+	unsigned char open_fd[4096 / 8]; /* record_fds()'s scratch */
+	int64_t nfd0;
+	int fd0[MAXFDRUN];
+	struct pollfd pfd[MAXFDRUN];
+	int nfd0_listed;
 	int taskfd;
 	int statmfd;	     /* /proc/self/statm: the process's size, cheaply */
 	uint64_t vmsize0;    /* its first field at take() */
@@ -93,6 +104,18 @@ struct persist {
 	uintptr_t lo, hi;    /* the span every snapshotted range is in */
 	uint64_t want[MAXSNAP];
 	struct page_region vec[PRESCAN_VEC];
+	/* Every snapshotted range in address order, with the written runs
+	 * the scan of all found in it: restored from those, without a scan
+	 * of its own (have_runs: the runs are complete). */
+	struct rrange {
+		uintptr_t start, end;
+		int snap, j;  /* snapshot object, range in it */
+		int first, n; /* its runs in runs[] */
+		bool check;   /* replaced() looks at it */
+	} rr[MAXSNAP * PER_SNAP];
+	int nrr;
+	struct page_region runs[MAXRUNS];
+	bool have_runs;
 	struct uffdbox_persist_stats st;
 	unsigned int since_verify;
 	char keepbuf[KEEPBUF];
@@ -127,6 +150,7 @@ static int get_state(void)
 	P = p;
 	P->taskfd = -1;
 	P->statmfd = -1;
+	P->fdsfd = -1;
 	P->pagemap = -1;
 	return 0;
 }
@@ -315,13 +339,21 @@ struct linux_dirent64 {
 static int record_fds(void)
 {
 	static const unsigned int none = ~0u;
+	/* kept open for fds_as_taken(), and so one of the descriptors taken
+	 * (a rebuild records them again: its old one goes first) */
+	if (P->fdsfd >= 0)
+		close(P->fdsfd);
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
+	P->fdsfd = dfd;
+	P->nfd0_listed = 0;
+	int listed = 0;
 	/* a bitmap of open descriptors below 4096; any above count as open
 	 * too: the run past the highest open one closes everything */
-	static unsigned char open_fd[4096 / 8]; /* .bss: only used in take() */
-	memset(open_fd, 0, sizeof(open_fd));
+	unsigned char *open_fd = P->open_fd; /* ours: rebuild() runs this after
+					       * the snapshot, .bss would differ */
+	memset(open_fd, 0, sizeof(P->open_fd));
 	unsigned int maxfd = 0;
 	char *buf = P->mapsbuf;
 	for (;;) {
@@ -329,6 +361,7 @@ static int record_fds(void)
 		if (n < 0) {
 			int e = -errno;
 			close(dfd);
+			P->fdsfd = -1;
 			return e;
 		}
 		if (n == 0)
@@ -336,7 +369,10 @@ static int record_fds(void)
 		for (long off = 0; off < n;) {
 			struct linux_dirent64 *d = (void *)(buf + off);
 			uint64_t v;
-			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && v != (uint64_t)dfd) {
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0) {
+				if (P->nfd0_listed < MAXFDRUN)
+					P->fd0[P->nfd0_listed++] = (int)v;
+				listed++;
 				if (v < 4096)
 					open_fd[v / 8] |= (unsigned char)(1u << (v % 8));
 				if (v > maxfd)
@@ -345,7 +381,12 @@ static int record_fds(void)
 			off += d->d_reclen;
 		}
 	}
-	close(dfd);
+	/* the fast check only where the kernel counts (st_size) and every
+	 * descriptor fits in fd0[] */
+	struct stat st;
+	P->nfd0 = fstat(dfd, &st) == 0 && st.st_size == listed && listed <= MAXFDRUN
+			  ? (int64_t)st.st_size
+			  : -1;
 	P->nfdrun = 0;
 	unsigned int top = maxfd < 4096 ? maxfd : 4095;
 	for (unsigned int fd = 0; fd <= top && P->nfdrun < MAXFDRUN - 1;) {
@@ -371,6 +412,29 @@ static int other_threads(void)
 	if (fstat(P->taskfd, &sb) < 0)
 		return -errno;
 	return (int)sb.st_nlink - 3;
+}
+
+/*
+ * No descriptor opened or closed since take(): as many are open as then,
+ * and each of those still is - then no other can be.  One fstat() and a
+ * fcntl() per descriptor, where closing the runs between them costs a walk
+ * of the whole descriptor table per run (tens of microseconds with
+ * uffdbox's own descriptors moved near RLIMIT_NOFILE).
+ */
+static bool fds_as_taken(void)
+{
+	struct stat st;
+	if (P->nfd0 < 0 || fstat(P->fdsfd, &st) < 0 || st.st_size != P->nfd0)
+		return false;
+	/* one poll() for all: a closed one comes back POLLNVAL */
+	for (int i = 0; i < P->nfd0_listed; i++)
+		P->pfd[i] = (struct pollfd){.fd = P->fd0[i]};
+	if (poll(P->pfd, (nfds_t)P->nfd0_listed, 0) < 0)
+		return false;
+	for (int i = 0; i < P->nfd0_listed; i++)
+		if (P->pfd[i].revents & POLLNVAL)
+			return false;
+	return true;
 }
 
 /* The process's size in pages (statm's first field), or 0. */
@@ -547,8 +611,55 @@ static void snaps_free(void)
 
 /* Record the layout now; mappings overlapping a snapshotted range are
  * marked as such. */
+/* P->rr: every snapshotted range, sorted by address (insertion sort: no
+ * heap here, and the ranges come nearly sorted). */
+static void index_ranges(void)
+{
+	P->nrr = 0;
+	for (int i = 0; i < P->nsnap; i++) {
+		uintptr_t a, b;
+		const char *sh;
+		for (int j = 0; uffdbox__snapshot_range(P->snaps[i], j, &a, &b, &sh) == 0 &&
+				P->nrr < MAXSNAP * PER_SNAP;
+		     j++) {
+			int k = P->nrr++;
+			while (k > 0 && P->rr[k - 1].start > a) {
+				P->rr[k] = P->rr[k - 1];
+				k--;
+			}
+			P->rr[k] = (struct rrange){.start = a, .end = b, .snap = i, .j = j};
+		}
+	}
+}
+
+/*
+ * Which ranges replaced() looks at: those in the heap or in an anonymous
+ * mapping of their own - what allocators replace in place (mmap MAP_FIXED
+ * over memory they decommit).  Not a file's .data (replaced by another
+ * mapping, the layout read every LAYOUT_EVERY restores differs) nor the
+ * .bss right after it (no allocator's): each range checked costs a
+ * syscall per restore.
+ */
+static void mark_checked(void)
+{
+	for (int x = 0; x < P->nrr; x++) {
+		struct rrange *r = &P->rr[x];
+		r->check = false;
+		for (int i = 0; i < P->nlayout; i++) {
+			const struct pmap *l = &P->layout[i];
+			if (l->start > r->start || l->end <= r->start)
+				continue;
+			bool bss =
+				i > 0 && P->layout[i - 1].end == l->start && P->layout[i - 1].file;
+			r->check = !l->file && !bss;
+			break;
+		}
+	}
+}
+
 static int record_layout(void)
 {
+	index_ranges();
 	P->lo = UINTPTR_MAX;
 	P->hi = 0;
 	for (int i = 0; i < P->nspan; i++) {
@@ -566,6 +677,7 @@ static int record_layout(void)
 			if (P->snap[k].start < P->layout[i].end &&
 			    P->snap[k].end > P->layout[i].start)
 				P->layout[i].snap = true;
+	mark_checked();
 	return 0;
 }
 
@@ -888,11 +1000,16 @@ static void keep_put_back(void)
  */
 static void prescan(void)
 {
+	P->have_runs = false;
 	for (int i = 0; i < P->nsnap; i++)
 		P->want[i] = ~(uint64_t)0;
 	if (P->mode != UFFDBOX_SNAPSHOT_WP_ASYNC || P->pagemap < 0 || P->lo >= P->hi)
 		return;
 	uint64_t want[MAXSNAP] = {0};
+	int k = 0, nruns = 0;
+	bool overflow = false;
+	for (int i = 0; i < P->nrr; i++)
+		P->rr[i].n = 0;
 	for (uintptr_t from = P->lo; from < P->hi;) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
@@ -901,26 +1018,108 @@ static void prescan(void)
 			.vec = (uintptr_t)P->vec,
 			.vec_len = PRESCAN_VEC,
 			.category_inverted = PAGE_IS_FILE,
-			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE,
+			/* WPALLOWED is known per mapping: the kernel skips
+			 * every mapping not registered for async write
+			 * protection (code, stacks, kept ranges, uffdbox's
+			 * own) without walking its page tables; a snapshotted
+			 * mapping replaced by an unregistered one is found by
+			 * replaced() instead */
+			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_WPALLOWED,
 			.return_mask = PAGE_IS_WRITTEN,
 		};
 		int n = ioctl(P->pagemap, PAGEMAP_SCAN, &arg);
 		if (n < 0)
 			return;
-		for (int k = 0; k < n; k++)
-			for (int i = 0; i < P->nsnap; i++) {
-				uintptr_t a, b;
-				const char *sh;
-				for (int j = 0;
-				     uffdbox__snapshot_range(P->snaps[i], j, &a, &b, &sh) == 0; j++)
-					if (a < P->vec[k].end && b > P->vec[k].start)
-						want[i] |= (uint64_t)1 << j;
+		/* runs and ranges both in address order: one merge walk; a
+		 * range's runs come out contiguous in runs[] */
+		for (int v = 0; v < n; v++) {
+			uintptr_t vs = P->vec[v].start, ve = P->vec[v].end;
+			while (k < P->nrr && P->rr[k].end <= vs)
+				k++;
+			for (int x = k; x < P->nrr && P->rr[x].start < ve; x++) {
+				struct rrange *r = &P->rr[x];
+				want[r->snap] |= (uint64_t)1 << r->j;
+				if (overflow || nruns == MAXRUNS) {
+					overflow = true;
+					continue;
+				}
+				if (!r->n)
+					r->first = nruns;
+				P->runs[nruns++] = (struct page_region){
+					.start = vs > r->start ? vs : r->start,
+					.end = ve < r->end ? ve : r->end,
+				};
+				r->n++;
 			}
+		}
 		if (n < PRESCAN_VEC || arg.walk_end <= from)
 			break;
 		from = arg.walk_end;
 	}
 	memcpy(P->want, want, sizeof(want));
+	P->have_runs = !overflow;
+}
+
+/*
+ * A snapshotted range no longer registered: a mapping replaced in place by
+ * one as large (mmap MAP_FIXED over it, as allocators decommit), which
+ * neither the process's size nor prescan() sees (the ranges mark_checked()
+ * chose).  One PAGEMAP_SCAN per run
+ * of adjacent ranges asks for pages of mappings *not* registered for async
+ * write protection: the registered ones are skipped whole, without a
+ * page-table walk, so each costs about a syscall.  True on any failure
+ * (the caller then rebuilds: slow, never wrong).
+ */
+static bool replaced(void)
+{
+	struct page_region one;
+	for (int x = 0; x < P->nrr;) {
+		if (!P->rr[x].check) {
+			x++;
+			continue;
+		}
+		uintptr_t a = P->rr[x].start, b = P->rr[x].end;
+		while (++x < P->nrr && P->rr[x].check && P->rr[x].start == b)
+			b = P->rr[x].end;
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg),
+			.start = a,
+			.end = b,
+			.vec = (uintptr_t)&one,
+			.vec_len = 1,
+			.category_inverted = PAGE_IS_WPALLOWED,
+			.category_mask = PAGE_IS_WPALLOWED,
+		};
+		if (ioctl(P->pagemap, PAGEMAP_SCAN, &arg) != 0)
+			return true;
+	}
+	return false;
+}
+
+/* Restore from the runs prescan() found: 1 done, 0 not possible here (the
+ * caller restores the usual way), -EPERM memory no longer registered, or
+ * -errno. */
+static int restore_from_runs(ssize_t *total)
+{
+	bool any = false;
+	for (int x = 0; x < P->nrr; x++) {
+		struct rrange *r = &P->rr[x];
+		if (!r->n)
+			continue;
+		ssize_t c = uffdbox__snapshot_restore_runs(P->snaps[r->snap], r->j,
+							   &P->runs[r->first], r->n);
+		if (c == -EOPNOTSUPP && !any) /* (all of one mode: the first says) */
+			return 0;
+		/* re-arming met memory no longer registered (a mapping
+		 * replaced in place): bring all back */
+		if (c == -ENOENT || c == -EPERM)
+			return -EPERM;
+		if (c < 0)
+			return (int)c;
+		*total += c;
+		any = true;
+	}
+	return 1;
 }
 
 ssize_t uffdbox_persist_restore(void)
@@ -966,19 +1165,34 @@ ssize_t uffdbox_persist_restore(void)
 		if (rc < 0)
 			return rc;
 	}
-	for (int i = 0; i < P->nfdrun; i++)
-		syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
-			(unsigned int)P->fdrun[i].end, 0);
+	if (!fds_as_taken())
+		for (int i = 0; i < P->nfdrun; i++)
+			syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
+				(unsigned int)P->fdrun[i].end, 0);
 	bool again = rc == 1 || shrunk;
 	/* every LAYOUT_EVERY restores, every range's own scan too: the one
 	 * scan of all does not see a dropped page of a private file mapping
 	 * read back in from the file (a file page again) */
+	P->have_runs = false;
 	if (!again && !full)
 		prescan();
 	else
 		for (int i = 0; i < P->nsnap; i++)
 			P->want[i] = ~(uint64_t)0;
-	for (int i = 0; i < P->nsnap && !again; i++) {
+	if (!again && P->have_runs && replaced())
+		again = true;
+	if (!again && P->have_runs) {
+		rc = restore_from_runs(&total);
+		if (rc == -EPERM)
+			again = true;
+		else if (rc < 0)
+			return rc;
+		else if (rc == 1)
+			P->have_runs = true; /* done: skip the loop below */
+		else
+			P->have_runs = false;
+	}
+	for (int i = 0; i < P->nsnap && !again && !P->have_runs; i++) {
 		ssize_t c = uffdbox__snapshot_restore_some(P->snaps[i], P->want[i]);
 		/* -EPERM: PAGEMAP_SCAN met memory no longer registered (unmapped
 		 * and mapped again at the same place): bring all back */

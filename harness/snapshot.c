@@ -870,6 +870,30 @@ ssize_t uffdbox__snapshot_restore_some(struct uffdbox_snapshot *s, uint64_t whic
 	return total;
 }
 
+ssize_t uffdbox__snapshot_restore_runs(struct uffdbox_snapshot *s, int i,
+				       const struct page_region *runs, int n)
+{
+	if (!s || !s->taken || i < 0 || i >= s->n)
+		return -EINVAL;
+	if (s->mode != UFFDBOX_SNAPSHOT_WP_ASYNC || s->eager)
+		return -EOPNOTSUPP;
+	struct snap_range *r = &s->r[i];
+	struct rearm ra = {0};
+	ssize_t copied = 0;
+	for (int k = 0; k < n; k++) {
+		if (runs[k].start < r->start || runs[k].end > r->end ||
+		    runs[k].start >= runs[k].end)
+			return -EINVAL;
+		copied += settle_run(s, r, (runs[k].start - r->start) / PAGE,
+				     (runs[k].end - r->start) / PAGE, &ra);
+	}
+	int rc = rearm_finish(s, r, &ra);
+	if (rc < 0)
+		return rc;
+	s->st.copied += (uint64_t)copied;
+	return copied;
+}
+
 void uffdbox_snapshot_stats(const struct uffdbox_snapshot *s, struct uffdbox_snapshot_stats *st)
 {
 	*st = s->st;

@@ -147,6 +147,43 @@ TEST_CASE(persist_mappings, TMEM_NONE, 0)
 	ASSERT_GE(st.rebuilt, 3);
 }
 
+/* A mapping replaced in place by one as large (mmap MAP_FIXED over it, as
+ * allocators decommit memory): the process's size does not change, the
+ * new mapping is not tracked; its contents must come back all the same. */
+TEST_CASE(persist_mapping_replaced, TMEM_NONE, 0)
+{
+	size_t len = 8 * 4096;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(m != MAP_FAILED);
+	memset(m, 'm', len);
+	take_or_skip(UFFDBOX_SNAPSHOT_AUTO, 0);
+	struct uffdbox_persist_stats st;
+	ASSERT_OK(uffdbox_persist_stats(&st));
+	if (st.mode != UFFDBOX_SNAPSHOT_WP_ASYNC)
+		SKIP("wp-sync does not see a mapping replaced in place (docs/persist.md, "
+		     "Limits)");
+	for (int round = 0; round < 3; round++) {
+		char *r = mmap(m, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		ASSERT(r == m);
+		m[5] = 'x';
+		ASSERT_GE(uffdbox_persist_restore(), 0);
+		for (size_t i = 0; i < len; i += 512)
+			ASSERT_EQ(m[i], 'm');
+		ASSERT_EQ(m[5], 'm');
+		m[4096] = 'y'; /* tracked again */
+		ASSERT_GE(uffdbox_persist_restore(), 1);
+		ASSERT_EQ(m[4096], 'm');
+		/* replaced and not even touched: nothing reads as written */
+		ASSERT(mmap(m, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			    -1, 0) == m);
+		ASSERT_GE(uffdbox_persist_restore(), 0);
+		ASSERT_EQ(m[0], 'm');
+		ASSERT_EQ(m[len - 1], 'm');
+	}
+	ASSERT_EQ(uffdbox_persist_verify(), 0);
+}
+
 /* Descriptors opened by an input are closed; those from before stay. */
 TEST_CASE(persist_fds, TMEM_NONE, 0)
 {
@@ -161,6 +198,33 @@ TEST_CASE(persist_fds, TMEM_NONE, 0)
 	ASSERT_EQ(fcntl(a, F_GETFD), -1);
 	ASSERT_EQ(fcntl(900, F_GETFD), -1);
 	ASSERT_GE(fcntl(before, F_GETFD), 0);
+}
+
+/* An input that closes a descriptor of the snapshot and opens one
+ * elsewhere leaves as many open as there were: the new one is still
+ * closed (the restore's fast check sees the old one gone). */
+TEST_CASE(persist_fds_swapped, TMEM_NONE, 0)
+{
+	int before = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(before, 0);
+	take_or_skip(UFFDBOX_SNAPSHOT_AUTO, 0);
+	int a = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(a, 0);
+	ASSERT_EQ(dup2(a, 901), 901);
+	ASSERT_EQ(close(a), 0);
+	ASSERT_EQ(close(before), 0);
+	ASSERT_GE(uffdbox_persist_restore(), 0);
+	ASSERT_EQ(fcntl(901, F_GETFD), -1);
+	/* once more, with as many open as at take() again: a new one at a
+	 * number free then is closed */
+	int c = open("/dev/null", O_RDONLY | O_CLOEXEC); /* before's number */
+	ASSERT_EQ(c, before);
+	int d = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(d, 0);
+	ASSERT_EQ(dup2(d, 902), 902);
+	ASSERT_EQ(close(d), 0);
+	ASSERT_GE(uffdbox_persist_restore(), 0);
+	ASSERT_EQ(fcntl(902, F_GETFD), -1);
 }
 
 static int thread_pipe[2];
