@@ -720,6 +720,42 @@ static int keep_rseq(void)
 	return uffdbox_persist_keep((void *)a, __rseq_size < 32 ? 32 : __rseq_size);
 }
 
+/*
+ * Lazy binding: the first call of a function through the PLT has ld.so
+ * write its address into the object's .got.plt.  Restored, every slot would
+ * be bound again at its first call of every input (a resolver run, a
+ * written page).  Each loaded object's .got.plt (DT_PLTGOT, DT_PLTRELSZ) is
+ * kept instead: a slot bound once stays bound, as in a process that never
+ * restores.  (Under -z now it is read-only by then, outside any snapshot.)
+ */
+static int keep_got(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	int *kept = arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type != PT_DYNAMIC)
+			continue;
+		const ElfW(Dyn) *d = (const void *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+		uintptr_t got = 0;
+		size_t relsz = 0, relent = sizeof(ElfW(Rela));
+		for (; d->d_tag != DT_NULL; d++) {
+			if (d->d_tag == DT_PLTGOT)
+				got = d->d_un.d_ptr;
+			else if (d->d_tag == DT_PLTRELSZ)
+				relsz = d->d_un.d_val;
+			else if (d->d_tag == DT_PLTREL && d->d_un.d_val == DT_REL)
+				relent = sizeof(ElfW(Rel));
+		}
+		/* ld.so relocates these entries in place, but not in every object */
+		if (got && got < info->dlpi_addr)
+			got += info->dlpi_addr;
+		if (got && relsz &&
+		    uffdbox_persist_keep((void *)got, (3 + relsz / relent) * sizeof(void *)) == 0)
+			(*kept)++;
+	}
+	return 0;
+}
+
 static int take(const struct uffdbox_persist_opts *opts)
 {
 	struct uffdbox_persist_opts o = {.sz = sizeof(o)};
@@ -767,6 +803,11 @@ static int take(const struct uffdbox_persist_opts *opts)
 		return rc;
 	}
 	P->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); /* optional */
+	/* A program that has not allocated yet gets its heap from the libc
+	 * calls below (opendir): make it exist before the layout is read, or
+	 * the first restore finds a [heap] it cannot bring back. */
+	void *volatile first = malloc(1); /* (volatile: a pair the compiler keeps) */
+	free(first);
 	rc = settled_threads();
 	if (rc != 0) {
 		uffdbox__explain(eb, el,
@@ -782,7 +823,8 @@ static int take(const struct uffdbox_persist_opts *opts)
 	rc = keep_rseq();
 	if (rc < 0)
 		return rc;
-	int kept = keep_engine_symbols();
+	int kept = keep_engine_symbols(), gots = 0;
+	dl_iterate_phdr(keep_got, &gots);
 	int n = read_maps(P->cur, MAXMAP);
 	if (n < 0) {
 		uffdbox__explain(eb, el, "reading /proc/self/maps: %s", strerror(-n));
@@ -839,10 +881,10 @@ static int take(const struct uffdbox_persist_opts *opts)
 	for (int i = 0; i < P->nspan; i++)
 		P->st.bytes += P->snap[i].end - P->snap[i].start;
 	if (o.verbose) {
-		say("uffdbox persist: %s, %d ranges, %llu KiB, %d engine symbols kept, %d kept "
-		    "ranges\n",
+		say("uffdbox persist: %s, %d ranges, %llu KiB, %d engine symbols kept, %d "
+		    ".got.plt kept, %d kept ranges\n",
 		    uffdbox_snapshot_mode_name(P->mode), P->nspan,
-		    (unsigned long long)(P->st.bytes >> 10), kept, P->nkeep);
+		    (unsigned long long)(P->st.bytes >> 10), kept, gots, P->nkeep);
 		for (int i = 0; i < P->nlayout; i++)
 			if (P->layout[i].snap)
 				say("uffdbox persist:   %#lx-%#lx %s %s\n",
