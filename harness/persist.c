@@ -112,6 +112,7 @@ struct persist {
 		int snap, j;  /* snapshot object, range in it */
 		int first, n; /* its runs in runs[] */
 		bool check;   /* replaced() looks at it */
+		char *shadow; /* its snapshot's copy */
 	} rr[MAXSNAP * PER_SNAP];
 	int nrr;
 	struct page_region runs[MAXRUNS];
@@ -627,7 +628,8 @@ static void index_ranges(void)
 				P->rr[k] = P->rr[k - 1];
 				k--;
 			}
-			P->rr[k] = (struct rrange){.start = a, .end = b, .snap = i, .j = j};
+			P->rr[k] = (struct rrange){
+				.start = a, .end = b, .snap = i, .j = j, .shadow = (char *)sh};
 		}
 	}
 }
@@ -1016,6 +1018,29 @@ static void keep_save(void)
 	}
 }
 
+/* The snapshot's copy of byte @a, or NULL (P->rr is sorted). */
+static char *shadow_at(uintptr_t a)
+{
+	int lo = 0, hi = P->nrr;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (P->rr[mid].end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < P->nrr && P->rr[lo].start <= a)
+		return P->rr[lo].shadow + (a - P->rr[lo].start);
+	return NULL;
+}
+
+/*
+ * Put the kept bytes back where the restore changed them, and into the
+ * snapshot's copy too: the next restore then finds them equal and writes
+ * nothing (a write here would make the page written again - copied back
+ * and written over at every restore: a bound .got.plt slot, an engine
+ * counter that settled).
+ */
 static void keep_put_back(void)
 {
 	size_t off = 0;
@@ -1023,7 +1048,13 @@ static void keep_put_back(void)
 		size_t len = P->part[i].end - P->part[i].start;
 		if (off + len > KEEPBUF)
 			break;
-		memcpy((void *)P->part[i].start, P->keepbuf + off, len);
+		char *m = (char *)P->part[i].start, *k = P->keepbuf + off;
+		if (memcmp(m, k, len) != 0) {
+			memcpy(m, k, len);
+			char *sh = shadow_at(P->part[i].start);
+			if (sh)
+				memcpy(sh, k, len);
+		}
 		off += len;
 	}
 }
