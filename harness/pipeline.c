@@ -246,12 +246,17 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 	char *buf = NULL;
 	ssize_t r;
 
+	/* (a resolution set already stays: a held fault released with the
+	 * region's own contents is "released", as docs/event-log.md says) */
 	if (!src && R->pol.source == UFFDBOX_SOURCE_ZERO) {
-		rec->resolution = UFFDBOX_RES_ZERO;
+		if (!rec->resolution)
+			rec->resolution = UFFDBOX_RES_ZERO;
 		src = sb->zeros;
 	} else if (!src) {
 		buf = claim_scratch(R, &slot);
-		rec->resolution = (uint8_t)fill_page(R, ri, page, buf);
+		enum uffdbox_resolution got = fill_page(R, ri, page, buf);
+		if (!rec->resolution)
+			rec->resolution = (uint8_t)got;
 		src = buf;
 	}
 	rec->digest = src == sb->zeros		   ? R->zero_digest

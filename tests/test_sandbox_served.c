@@ -142,6 +142,28 @@ TEST_CASE(sandbox_pause_wp_release, TMEM_NONE, UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 	uffdbox_sandbox_free(sb);
 }
 
+/* Released without contents: the region's own (zeros here), and the log
+ * still says "released", not the source's name. */
+TEST_CASE(sandbox_pause_release_own_contents, TMEM_NONE, 0)
+{
+	struct uffdbox_sandbox *sb = served(false, 0);
+	int ri = add(sb, "held", 1, &pause_policy);
+	struct reader a = {.addr = base(sb, ri) + 3, .got = 1};
+	pthread_t ta;
+	ASSERT_EQ(pthread_create(&ta, NULL, read_main, &a), 0);
+	struct uffdbox_paused pz;
+	ASSERT_OK(uffdbox_sandbox_wait_paused(sb, ri, 0, 5000, &pz));
+	ASSERT_OK(uffdbox_sandbox_release(sb, pz.id, NULL));
+	pthread_join(ta, NULL);
+	ASSERT_EQ(a.got, 0);
+	struct uffdbox_record r;
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 1);
+	ASSERT_OK(uffdbox_sandbox_log_get(sb, 0, &r));
+	ASSERT_EQ(r.kind, UFFDBOX_EV_MISSING);
+	ASSERT_EQ(r.resolution, UFFDBOX_RES_RELEASED);
+	uffdbox_sandbox_free(sb);
+}
+
 TEST_CASE(sandbox_watchdog_releases, TMEM_NONE, 0)
 {
 	struct uffdbox_sandbox *sb = served(false, 200);

@@ -48,7 +48,7 @@ struct uffdbox_snapshot_opts {
 	 * @keep_restores restores in a row is it write-protected again.  A
 	 * target that writes the same pages for every input then restores with
 	 * one scan and the copies, and no re-protection at all.
-	 *   keep_restores  0: the default (16)
+	 *   keep_restores  0: the default (4)
 	 *   eager          true: re-protect every written page at each restore
 	 *                  (the plain uffd-wp scheme; @keep_restores ignored)
 	 */
