@@ -126,6 +126,13 @@ struct page_region;
  */
 ssize_t uffdbox__snapshot_restore_runs(struct uffdbox_snapshot *s, int i,
 				       const struct page_region *runs, int n);
+/*
+ * uffdbox__snapshot_registered - WP_SYNC, after a restore: is range @i's
+ * mapping still the registered one (not replaced in place by another as
+ * large, where writes raise no fault)?  1 yes, 0 no, -EOPNOTSUPP in
+ * another mode, or -errno.  One ioctl.
+ */
+int uffdbox__snapshot_registered(struct uffdbox_snapshot *s, int i);
 
 /* Does snapshot @s track writes through the signal backend (no userfaultfd:
  * protection changes and SIGSEGV)? */

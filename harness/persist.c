@@ -1276,6 +1276,12 @@ ssize_t uffdbox_persist_restore(void)
 		else
 			total += c;
 	}
+	/* WP_SYNC: an anonymous mapping replaced in place raises no fault
+	 * when written: ask the kernel whether each is still registered */
+	for (int x = 0; x < P->nrr && !again && P->mode == UFFDBOX_SNAPSHOT_WP_SYNC; x++)
+		if (P->rr[x].check &&
+		    uffdbox__snapshot_registered(P->snaps[P->rr[x].snap], P->rr[x].j) == 0)
+			again = true;
 	if (again) {
 		rc = rebuild();
 		if (rc < 0)

@@ -894,6 +894,38 @@ ssize_t uffdbox__snapshot_restore_runs(struct uffdbox_snapshot *s, int i,
 	return copied;
 }
 
+int uffdbox__snapshot_registered(struct uffdbox_snapshot *s, int i)
+{
+	if (!s || i < 0 || i >= s->n)
+		return -EINVAL;
+	if (s->mode != UFFDBOX_SNAPSHOT_WP_SYNC || s->signals)
+		return -EOPNOTSUPP;
+	struct snap_range *r = &s->r[i];
+	/* UFFDIO_ZEROPAGE on the first page: -EEXIST where the mapping is
+	 * registered and the page present (a restore leaves every page of the
+	 * range present), -ENOENT where the mapping is not registered (a new
+	 * one in its place) */
+	ssize_t rc = uffdbox_uffd_zeropage(s->u, (void *)r->start, PAGE, UFFDBOX_DONTWAKE);
+	if (rc == -EEXIST)
+		return 1;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc == (ssize_t)PAGE) {
+		/* it was absent after all and reads zeros now: the snapshot's
+		 * contents back, protected, as a restore leaves a page */
+		memcpy((void *)r->start, r->shadow, PAGE);
+		atomic_store_explicit(&r->dirty[0], 0, memory_order_relaxed);
+		if (r->hot && r->hot[0]) {
+			r->hot[0] = 0;
+			r->nhot--;
+			s->st.hot--;
+		}
+		int a = arm(s, r->start, PAGE);
+		return a < 0 ? a : 1;
+	}
+	return rc < 0 ? (int)rc : 1;
+}
+
 void uffdbox_snapshot_stats(const struct uffdbox_snapshot *s, struct uffdbox_snapshot_stats *st)
 {
 	*st = s->st;

@@ -157,11 +157,6 @@ TEST_CASE(persist_mapping_replaced, TMEM_NONE, 0)
 	ASSERT(m != MAP_FAILED);
 	memset(m, 'm', len);
 	take_or_skip(UFFDBOX_SNAPSHOT_AUTO, 0);
-	struct uffdbox_persist_stats st;
-	ASSERT_OK(uffdbox_persist_stats(&st));
-	if (st.mode != UFFDBOX_SNAPSHOT_WP_ASYNC)
-		SKIP("wp-sync does not see a mapping replaced in place (docs/persist.md, "
-		     "Limits)");
 	for (int round = 0; round < 3; round++) {
 		char *r = mmap(m, len, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
