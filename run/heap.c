@@ -13,7 +13,9 @@
  *    (malloc/malloc.c: chunk_is_mmapped, munmap_chunk).  Small blocks, in
  *    the arenas, are left alone: ASan's job, not ours.
  *  - An allocation that returns such a block records its stack (the block
- *    is as costly as an mmap already; small ones cost one load).
+ *    is as costly as an mmap already).  Every other call costs one inline
+ *    test of the block, maybe_mapped(), around the real call: no lock, no
+ *    table, no stack frame for free (docs/use-after-unmap.md).
  *  - free() and realloc() call glibc's own first (its statistics and its
  *    adaptive threshold stay exact), then take back what it unmapped with
  *    MAP_FIXED_NOREPLACE and quarantine it (uffdbox__run_reserve): a later
