@@ -13,7 +13,9 @@
  *    (malloc/malloc.c: chunk_is_mmapped, munmap_chunk).  Small blocks, in
  *    the arenas, are left alone: ASan's job, not ours.
  *  - An allocation that returns such a block records its stack (the block
- *    is as costly as an mmap already; small ones cost one load).
+ *    is as costly as an mmap already).  Every other call costs one inline
+ *    test of the block, maybe_mapped(), around the real call: no lock, no
+ *    table, no stack frame for free (docs/use-after-unmap.md).
  *  - free() and realloc() call glibc's own first (its statistics and its
  *    adaptive threshold stay exact), then take back what it unmapped with
  *    MAP_FIXED_NOREPLACE and quarantine it (uffdbox__run_reserve): a later
@@ -79,11 +81,9 @@ static struct block *table; /* open addressing, linear probing */
 static size_t nblocks;
 static pthread_mutex_t hmu = PTHREAD_MUTEX_INITIALIZER;
 
-static void resolve(void)
+static void resolve_slow(void)
 {
 	static _Atomic bool resolving;
-	if (atomic_load_explicit(&resolved, memory_order_acquire))
-		return;
 	/* glibc's own until the lookup is done: a malloc inside dlsym (or in
 	 * another thread meanwhile) has something to call, and a nested call
 	 * here returns at once instead of recursing. */
@@ -114,6 +114,14 @@ static void resolve(void)
 	NEXT(pvalloc)
 #undef NEXT
 	atomic_store_explicit(&resolved, true, memory_order_release);
+}
+
+/* The real functions, looked up on the first call (one load and a branch
+ * afterwards). */
+static inline void resolve(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&resolved, memory_order_acquire), 0))
+		resolve_slow();
 }
 
 static bool in_glibc(void *fn)
@@ -213,18 +221,31 @@ static bool table_take(uintptr_t key, struct block *out)
 
 /* --- tracking --------------------------------------------------------------- */
 
-static bool heap_tracked(void)
+/*
+ * The fast path: is @p possibly a block glibc mapped on its own?  Every
+ * interposer asks this of every block, so it is kept to what must be read:
+ * heap_on (false unless the allocator behind us is glibc's, so the header
+ * of another allocator's block is never read) and IS_MMAPPED in the
+ * chunk's size word, which glibc wrote and is about to read itself (same
+ * cache line, or the one before).  No lock, no table, no TLS: everything
+ * else - the page-alignment check, whether detection is on, whether we are
+ * inside our own hook - is done only for blocks that pass, out of line.
+ */
+static inline bool maybe_mapped(const void *p)
 {
-	return atomic_load_explicit(&heap_on, memory_order_relaxed);
+	return p && atomic_load_explicit(&heap_on, memory_order_relaxed) &&
+	       (((const size_t *)p)[-1] & 2) /* IS_MMAPPED */;
 }
 
-/* @p was just returned for @req bytes: if glibc mapped it on its own,
- * remember where. */
-static void *track(void *p, size_t req, const struct uffdbox__stack *st)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define COLD	    __attribute__((cold, noinline))
+
+/* @p was just returned for @req bytes and maybe_mapped(@p): if glibc
+ * mapped it on its own, remember where it came from. */
+static COLD void *track(void *p, size_t req, const struct uffdbox__stack *st)
 {
 	uintptr_t bs, be;
-	/* Cheapest first: most blocks are small (one load of their header). */
-	if (!p || !heap_tracked() || !mmapped_block(p, &bs, &be) || !uffdbox__run_active())
+	if (!mmapped_block(p, &bs, &be) || !uffdbox__run_active())
 		return p;
 	struct block b = {.key = (uintptr_t)p, .req = req};
 	uffdbox__run_enter();
@@ -272,13 +293,11 @@ static bool take(void *p, struct block *out)
 	return known;
 }
 
-/* --- interposers ------------------------------------------------------------- */
-
-EXPORT void free(void *p)
+/* free() of a block that maybe_mapped(). */
+static COLD void free_mapped(void *p)
 {
 	uintptr_t bs, be;
-	resolve();
-	if (!p || !heap_tracked() || !mmapped_block(p, &bs, &be) || !uffdbox__run_active()) {
+	if (!mmapped_block(p, &bs, &be) || !uffdbox__run_active()) {
 		R.free(p);
 		return;
 	}
@@ -294,24 +313,14 @@ EXPORT void free(void *p)
 	release(p, bs, be, 0, 0, &old, known, &st);
 }
 
-EXPORT void *malloc(size_t n)
-{
-	resolve();
-	return track(R.malloc(n), n, NULL);
-}
-
-EXPORT void *calloc(size_t n, size_t m)
-{
-	resolve();
-	return track(R.calloc(n, m), n * m, NULL);
-}
-
-EXPORT void *realloc(void *p, size_t n)
+/* realloc() of a block that maybe_mapped(). */
+static COLD void *realloc_mapped(void *p, size_t n)
 {
 	uintptr_t bs, be, ns = 0, ne = 0;
-	resolve();
-	if (!p || !heap_tracked() || !mmapped_block(p, &bs, &be) || !uffdbox__run_active())
-		return track(R.realloc(p, n), n, NULL);
+	if (!mmapped_block(p, &bs, &be) || !uffdbox__run_active()) {
+		void *r = R.realloc(p, n);
+		return maybe_mapped(r) ? track(r, n, NULL) : r;
+	}
 	struct uffdbox__stack st;
 	struct block old;
 	uffdbox__run_enter();
@@ -333,6 +342,52 @@ EXPORT void *realloc(void *p, size_t n)
 	return r;
 }
 
+/* --- interposers ------------------------------------------------------------- */
+
+/* Each is one test of maybe_mapped() around a call to the real function
+ * (a tail call for free); the rest is out of line. */
+
+/* free() before the lookup, or of a block that maybe_mapped(). */
+static COLD void free_slow(void *p)
+{
+	resolve();
+	if (maybe_mapped(p))
+		free_mapped(p);
+	else
+		R.free(p);
+}
+
+EXPORT void free(void *p)
+{
+	if (UNLIKELY(!atomic_load_explicit(&resolved, memory_order_acquire) || maybe_mapped(p)))
+		free_slow(p);
+	else
+		R.free(p);
+}
+
+EXPORT void *malloc(size_t n)
+{
+	resolve();
+	void *p = R.malloc(n);
+	return UNLIKELY(maybe_mapped(p)) ? track(p, n, NULL) : p;
+}
+
+EXPORT void *calloc(size_t n, size_t m)
+{
+	resolve();
+	void *p = R.calloc(n, m);
+	return UNLIKELY(maybe_mapped(p)) ? track(p, n * m, NULL) : p;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	resolve();
+	if (UNLIKELY(maybe_mapped(p)))
+		return realloc_mapped(p, n);
+	void *r = R.realloc(p, n);
+	return UNLIKELY(maybe_mapped(r)) ? track(r, n, NULL) : r;
+}
+
 EXPORT void *reallocarray(void *p, size_t n, size_t m)
 {
 	size_t bytes;
@@ -343,10 +398,15 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
 	return realloc(p, bytes);
 }
 
+static void *track_any(void *p, size_t n)
+{
+	return UNLIKELY(maybe_mapped(p)) ? track(p, n, NULL) : p;
+}
+
 EXPORT void *memalign(size_t align, size_t n)
 {
 	resolve();
-	return track(R.memalign(align, n), n, NULL);
+	return track_any(R.memalign(align, n), n);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -358,12 +418,12 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		void *p = R.memalign(align, n);
 		if (!p)
 			return ENOMEM;
-		*out = track(p, n, NULL);
+		*out = track_any(p, n);
 		return 0;
 	}
 	int rc = R.posix_memalign(out, align, n);
 	if (rc == 0)
-		track(*out, n, NULL);
+		track_any(*out, n);
 	return rc;
 }
 
@@ -374,17 +434,17 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return track(R.aligned_alloc(align, n), n, NULL);
+	return track_any(R.aligned_alloc(align, n), n);
 }
 
 EXPORT void *valloc(size_t n)
 {
 	resolve();
-	return R.valloc ? track(R.valloc(n), n, NULL) : NULL;
+	return R.valloc ? track_any(R.valloc(n), n) : NULL;
 }
 
 EXPORT void *pvalloc(size_t n)
 {
 	resolve();
-	return R.pvalloc ? track(R.pvalloc(n), n, NULL) : NULL;
+	return R.pvalloc ? track_any(R.pvalloc(n), n) : NULL;
 }

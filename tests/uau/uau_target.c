@@ -73,6 +73,41 @@ __attribute__((noinline)) static char *heap_grow(char *p, size_t n)
 	return realloc(p, n);
 }
 
+/* 1 MiB (mapped on its own by glibc) from the allocation call @how:
+ * each interposer's path to a tracked block. */
+__attribute__((noinline)) static char *alloc_with(const char *how)
+{
+	size_t n = 1 << 20;
+	void *p = NULL;
+	if (!strcmp(how, "calloc"))
+		p = calloc(1, n);
+	else if (!strcmp(how, "realloc_null"))
+		p = realloc(NULL, n);
+	else if (!strcmp(how, "memalign"))
+		p = memalign(1 << 16, n);
+	else if (!strcmp(how, "posix_memalign")) {
+		if (posix_memalign(&p, 1 << 16, n) != 0)
+			p = NULL;
+	} else if (!strcmp(how, "aligned_alloc"))
+		p = aligned_alloc(1 << 16, n);
+	else if (!strcmp(how, "valloc"))
+		p = valloc(n);
+	else if (!strcmp(how, "pvalloc"))
+		p = pvalloc(n);
+	else if (!strcmp(how, "reallocarray"))
+		p = reallocarray(NULL, 1 << 10, 1 << 10);
+	else {
+		fprintf(stderr, "unknown allocation call %s\n", how);
+		exit(2);
+	}
+	if (!p) {
+		perror(how);
+		exit(3);
+	}
+	memset(p, 'A', n);
+	return p;
+}
+
 __attribute__((noinline)) static void lib_release(void *h)
 {
 	if (dlclose(h) != 0)
@@ -324,6 +359,57 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		stale_write(kept);
 		printf("stale write went through\n");
+	} else if (!strcmp(mode, "heap_alloc_with") && argc > 2) {
+		/* a large block from calloc, memalign... freed, then read */
+		char *h = alloc_with(argv[2]);
+		printf("%s block %s\n", argv[2],
+		       (uintptr_t)h % (1 << 16) == 0 ? "64 KiB aligned" : "allocated");
+		fflush(stdout);
+		heap_release(h);
+		printf("stale %c\n", stale_read(h));
+	} else if (!strcmp(mode, "heap_grow_small")) {
+		/* a small (arena) block that realloc makes large: the new
+		 * block is mapped on its own, allocated by realloc */
+		char *h = heap_alloc(64);
+		h = heap_grow(h, 1 << 20);
+		memset(h, 'G', 1 << 20);
+		heap_release(h);
+		printf("stale %c\n", stale_read(h));
+	} else if (!strcmp(mode, "heap_shrink")) {
+		/* a large block shrunk to 100 bytes in place (glibc: mremap):
+		 * its head stays the program's, the rest is freed */
+		char *h = heap_alloc(1 << 20);
+		char *s = heap_grow(h, 100);
+		printf("shrunk %s, head %c\n", s == h ? "in place" : "by moving", s[50]);
+		fflush(stdout);
+		printf("stale %c\n", stale_read(h + (512 << 10)));
+	} else if (!strcmp(mode, "heap_small")) {
+		/* small blocks live in the arena: out of scope, never reported
+		 * (the stale read sees whatever the allocator left there) */
+		char *h = heap_alloc(100);
+		heap_release(h);
+		volatile char c = stale_read(h - 90); /* h[10] */
+		(void)c;
+		printf("small block read after free: not reported\n");
+	} else if (!strcmp(mode, "heap_low_threshold")) {
+		/* With the threshold lowered to 8 KiB, glibc maps a 24 KiB
+		 * block on its own once the arena's top cannot serve it (it
+		 * tells: mallinfo2().hblks).  Small, and quarantined all the
+		 * same: the interposers test the block, not its size. */
+		mallopt(M_MMAP_THRESHOLD, 8192);
+		char *h = NULL;
+		for (int i = 0; i < 64 && !h; i++) {
+			size_t before = mallinfo2().hblks;
+			char *b = heap_alloc(24 << 10);
+			if (mallinfo2().hblks > before)
+				h = b; /* the others stay allocated: the arena's */
+		}
+		printf("24 KiB block mapped on its own: %s\n", h ? "yes" : "no");
+		fflush(stdout);
+		if (!h)
+			return 3;
+		heap_release(h);
+		printf("stale %c\n", stale_read(h));
 	} else if (!strcmp(mode, "heap_reuse")) {
 		/* 40 MiB freed, then the same size again: glibc maps it at the
 		 * same address, and the stale read sees the new block's bytes. */
@@ -423,6 +509,8 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"modes: read write partial mremap thread fork reuse swallow churn clean "
 			"errno, fds HOW, heap_read heap_realloc heap_reuse heap_twice "
+			"heap_alloc_with CALL heap_grow_small heap_shrink heap_small "
+			"heap_low_threshold "
 			"heapchurn N, dlchurn N LIB, dl_read|dl_write|dl_call LIB\n");
 		return 2;
 	}
