@@ -420,3 +420,93 @@ TEST_CASE(sigbackend_poison_is_sigbus, TMEM_NONE, UFFD_FEATURE_POISON)
 	int status = tfx_run_child(poison_body, NULL, err, sizeof(err));
 	ASSERT(TEST_DIED_OF(status, SIGBUS));
 }
+
+/*
+ * The backend finds a page's range by a binary search over its ranges by
+ * address: ranges registered in any order, holes left by unregistering,
+ * slots reused, a range that would contain another refused.  Each page is
+ * resolved through the lookup (a copy into an unregistered page is
+ * -ENOENT) and holds what was copied.
+ */
+TEST_CASE(sigbackend_lookup_many_ranges, TMEM_NONE, 0)
+{
+	enum { N = 1024 }; /* 1-page ranges at pages 2i, gaps between */
+	static int order[N];
+	static bool reg[N];
+	size_t psz = (size_t)sysconf(_SC_PAGESIZE);
+	struct uffdbox_uffd *u;
+	struct uffdbox_uffd_opts o = {.sz = sizeof(o)};
+
+	use_backend("signal");
+	ASSERT_OK(uffdbox_uffd_open(&o, &u));
+	char *base = mmap(NULL, (2 * N + 2) * psz, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(base != MAP_FAILED);
+	base += psz; /* page -1 of the layout is ours too */
+	/* A fixed shuffle (LCG, Fisher-Yates). */
+	uint32_t x = 12345;
+	for (int i = 0; i < N; i++)
+		order[i] = i;
+	for (int i = N - 1; i > 0; i--) {
+		x = x * 1103515245u + 12345u;
+		int j = (int)((x >> 8) % (uint32_t)(i + 1)), tmp = order[i];
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	for (int k = 0; k < N; k++) {
+		int i = order[k];
+		ASSERT_OK(uffdbox_uffd_register(u, base + 2 * (size_t)i * psz, psz,
+						UFFDBOX_REG_MISSING, NULL));
+		reg[i] = true;
+	}
+	/* Overlaps, whichever end: the same range, one starting in the
+	 * gap before it, and one holding it whole (both its ends in gaps). */
+	for (int i = 1; i < N; i += 97) {
+		char *r = base + 2 * (size_t)i * psz;
+		ASSERT_ERR(uffdbox_uffd_register(u, r, psz, UFFDBOX_REG_MISSING, NULL), -EBUSY);
+		ASSERT_ERR(uffdbox_uffd_register(u, r - psz, 2 * psz, UFFDBOX_REG_MISSING, NULL),
+			   -EBUSY);
+		ASSERT_ERR(uffdbox_uffd_register(u, r - psz, 3 * psz, UFFDBOX_REG_MISSING, NULL),
+			   -EBUSY);
+	}
+	/* Holes: every third range in shuffled order goes; half of those
+	 * come back (into freed slots, at their old places). */
+	for (int k = 0; k < N; k++) {
+		int i = order[k];
+		if (i % 3 == 0) {
+			ASSERT_OK(uffdbox_uffd_unregister(u, base + 2 * (size_t)i * psz, psz));
+			reg[i] = false;
+		}
+	}
+	for (int k = N - 1; k >= 0; k--) {
+		int i = order[k];
+		if (i % 6 == 0) {
+			ASSERT_OK(uffdbox_uffd_register(u, base + 2 * (size_t)i * psz, psz,
+							UFFDBOX_REG_MISSING, NULL));
+			reg[i] = true;
+		}
+	}
+	/* Every page of the layout, ranges and gaps, resolved by lookup. */
+	char *src = malloc(psz);
+	ASSERT_NOT_NULL(src);
+	int found = 0;
+	for (int pg = -1; pg < 2 * N + 1; pg++) {
+		char *p = base + (ptrdiff_t)pg * (ptrdiff_t)psz;
+		bool want = pg >= 0 && pg % 2 == 0 && pg / 2 < N && reg[pg / 2];
+		memset(src, (pg & 0x7f) + 1, psz);
+		ssize_t r = uffdbox_uffd_copy(u, p, src, psz, 0);
+		if (want) {
+			ASSERT_EQ(r, (ssize_t)psz);
+			ASSERT_EQ(p[psz - 1], (char)((pg & 0x7f) + 1));
+			found++;
+		} else if (r != -ENOENT) {
+			test_fail(__FILE__, __LINE__,
+				  "page %d (%s): copy gave %zd, expected -ENOENT", pg,
+				  pg % 2 ? "a gap" : "unregistered", r);
+		}
+	}
+	ASSERT_EQ(found, 1024 - 342 + 171); /* i % 3 == 0: 342 gone; i % 6 == 0: 171 back */
+	free(src);
+	uffdbox_uffd_close(u); /* unregisters what is left */
+	munmap(base - psz, (2 * N + 2) * psz);
+}

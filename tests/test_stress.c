@@ -560,3 +560,143 @@ static void regions_4096(enum tr tr)
 }
 
 ON_EVERY_TRANSPORT(stress_regions_4096, 0, regions_4096)
+
+/* --- 9. faults while ranges come and go --------------------------------------- */
+
+/*
+ * The signal backend finds a fault's range by a binary search over its
+ * ranges sorted by address; a register or unregister in another thread
+ * moves that index under it, and the lookup then scans every slot instead
+ * (core/sigbackend.c).  Here one thread registers and unregisters ranges of
+ * its own on the sandbox's uffd (mapped after the regions, so usually below
+ * them: each change shifts the whole index) all the while other threads
+ * fault into the regions, round after round.  A lookup that missed would
+ * pass the SIGSEGV on (the case dies of it); records and contents are
+ * checked exactly.  On a userfaultfd the kernel's registrations churn the
+ * same way.
+ */
+enum { S9_REGIONS = 256, S9_PAGES = 2, S9_THREADS = 4, S9_CHURN = 64 };
+
+struct s9 {
+	char *base[S9_REGIONS];
+	unsigned char fill[S9_REGIONS];
+	size_t psz;
+	struct uffdbox_uffd *u;
+	char *spare; /* 2 * S9_CHURN pages: ranges of one page, a gap between */
+	atomic_int done, bad, stop, churns, churn_err;
+};
+
+struct s9_arg {
+	struct s9 *s;
+	int k;
+};
+
+/* Thread k: regions r % S9_THREADS == k, reads page r % 2, writes the other. */
+static void *s9_main(void *arg)
+{
+	struct s9_arg *a = arg;
+	struct s9 *s = a->s;
+	for (int r = a->k; r < S9_REGIONS; r += S9_THREADS) {
+		volatile char *rd = s->base[r] + (size_t)(r % 2) * s->psz + 1;
+		volatile char *wr = s->base[r] + (size_t)(1 - r % 2) * s->psz + 2;
+		if ((unsigned char)*rd != s->fill[r])
+			atomic_fetch_add(&s->bad, 1);
+		*wr = (char)~s->fill[r];
+	}
+	atomic_fetch_add(&s->done, 1);
+	return NULL;
+}
+
+static void *s9_churn(void *arg)
+{
+	struct s9 *s = arg;
+	while (!atomic_load(&s->stop)) {
+		for (int i = 0; i < S9_CHURN; i++)
+			if (uffdbox_uffd_register(s->u, s->spare + 2 * (size_t)i * s->psz, s->psz,
+						  UFFDBOX_REG_MISSING, NULL) != 0)
+				atomic_fetch_add(&s->churn_err, 1);
+		for (int i = 0; i < S9_CHURN; i++)
+			if (uffdbox_uffd_unregister(s->u, s->spare + 2 * (size_t)i * s->psz,
+						    s->psz) != 0)
+				atomic_fetch_add(&s->churn_err, 1);
+		atomic_fetch_add(&s->churns, 1);
+	}
+	return NULL;
+}
+
+static void regions_churn(enum tr tr)
+{
+	struct uffdbox_sandbox *sb = sbx_new(tr, 2 * S9_REGIONS * S9_PAGES, 0);
+	static struct s9 s;
+	memset(&s, 0, sizeof(s));
+	s.psz = (size_t)sysconf(_SC_PAGESIZE);
+	for (int r = 0; r < S9_REGIONS; r++) {
+		s.fill[r] = (unsigned char)(r * 5 + 3);
+		struct uffdbox_policy p = {.sz = sizeof(p),
+					   .source = UFFDBOX_SOURCE_PATTERN,
+					   .data = &s.fill[r],
+					   .data_len = 1};
+		ASSERT_EQ(sbx_add(sb, S9_PAGES, 0, &p, r), r);
+		s.base[r] = sbx_base(sb, r);
+	}
+	s.u = uffdbox_sandbox_uffd(sb);
+	s.spare = mmap(NULL, 2 * S9_CHURN * s.psz, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(s.spare != MAP_FAILED);
+	pthread_t churn;
+	ASSERT_EQ(pthread_create(&churn, NULL, s9_churn, &s), 0);
+	ASSERT(await_int(&s.churns, 1, 10000)); /* churning before the first fault */
+	for (int round = 0; round < rounds(10); round++) {
+		pthread_t th[S9_THREADS];
+		struct s9_arg args[S9_THREADS];
+		atomic_store(&s.done, 0);
+		for (int k = 0; k < S9_THREADS; k++)
+			args[k] = (struct s9_arg){.s = &s, .k = k};
+		start_threads(th, S9_THREADS, s9_main, args, sizeof(args[0]));
+		char what[64];
+		snprintf(what, sizeof(what), "round %d: faults while ranges churn", round);
+		await_threads(sb, &s.done, S9_THREADS, 10000, what);
+		join_threads(th, S9_THREADS);
+		ASSERT_EQ(atomic_load(&s.bad), 0);
+
+		struct uffdbox_record *v;
+		size_t n;
+		ASSERT(log_all(sb, &v, &n));
+		static uint8_t seen[S9_REGIONS][S9_PAGES];
+		memset(seen, 0, sizeof(seen));
+		for (size_t i = 0; i < n; i++) {
+			const struct uffdbox_record *r = &v[i];
+			if (r->kind != UFFDBOX_EV_MISSING || r->region < 0 ||
+			    r->region >= S9_REGIONS || r->page >= S9_PAGES ||
+			    r->resolution != UFFDBOX_RES_PATTERN || ++seen[r->region][r->page] > 1)
+				test_fail(__FILE__, __LINE__,
+					  "round %d record %zu: %s/%s region %d page %" PRIu64
+					  ", expected one missing/pattern per page (log: %s)",
+					  round, i, kind_name(r->kind), res_name(r->resolution),
+					  r->region, r->page, breakdown(v, n));
+			bool wr = r->page != (uint64_t)(r->region % 2);
+			ASSERT_EQ(r->access, wr ? UFFDBOX_ACCESS_WRITE : UFFDBOX_ACCESS_READ);
+		}
+		free(v);
+		ASSERT_EQ(n, S9_REGIONS * S9_PAGES);
+		for (int r = 0; r < S9_REGIONS; r++) {
+			const unsigned char *rd =
+				(unsigned char *)s.base[r] + (size_t)(r % 2) * s.psz;
+			const unsigned char *wr =
+				(unsigned char *)s.base[r] + (size_t)(1 - r % 2) * s.psz;
+			ASSERT_EQ(rd[s.psz - 1], s.fill[r]);
+			ASSERT_EQ(wr[2], (unsigned char)~s.fill[r]);
+			ASSERT_EQ(wr[3], s.fill[r]);
+		}
+		ASSERT_OK(uffdbox_sandbox_reset(sb));
+		uffdbox_sandbox_log_reset(sb);
+	}
+	atomic_store(&s.stop, 1);
+	ASSERT_EQ(pthread_join(churn, NULL), 0);
+	ASSERT_EQ(atomic_load(&s.churn_err), 0);
+	ASSERT_GT(atomic_load(&s.churns), 1);
+	munmap(s.spare, 2 * S9_CHURN * s.psz);
+	uffdbox_sandbox_free(sb);
+}
+
+ON_EVERY_TRANSPORT(stress_regions_churn, 0, regions_churn)

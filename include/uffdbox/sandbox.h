@@ -158,7 +158,7 @@ struct uffdbox_sandbox_opts {
 	size_t sz;
 	enum uffdbox_transport transport;
 	/* SERVED: spin on the fd instead of sleeping in poll (lower latency,
-	 * one core busy). */
+	 * one core busy).  Ignored on the signal backend (no messages). */
 	bool busy_poll;
 	/* SERVED: ask for fork/remap/remove/unmap events. */
 	bool noncooperative;
