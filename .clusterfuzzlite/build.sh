@@ -137,12 +137,36 @@ target planted_fuzz "$lib_harness" examples/planted/planted.dict 'max_len = 1638
 # --- example libraries (examples/libs, issue 12) ---------------------------
 # Each examples/libs/<lib>/oss-fuzz.sh is sourced here, from the checkout,
 # with everything above in scope: it builds its library with $CC $CFLAGS
-# (sources fetched by the Dockerfile or vendored by the project script) and
-# calls `target NAME "$lib_harness" DICT OPTIONS SEEDS... -- SOURCES...`,
-# plus its own archive in SOURCES or as an extra link input.  A library
-# directory without one is named in the build log as not built (json-c and
-# expat have none yet: scripts/build-lib.sh builds them with its own clang
-# flags, not $CC $CFLAGS; tracked in the issue notes).
+# (from the distribution's source package the Dockerfile unpacked under
+# $SRC/libs with `scripts/build-lib.sh LIB source`; UFFDBOX_LIBS_DIR
+# elsewhere) through `example_lib`, and calls `target NAME "$lib_harness
+# ARCHIVE" DICT OPTIONS SEEDS... -- SOURCES... -- CFLAGS...`.  A library
+# directory without one is named in the build log as not built.
+
+# example_lib NAME SOURCE_DIR BUILD_FN: sets example_prefix to where
+# `BUILD_FN PREFIX` installed the library.  In OSS-Fuzz always a new build
+# in $WORK.  With UFFDBOX_LIBS_CACHE set (scripts/check-oss-fuzz-build.sh
+# sets it, to keep CI short), a prefix there built by the same
+# oss-fuzz.sh with the same compiler, flags and sources is reused.
+example_lib() {
+	local name=$1 lib_src=$2 fn=$3 key
+	if [ -z "${UFFDBOX_LIBS_CACHE:-}" ]; then
+		example_prefix=$WORK/$name-prefix
+		"$fn" "$example_prefix"
+		return
+	fi
+	key=$({
+		echo "$CC|$CXX|$CFLAGS|$CXXFLAGS|$(basename "$lib_src")"
+		"$CC" --version 2>&1
+		cat "examples/libs/$name/oss-fuzz.sh"
+	} | sha1sum | cut -c1-16)
+	example_prefix=$UFFDBOX_LIBS_CACHE/$name-$key
+	if [ ! -f "$example_prefix/.built" ]; then
+		rm -rf "$example_prefix" && mkdir -p "$example_prefix"
+		"$fn" "$example_prefix"
+		touch "$example_prefix/.built"
+	fi
+}
 if [ -d examples/libs ]; then
 	for d in examples/libs/*/; do
 		[ -d "$d" ] || continue

@@ -107,14 +107,14 @@ int bench_report(const struct bench_opts *o);
  * else @rel resolved from this executable's directory; NULL if none.
  * Malloc'ed. */
 char *bench_find_sibling(const char *env, const char *rel);
-/* One libFuzzer campaign of @bin (-seed=1, -dict=@dict, -max_total_time=
+/* One libFuzzer campaign of @bin (-seed=@seed, -dict=@dict, -max_total_time=
  * @secs, or -runs=@runs when not 0) on a scratch copy of @corpus in @rdir:
  * exec/s over the process's wall-clock time, executions in *execs, its CPU
  * time (user + system) in *cpu_secs.  A failing campaign ends the
  * benchmark. */
 double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
-			    unsigned int secs, unsigned long runs, unsigned int r, const char *rdir,
-			    double *execs, double *cpu_secs);
+			    unsigned int seed, unsigned int secs, unsigned long runs,
+			    unsigned int r, const char *rdir, double *execs, double *cpu_secs);
 /* fuzzlib (bench_fuzzlib.c): json-c and expat, the uffdbox harness vs the
  * plain one, in @workdir; prints its table rows and comparison lines. */
 int bench_fuzzlib_ready(const struct bench_opts *o, char *why, size_t len);

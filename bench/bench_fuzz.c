@@ -92,6 +92,7 @@ struct lf_target {
 	char *lf, *replay, *corpus, *dict; /* absolute paths; lf NULL: not measured */
 	struct result lf_res, replay_res;
 	char lf_row[24], replay_row[24], line[40];
+	unsigned int seed; /* libFuzzer's -seed; 0: 1 */
 };
 
 /* Absolute paths of everything a run needs. */
@@ -489,12 +490,13 @@ static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, uns
 	char *a_time = runs ? bench_asprintf("-runs=%lu", runs)
 			    : bench_asprintf("-max_total_time=%u", secs);
 	char *a_dict = bench_asprintf("-dict=%s", tg->dict);
+	char *a_seed = bench_asprintf("-seed=%u", tg->seed ? tg->seed : 1);
 	char *a_art = bench_asprintf("-artifact_prefix=%s/", rdir);
 	char *log = bench_asprintf("%s/libfuzzer.log", rdir);
 	char *what = bench_asprintf("libFuzzer %s, round %u", tg->lf, r + 1);
-	const char *argv[] = {tg->lf,	 a_time, "-print_final_stats=1",
-			      "-seed=1", a_dict, "-timeout=10",
-			      a_art,	 corpus, NULL};
+	const char *argv[] = {tg->lf, a_time, "-print_final_stats=1",
+			      a_seed, a_dict, "-timeout=10",
+			      a_art,  corpus, NULL};
 	struct child c = {.what = what,
 			  .argv = argv,
 			  .cwd = rdir,
@@ -510,6 +512,7 @@ static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, uns
 	free(corpus);
 	free(a_time);
 	free(a_dict);
+	free(a_seed);
 	free(a_art);
 	free(log);
 	free(what);
@@ -517,10 +520,11 @@ static double libfuzzer_round(const struct lf_target *tg, unsigned int secs, uns
 }
 
 double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
-			    unsigned int secs, unsigned long runs, unsigned int r, const char *rdir,
-			    double *execs, double *cpu_secs)
+			    unsigned int seed, unsigned int secs, unsigned long runs,
+			    unsigned int r, const char *rdir, double *execs, double *cpu_secs)
 {
-	struct lf_target tg = {.lf = (char *)bin, .corpus = (char *)corpus, .dict = (char *)dict};
+	struct lf_target tg = {
+		.lf = (char *)bin, .corpus = (char *)corpus, .dict = (char *)dict, .seed = seed};
 	double rate = libfuzzer_round(&tg, secs, r, rdir, execs, runs);
 	*cpu_secs = (double)(child_usage.ru_utime.tv_sec + child_usage.ru_stime.tv_sec) +
 		    (double)(child_usage.ru_utime.tv_usec + child_usage.ru_stime.tv_usec) / 1e6;
@@ -680,6 +684,25 @@ static void row_of(const struct result *r)
 int bench_fuzz(const struct bench_opts *o)
 {
 	char why[1024];
+	unsigned int secs = o->secs ? o->secs : o->quick ? QUICK_SECS : DEFAULT_SECS;
+	unsigned int rounds = o->rounds_given ? o->rounds
+			      : o->quick      ? QUICK_ROUNDS
+					      : DEFAULT_ROUNDS;
+	/* Only --fuzzlib-* given: the fuzzlib lines alone (scripts/bench-fuzz.sh
+	 * --fuzzlib-only). */
+	bool fuzzlib_only = !o->libfuzzer_box && !o->afl_persistent && !o->afl_forkserver &&
+			    !o->afl_box_persistent && !o->libfuzzer_msg && !o->libfuzzer_fsm &&
+			    (o->fuzzlib_nosan || o->fuzzlib_asan);
+	if (fuzzlib_only) {
+		if (bench_fuzzlib_ready(o, why, sizeof(why)) < 0) {
+			fprintf(stderr, "uffdbox-bench: fuzz: %s\n", why);
+			return BENCH_EXIT_USAGE;
+		}
+		bench_make_workdir(workdir, sizeof(workdir), "fuzz");
+		atexit(remove_workdir);
+		bench_fuzzlib(o, secs, rounds, workdir);
+		return 0;
+	}
 	if (bench_fuzz_ready(o, why, sizeof(why)) < 0) {
 		fprintf(stderr, "uffdbox-bench: fuzz: %s\nuffdbox-bench: fuzz: %s\n", why, HINT);
 		return BENCH_EXIT_USAGE;
@@ -691,10 +714,6 @@ int bench_fuzz(const struct bench_opts *o)
 			  "harnesses need it",
 			  strerror(-rc));
 
-	unsigned int secs = o->secs ? o->secs : o->quick ? QUICK_SECS : DEFAULT_SECS;
-	unsigned int rounds = o->rounds_given ? o->rounds
-			      : o->quick      ? QUICK_ROUNDS
-					      : DEFAULT_ROUNDS;
 	double replay_secs = secs / 2.0 < 1 ? 1 : secs / 2.0;
 	bool box_afl = o->afl_box_persistent != NULL;
 

@@ -81,6 +81,8 @@ static void usage(FILE *f)
 		"  --fuzzlib-nosan DIR       examples/libs harnesses (scripts/build-example-\n"
 		"                            libs.sh nosan): fuzzlib.<lib>_vs_plain lines\n"
 		"  --fuzzlib-asan DIR        the same with ASan: fuzzlib.<lib>_asan_vs_plain\n"
+		"                            (given alone, without the options above: only\n"
+		"                            the fuzzlib lines)\n"
 		"  --secs N                  seconds per campaign (default 10)\n"
 		"\n"
 		"Output: a table, then one line per comparison:\n"

@@ -12,9 +12,16 @@
 #                     with ASan (scripts/build-example-libs.sh): the
 #                     fuzzlib.* lines
 # Options go to uffdbox-bench: --quick (1 round of 3 s per campaign),
-# --secs N, --rounds N.  Build output is shown only when a build fails.
+# --secs N, --rounds N; except --fuzzlib-only (first): build/default and
+# build/libs only, and only the fuzzlib.* lines.  Build output is shown
+# only when a build fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only_fuzzlib=0
+if [ "${1:-}" = --fuzzlib-only ]; then
+  only_fuzzlib=1
+  shift
+fi
 scripts/deps.sh cmake make gcc clang libclang-rt-14-dev afl++ pkg-config libunwind-dev libdw-dev
 start=$SECONDS
 log=$(mktemp)
@@ -27,6 +34,16 @@ step() {
   fi
 }
 a=build/afl-bench
+if [ "$only_fuzzlib" = 1 ]; then
+  echo "bench-fuzz: building (default, build/libs) ..." >&2
+  step cmake --preset default
+  step cmake --build --preset default --target uffdbox-bench
+  libs_nosan=$(scripts/build-example-libs.sh nosan 2>"$log" | tail -n 1) || { cat "$log" >&2; exit 1; }
+  libs_asan=$(scripts/build-example-libs.sh asan 2>"$log" | tail -n 1) || { cat "$log" >&2; exit 1; }
+  echo "bench-fuzz: built in $((SECONDS - start)) s" >&2
+  exec build/default/bench/uffdbox-bench fuzz --fuzzlib-nosan "$libs_nosan" \
+    --fuzzlib-asan "$libs_asan" "$@"
+fi
 echo "bench-fuzz: building (default, fuzz-nosan, $a, build/libs) ..." >&2
 step cmake --preset default
 step cmake --build --preset default --target uffdbox-bench fuzz_box_replay fuzz_msg_replay \

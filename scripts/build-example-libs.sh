@@ -14,7 +14,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 step() { "$@" >"$log" 2>&1 || { cat "$log" >&2; echo "build-example-libs: failed: $*" >&2; exit 1; }; }
 step cmake --preset default -S "$src"
-step cmake --build "$src/build/default" -j2 --target uffdbox uffdbox_shared uffdbox_fuzz_driver
+step cmake --build "$src/build/default" -j2 --target uffdbox uffdbox_shared uffdbox_fuzz_driver \
+  uffdbox-cli uffdbox-run uffdbox-man
 step cmake --install "$src/build/default" --prefix "$dir/uffdbox-prefix"
 jsonc=$("$src/scripts/build-lib.sh" json-c "$variant" "$dir" | tail -n 1)
 expat=$("$src/scripts/build-lib.sh" expat "$variant" "$dir" | tail -n 1)

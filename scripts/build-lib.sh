@@ -6,6 +6,8 @@
 #   VARIANT  nosan  clang -O2 -g -fsanitize=fuzzer-no-link (coverage for
 #                   libFuzzer; no sanitizer)
 #            asan   the same plus -fsanitize=address
+#            source only fetch and unpack the sources, print their directory
+#                   (examples/libs/<lib>/oss-fuzz.sh builds them its own way)
 #   DIR      where sources, builds and prefixes go (default build/libs):
 #            DIR/src/LIB-VERSION (scripts/debian-source.sh), DIR/LIB-VARIANT/
 #            {build,prefix}; an existing prefix is reused.
@@ -16,45 +18,69 @@
 # The sources are the package's as apt-get source unpacks them (Debian's
 # patches applied), never modified.  Needs root the first time (apt).
 set -euo pipefail
-[ $# -ge 2 ] || { echo "usage: $0 json-c|expat nosan|asan [DIR]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 json-c|expat nosan|asan|source [DIR]" >&2; exit 2; }
 lib=$1 variant=$2
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mkdir -p "${3:-$here/../build/libs}" && cd "${3:-$here/../build/libs}" && pwd)
 case $variant in
   nosan) san="" ;;
   asan) san="-fsanitize=address" ;;
-  *) echo "build-lib.sh: variant '$variant': expected nosan or asan" >&2; exit 2 ;;
+  source) san="" ;;
+  *) echo "build-lib.sh: variant '$variant': expected nosan, asan or source" >&2; exit 2 ;;
 esac
 case $lib in
   json-c)
+    # A fixed hash seed (json-c's documented CMake option): json-c seeds
+    # its hash tables from rdrand/getrandom once per process, so objects'
+    # key order, and with it what a campaign explores, changed run to run
+    # (the same -seed ended in different corpora); as expat's harness fixes
+    # its salt.
     opts=(-DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DBUILD_TESTING=OFF -DBUILD_APPS=OFF
-          -DDISABLE_WERROR=ON -DENABLE_THREADING=OFF) ;;
+          -DDISABLE_WERROR=ON -DENABLE_THREADING=OFF '-DOVERRIDE_GET_RANDOM_SEED={ return 0x5eed; }') ;;
   expat)
     opts=(--disable-shared --enable-static --without-xmlwf --without-examples --without-tests
           --without-docbook) ;;
   *) echo "build-lib.sh: library '$lib': expected json-c or expat" >&2; exit 2 ;;
 esac
+# The newest source version first; if the mirror no longer has its files
+# (a security update superseded), the older ones apt knows of (asked after
+# the first try, which adds the deb-src entries on a fresh system).
+fetch_source() {
+  local spec
+  try_source "$lib" && return 0
+  for spec in $(apt-cache showsrc "$lib" 2>/dev/null | awk '/^Version:/ { print $2 }' |
+                sort -rV | uniq | sed "s/^/$lib=/"); do
+    try_source "$spec" && return 0
+  done
+  cat "$dir/$lib.source.err" >&2
+  echo "build-lib.sh: no source of $lib could be fetched" >&2
+  return 1
+}
+try_source() {
+  if src=$("$here/debian-source.sh" "$1" "$dir/src" 2>"$dir/$lib.source.err" | tail -n 1) &&
+     [ -d "$src" ]; then
+    return 0
+  fi
+  echo "build-lib.sh: apt-get source $1 failed ($(tail -n 1 "$dir/$lib.source.err")); trying an older version" >&2
+  src=""
+  return 1
+}
+if [ "$variant" = source ]; then
+  fetch_source
+  echo "$src"
+  exit 0
+fi
+flags="-O2 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $san"
 prefix=$dir/$lib-$variant/prefix
-if [ -f "$prefix/.built" ]; then
+# Reused when built with the same flags and options (.built holds them).
+if [ -f "$prefix/.built" ] && [ "$(cat "$prefix/.built")" = "$flags ${opts[*]}" ]; then
   echo "build-lib.sh: $lib ($variant) already built in $prefix" >&2
   echo "$prefix"
   exit 0
 fi
 "$here/deps.sh" clang cmake make autoconf automake libtool >&2
-# The newest source version first; if the mirror no longer has its files
-# (a security update superseded), the older ones apt knows of.
 src=""
-for spec in "$lib" $(apt-cache showsrc "$lib" 2>/dev/null | awk '/^Version:/ { print $2 }' |
-                     sort -rV | uniq | sed "s/^/$lib=/"); do
-  if src=$("$here/debian-source.sh" "$spec" "$dir/src" 2>"$dir/$lib.source.err" | tail -n 1) &&
-     [ -d "$src" ]; then
-    break
-  fi
-  echo "build-lib.sh: apt-get source $spec failed ($(tail -n 1 "$dir/$lib.source.err")); trying an older version" >&2
-  src=""
-done
-[ -n "$src" ] || { cat "$dir/$lib.source.err" >&2; echo "build-lib.sh: no source of $lib could be fetched" >&2; exit 1; }
-flags="-O2 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $san"
+fetch_source
 b=$dir/$lib-$variant/build
 rm -rf "$b" "$prefix"
 log=$dir/$lib-$variant/build.log
@@ -80,6 +106,6 @@ if ! build >"$log" 2>&1; then
   exit 1
 fi
 echo "$src" >"$prefix/.source"
-touch "$prefix/.built"
+echo "$flags ${opts[*]}" >"$prefix/.built"
 echo "build-lib.sh: $lib ($variant) installed in $prefix" >&2
 echo "$prefix"
