@@ -1061,15 +1061,12 @@ static void keep_put_back(void)
 
 /*
  * WP_ASYNC: one PAGEMAP_SCAN over the span of all snapshotted ranges finds
- * the ranges where anything was written (or dropped, or is kept
- * unprotected by the adaptive re-arm), so only those get the per-range
- * scan and copy: most ranges (the .data of libraries the input does not
- * touch) are quiet, and a scan is a syscall walking page tables.  "Written"
- * and not file-backed: a written page of a private file mapping is an
- * anonymous copy by then, while the span's unregistered file pages (code)
- * would all count as written.  What else the span holds (uffdbox's own
- * anonymous mappings) only costs a few runs that match no range.  On any
- * failure every range is restored the usual way.
+ * every page written (or dropped, or kept unprotected by the adaptive
+ * re-arm) in the mappings registered for it; the runs it returns are
+ * matched to the ranges and each range is restored from its runs alone, no
+ * scan of its own (a scan is a syscall walking page tables).  On any
+ * failure, or when the runs do not fit, every range is restored the usual
+ * way.
  */
 static void prescan(void)
 {
@@ -1090,14 +1087,18 @@ static void prescan(void)
 			.end = P->hi,
 			.vec = (uintptr_t)P->vec,
 			.vec_len = PRESCAN_VEC,
-			.category_inverted = PAGE_IS_FILE,
 			/* WPALLOWED is known per mapping: the kernel skips
 			 * every mapping not registered for async write
 			 * protection (code, stacks, kept ranges, uffdbox's
 			 * own) without walking its page tables; a snapshotted
 			 * mapping replaced by an unregistered one is found by
-			 * replaced() instead */
-			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_WPALLOWED,
+			 * replaced() instead.  Inside registered ones
+			 * "written" is exact, file pages included (a page of a
+			 * private file mapping dropped and read back has no
+			 * protection bit: written, and due); not asking about
+			 * PAGE_IS_FILE spares the kernel a page lookup per
+			 * entry (vm_normal_page, ~4 % of a sqlite3 execution) */
+			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_WPALLOWED,
 			.return_mask = PAGE_IS_WRITTEN,
 		};
 		int n = ioctl(P->pagemap, PAGEMAP_SCAN, &arg);
@@ -1243,9 +1244,8 @@ ssize_t uffdbox_persist_restore(void)
 			syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
 				(unsigned int)P->fdrun[i].end, 0);
 	bool again = rc == 1 || shrunk;
-	/* every LAYOUT_EVERY restores, every range's own scan too: the one
-	 * scan of all does not see a dropped page of a private file mapping
-	 * read back in from the file (a file page again) */
+	/* every LAYOUT_EVERY restores, every range's own scan too (a check
+	 * of the scan of all: the two look for the same pages) */
 	P->have_runs = false;
 	if (!again && !full)
 		prescan();
