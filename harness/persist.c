@@ -40,6 +40,7 @@
 #include "uffdbox/persist.h"
 #include "uffdbox/snapshot.h"
 #include "internal.h"
+#include "report.h"
 #include "text.h"
 
 #define PAGE	     4096UL
@@ -124,22 +125,6 @@ struct persist {
 };
 
 static struct persist *P; /* set once, before take(); never changes after */
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* stderr without stdio: its buffers are in the heap being restored. */
-static void say(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 1)
-		n = sizeof(buf) - 1;
-	if (n > 0)
-		(void)!write(2, buf, (size_t)n);
-}
 
 static int get_state(void)
 {
@@ -477,8 +462,10 @@ static void name_threads(void)
 			struct linux_dirent64 *d = (void *)(buf + off);
 			uint64_t v;
 			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && (long)v != self)
-				say("uffdbox persist: thread %llu started by an input still runs\n",
-				    (unsigned long long)v);
+				uffdbox__say(STDERR_FILENO,
+					     "uffdbox persist: thread %llu started by an input "
+					     "still runs\n",
+					     (unsigned long long)v);
 			off += d->d_reclen;
 		}
 	close(dfd);
@@ -696,7 +683,7 @@ static void warm_up(void)
 	int r = memcmp(P->mapsbuf, P->mapsbuf + PAGE, PAGE); /* as verify calls it */
 	r |= mprotect(P, PAGE, PROT_READ | PROT_WRITE);
 	r |= madvise(P, 0, MADV_NORMAL);
-	say("%s", "");
+	uffdbox__say(STDERR_FILENO, "%s", "");
 	r |= (int)write(2, "", 0);
 	warm_sink = r;
 }
@@ -883,16 +870,17 @@ static int take(const struct uffdbox_persist_opts *opts)
 	for (int i = 0; i < P->nspan; i++)
 		P->st.bytes += P->snap[i].end - P->snap[i].start;
 	if (o.verbose) {
-		say("uffdbox persist: %s, %d ranges, %llu KiB, %d engine symbols kept, %d "
-		    ".got.plt kept, %d kept ranges\n",
-		    uffdbox_snapshot_mode_name(P->mode), P->nspan,
-		    (unsigned long long)(P->st.bytes >> 10), kept, gots, P->nkeep);
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox persist: %s, %d ranges, %llu KiB, %d engine symbols kept, %d "
+			     ".got.plt kept, %d kept ranges\n",
+			     uffdbox_snapshot_mode_name(P->mode), P->nspan,
+			     (unsigned long long)(P->st.bytes >> 10), kept, gots, P->nkeep);
 		for (int i = 0; i < P->nlayout; i++)
 			if (P->layout[i].snap)
-				say("uffdbox persist:   %#lx-%#lx %s %s\n",
-				    (unsigned long)P->layout[i].start,
-				    (unsigned long)P->layout[i].end, P->layout[i].perms,
-				    P->layout[i].name[0] ? P->layout[i].name : "[anon]");
+				uffdbox__say(STDERR_FILENO, "uffdbox persist:   %#lx-%#lx %s %s\n",
+					     (unsigned long)P->layout[i].start,
+					     (unsigned long)P->layout[i].end, P->layout[i].perms,
+					     P->layout[i].name[0] ? P->layout[i].name : "[anon]");
 	}
 	P->taken = true;
 	return 0;
@@ -963,10 +951,13 @@ static int bring_back(void)
 			uintptr_t b = c ? (c->end < l->end ? c->end : l->end) : next;
 			if (!c) {
 				if (!l->snap) {
-					say("uffdbox persist: %#lx-%#lx (%s) was unmapped by an "
-					    "input and cannot be brought back (not snapshotted: "
-					    "a library unloaded?)\n",
-					    (unsigned long)a, (unsigned long)b, l->name);
+					uffdbox__say(STDERR_FILENO,
+						     "uffdbox persist: %#lx-%#lx (%s) was unmapped "
+						     "by an "
+						     "input and cannot be brought back (not "
+						     "snapshotted: "
+						     "a library unloaded?)\n",
+						     (unsigned long)a, (unsigned long)b, l->name);
 					return -EIO;
 				}
 				void *p = mmap((void *)a, b - a, prot_of(l->perms),
@@ -1213,8 +1204,9 @@ ssize_t uffdbox_persist_restore(void)
 	uintptr_t now = (uintptr_t)syscall(SYS_brk, 0);
 	bool shrunk = now < P->brk0;
 	if (now != P->brk0 && (uintptr_t)syscall(SYS_brk, P->brk0) != P->brk0) {
-		say("uffdbox persist: cannot move the program break back to %#lx\n",
-		    (unsigned long)P->brk0);
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox persist: cannot move the program break back to %#lx\n",
+			     (unsigned long)P->brk0);
 		return -ENOMEM;
 	}
 	/*
@@ -1246,26 +1238,23 @@ ssize_t uffdbox_persist_restore(void)
 	bool again = rc == 1 || shrunk;
 	/* every LAYOUT_EVERY restores, every range's own scan too (a check
 	 * of the scan of all: the two look for the same pages) */
-	P->have_runs = false;
-	if (!again && !full)
+	bool done = false; /* restored from the scan of all's runs */
+	if (!again && !full) {
 		prescan();
-	else
+	} else {
+		P->have_runs = false;
 		for (int i = 0; i < P->nsnap; i++)
 			P->want[i] = ~(uint64_t)0;
-	if (!again && P->have_runs && replaced())
-		again = true;
+	}
 	if (!again && P->have_runs) {
-		rc = restore_from_runs(&total);
+		rc = replaced() ? -EPERM : restore_from_runs(&total);
 		if (rc == -EPERM)
 			again = true;
 		else if (rc < 0)
 			return rc;
-		else if (rc == 1)
-			P->have_runs = true; /* done: skip the loop below */
-		else
-			P->have_runs = false;
+		done = rc == 1;
 	}
-	for (int i = 0; i < P->nsnap && !again && !P->have_runs; i++) {
+	for (int i = 0; i < P->nsnap && !again && !done; i++) {
 		ssize_t c = uffdbox__snapshot_restore_some(P->snaps[i], P->want[i]);
 		/* -EPERM: PAGEMAP_SCAN met memory no longer registered (unmapped
 		 * and mapped again at the same place): bring all back */
@@ -1367,12 +1356,14 @@ int uffdbox_persist_verify(void)
 				if (!open)
 					continue;
 				char nm[96];
-				say("uffdbox persist: verify: %#lx-%#lx differs from the snapshot "
-				    "(%s, +%#lx): now %02x, snapshot %02x\n",
-				    (unsigned long)first, (unsigned long)last + 1,
-				    name_at(first, nm), (unsigned long)(first - s),
-				    (unsigned int)*(const unsigned char *)first,
-				    (unsigned int)(unsigned char)sh[first - s]);
+				uffdbox__say(STDERR_FILENO,
+					     "uffdbox persist: verify: %#lx-%#lx differs from the "
+					     "snapshot "
+					     "(%s, +%#lx): now %02x, snapshot %02x\n",
+					     (unsigned long)first, (unsigned long)last + 1,
+					     name_at(first, nm), (unsigned long)(first - s),
+					     (unsigned int)*(const unsigned char *)first,
+					     (unsigned int)(unsigned char)sh[first - s]);
 				bad++;
 				open = false;
 			}
@@ -1391,10 +1382,12 @@ int uffdbox_persist_verify(void)
 			found = P->layout[k].start == c->start && P->layout[k].end == c->end &&
 				memcmp(P->layout[k].perms, c->perms, 4) == 0;
 		if (!found) {
-			say("uffdbox persist: verify: mapping %#lx-%#lx %s %s is not in the "
-			    "snapshot's layout\n",
-			    (unsigned long)c->start, (unsigned long)c->end, c->perms,
-			    c->name[0] ? c->name : "[anon]");
+			uffdbox__say(
+				STDERR_FILENO,
+				"uffdbox persist: verify: mapping %#lx-%#lx %s %s is not in the "
+				"snapshot's layout\n",
+				(unsigned long)c->start, (unsigned long)c->end, c->perms,
+				c->name[0] ? c->name : "[anon]");
 			bad++;
 		}
 	}
@@ -1419,9 +1412,11 @@ static int env_opts(struct uffdbox_persist_opts *o)
 	uint64_t n;
 	if (v && *v) {
 		if (uffdbox__parse_u64(v, 10, &n) < 0 || n > 0xffffffffu) {
-			say("uffdbox persist: UFFDBOX_PERSIST_VERIFY=%s: not a number (verify "
-			    "every N restores; 0 never)\n",
-			    v);
+			uffdbox__say(
+				STDERR_FILENO,
+				"uffdbox persist: UFFDBOX_PERSIST_VERIFY=%s: not a number (verify "
+				"every N restores; 0 never)\n",
+				v);
 			return -EINVAL;
 		}
 		o->verify_every = (unsigned int)n;
@@ -1439,9 +1434,11 @@ static int env_opts(struct uffdbox_persist_opts *o)
 		for (i = 0; i < 4 && strcmp(v, modes[i].name); i++)
 			;
 		if (i == 4) {
-			say("uffdbox persist: UFFDBOX_PERSIST_MODE=%s: one of auto, wp-async, "
-			    "wp-sync, copy\n",
-			    v);
+			uffdbox__say(
+				STDERR_FILENO,
+				"uffdbox persist: UFFDBOX_PERSIST_MODE=%s: one of auto, wp-async, "
+				"wp-sync, copy\n",
+				v);
 			return -EINVAL;
 		}
 		o->mode = modes[i].m;
@@ -1473,24 +1470,27 @@ int uffdbox_persist_auto(void)
 		if (rc == 0)
 			rc = take(&o);
 		if (rc < 0) {
-			say("uffdbox persist: snapshot failed: %s: %s\n", uffdbox_strerror(rc),
-			    err);
+			uffdbox__say(STDERR_FILENO, "uffdbox persist: snapshot failed: %s: %s\n",
+				     uffdbox_strerror(rc), err);
 			abort();
 		}
 		return 1;
 	}
 	ssize_t rc = uffdbox_persist_restore();
 	if (rc < 0) {
-		say("uffdbox persist: restore failed: %s\n", uffdbox_strerror((int)rc));
+		uffdbox__say(STDERR_FILENO, "uffdbox persist: restore failed: %s\n",
+			     uffdbox_strerror((int)rc));
 		abort();
 	}
 	if (P->o.verify_every && ++P->since_verify >= P->o.verify_every) {
 		P->since_verify = 0;
 		int bad = uffdbox_persist_verify();
 		if (bad != 0) {
-			say("uffdbox persist: verify found %d differing ranges after restore "
-			    "%llu\n",
-			    bad, (unsigned long long)P->st.restores);
+			uffdbox__say(
+				STDERR_FILENO,
+				"uffdbox persist: verify found %d differing ranges after restore "
+				"%llu\n",
+				bad, (unsigned long long)P->st.restores);
 			abort();
 		}
 	}

@@ -234,7 +234,7 @@ void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s)
 
 void uffdbox__say(int fd, const char *fmt, ...)
 {
-	char buf[512];
+	char buf[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);

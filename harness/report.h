@@ -44,7 +44,7 @@ void uffdbox__stack_print_raw(int fd, const struct uffdbox__stack *s);
  * handler), which print raw frames. */
 void uffdbox__stack_print_fatal(int fd, const struct uffdbox__stack *s);
 
-/* printf to @fd through one write(2) (at most 511 bytes): no stdio
+/* printf to @fd through one write(2) (at most 1023 bytes): no stdio
  * buffer, usable in a signal handler as far as vsnprintf is. */
 void uffdbox__say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
