@@ -144,5 +144,8 @@ void uffdbox__region_span(const struct uffdbox_region *r, void **base, size_t *t
 
 /* uffdbox__persist_taken - a whole-target snapshot is taken in this process. */
 bool uffdbox__persist_taken(void);
+/* uffdbox__persist_restores - a restore puts [addr, addr+len) back (it is
+ * snapshotted and not kept). */
+bool uffdbox__persist_restores(const void *addr, size_t len);
 
 #endif /* UFFDBOX_CORE_INTERNAL_H */

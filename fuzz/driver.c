@@ -235,6 +235,11 @@ int main(int argc, char **argv)
 		int urc = uffdbox_uffd_open(&uo, &u);
 		bool real = urc >= 0 && uffdbox_uffd_backend(u) == UFFDBOX_BACKEND_UFFD;
 		uffdbox_uffd_close(u);
+		if (urc < 0) { /* not the lack of one: a mistake to fix (a bad mask) */
+			fprintf(stderr, "fuzz driver: UFFDBOX_PERSIST=1: %s%s%s\n",
+				uffdbox_strerror(urc), err[0] ? ": " : "", err);
+			return 2;
+		}
 		if (!real) {
 			printf("fuzz driver: skipped: UFFDBOX_PERSIST=1 needs a userfaultfd, and "
 			       "there is no userfaultfd here%s%s\n",

@@ -351,7 +351,17 @@ const uint8_t *uffdbox_fuzz_input(const uint8_t *data, size_t size)
 		if (F.persist) {
 			if (!F.persist_ready)
 				persist_prepare(size);
-			uffdbox_persist_auto(); /* 1st: snapshot; later: restore */
+			/* 1st: snapshot; later: restore */
+			if (uffdbox_persist_auto() == 1 && uffdbox__persist_restores(data, size)) {
+				uffdbox__say(STDERR_FILENO,
+					     "uffdbox_fuzz_input: the input at %p is in memory the "
+					     "whole-target reset puts back: every later input "
+					     "would read this one's bytes; keep the engine's "
+					     "buffer out of it with uffdbox_persist_keep(buf, "
+					     "len) before the first input (docs/persist.md)\n",
+					     (const void *)data);
+				abort();
+			}
 			if (size > F.cap) {
 				uffdbox__say(
 					STDERR_FILENO,

@@ -1453,6 +1453,20 @@ bool uffdbox__persist_taken(void)
 	return P && P->taken;
 }
 
+bool uffdbox__persist_restores(const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, b = a + len;
+	if (!P || !P->taken || !len)
+		return false;
+	for (int k = 0; k < P->nkeep; k++)
+		if (P->keep[k].start <= a && P->keep[k].end >= b)
+			return false;
+	for (int i = 0; i < P->nspan; i++)
+		if (P->snap[i].start < b && P->snap[i].end > a)
+			return true;
+	return false;
+}
+
 int uffdbox_persist_auto(void)
 {
 	static int on = -1; /* set on the first call, before take(): survives */
@@ -1470,7 +1484,9 @@ int uffdbox_persist_auto(void)
 		if (rc == 0)
 			rc = take(&o);
 		if (rc < 0) {
-			uffdbox__say(STDERR_FILENO, "uffdbox persist: snapshot failed: %s: %s\n",
+			uffdbox__say(STDERR_FILENO,
+				     "uffdbox persist: snapshot failed: %s: %s (the reset's "
+				     "failure, not the input's)\n",
 				     uffdbox_strerror(rc), err);
 			abort();
 		}
@@ -1478,7 +1494,9 @@ int uffdbox_persist_auto(void)
 	}
 	ssize_t rc = uffdbox_persist_restore();
 	if (rc < 0) {
-		uffdbox__say(STDERR_FILENO, "uffdbox persist: restore failed: %s\n",
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox persist: restore failed: %s (the reset's failure, not "
+			     "the input's; a thread the input left running is named above)\n",
 			     uffdbox_strerror((int)rc));
 		abort();
 	}
@@ -1489,7 +1507,8 @@ int uffdbox_persist_auto(void)
 			uffdbox__say(
 				STDERR_FILENO,
 				"uffdbox persist: verify found %d differing ranges after restore "
-				"%llu\n",
+				"%llu (the reset's failure, not the input's: the input alone "
+				"does not crash; the ranges are above, docs/persist.md)\n",
 				bad, (unsigned long long)P->st.restores);
 			abort();
 		}
