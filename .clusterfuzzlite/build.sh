@@ -33,7 +33,8 @@ build_lib() { # NAME CC CFLAGS
 		-DCMAKE_C_COMPILER="$2" -DCMAKE_C_FLAGS="$3" \
 		-DCMAKE_BUILD_TYPE=OSSFuzz -DBUILD_SHARED_LIBS=OFF \
 		-DUFFDBOX_BUILD_TESTS=OFF -DUFFDBOX_BUILD_BENCH=OFF \
-		-DUFFDBOX_BUILD_EXAMPLES=OFF -DUFFDBOX_BUILD_FUZZERS=OFF >/dev/null
+		-DUFFDBOX_BUILD_EXAMPLES=OFF -DUFFDBOX_BUILD_FUZZERS=OFF \
+		-DUFFDBOX_LIBDW=link >/dev/null
 	cmake --build "$dir" --target uffdbox -j"$jobs" >/dev/null
 	test -f "$dir/libuffdbox.a"
 }
@@ -60,7 +61,8 @@ build_lib harness "$harness_cc" "$harness_cflags"
 lib_instrumented="$WORK/uffdbox-instrumented/libuffdbox.a"
 lib_harness="$WORK/uffdbox-harness/libuffdbox.a"
 
-# libunwind and libdw, static; libpthread as the runner's libc has it.
+# libunwind and libdw, static (UFFDBOX_LIBDW=link above: the runner image
+# has no libdw.so.1 to load at a report); libpthread as the runner's libc has it.
 # -no-pie: Debian's libunwind.a is not position-independent.
 static_deps="-no-pie -Wl,-Bstatic $(pkg-config --static --libs-only-l libdw libunwind |
 	sed -e 's/-lpthread//g') -Wl,-Bdynamic -lpthread"

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* harness/report.c - stack capture (libunwind) and symbolization (libdw). */
+/* harness/report.c - stack capture (libunwind) and symbolization (libdw,
+ * loaded at the first report: dwload.h). */
 #define UNW_LOCAL_ONLY
-#include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <elfutils/libdwfl.h>
 #include <libunwind.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dwload.h"
 #include "log.h"
 #include "report.h"
 #include "text.h"
@@ -44,27 +44,22 @@ void uffdbox__stack_from_signal(struct uffdbox__stack *s, ucontext_t *uc)
 	} while (s->n < UFFDBOX_STACK_MAX && unw_step(&cur) > 0);
 }
 
-static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-};
-
 /*
  * libdw's address lookup relies on .debug_aranges, which clang does not
  * emit: walk the compile units and ask each whether it holds the address.
  */
-static const char *line_by_cu(Dwfl_Module *m, Dwarf_Addr pc, int *line)
+static const char *line_by_cu(const struct uffdbox__dw *D, Dwfl_Module *m, Dwarf_Addr pc, int *line)
 {
 	Dwarf_Die *cu = NULL;
 	Dwarf_Addr bias;
 
-	while ((cu = dwfl_module_nextcu(m, cu, &bias)) != NULL) {
-		if (dwarf_haspc(cu, pc - bias) <= 0)
+	while ((cu = D->dwfl_module_nextcu(m, cu, &bias)) != NULL) {
+		if (D->dwarf_haspc(cu, pc - bias) <= 0)
 			continue;
-		Dwarf_Line *l = dwarf_getsrc_die(cu, pc - bias);
-		if (!l || dwarf_lineno(l, line) != 0)
+		Dwarf_Line *l = D->dwarf_getsrc_die(cu, pc - bias);
+		if (!l || D->dwarf_lineno(l, line) != 0)
 			return NULL;
-		return dwarf_linesrc(l, NULL, NULL);
+		return D->dwarf_linesrc(l, NULL, NULL);
 	}
 	return NULL;
 }
@@ -95,15 +90,34 @@ struct sym {
 	uintptr_t base;
 };
 
-static Dwfl *dwfl_self(void)
+/* The process's modules, or NULL (libdw not loadable: said once on @fd). */
+static Dwfl *dwfl_self(int fd)
 {
-	Dwfl *dwfl = dwfl_begin(&callbacks);
-	if (dwfl && (dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
-		     dwfl_report_end(dwfl, NULL, NULL) != 0)) {
-		dwfl_end(dwfl);
+	const struct uffdbox__dw *D = uffdbox__dw();
+	if (!D) {
+		static bool said;
+		if (!said && fd >= 0)
+			uffdbox__say(fd, "    (no symbols: %s)\n", uffdbox__dw_error());
+		said = true;
+		return NULL;
+	}
+	/* static: the Dwfl keeps a pointer to it */
+	static Dwfl_Callbacks callbacks;
+	callbacks.find_elf = D->dwfl_linux_proc_find_elf;
+	callbacks.find_debuginfo = D->dwfl_standard_find_debuginfo;
+	Dwfl *dwfl = D->dwfl_begin(&callbacks);
+	if (dwfl && (D->dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
+		     D->dwfl_report_end(dwfl, NULL, NULL) != 0)) {
+		D->dwfl_end(dwfl);
 		dwfl = NULL;
 	}
 	return dwfl;
+}
+
+static void dwfl_done(Dwfl *dwfl)
+{
+	if (dwfl)
+		uffdbox__dw()->dwfl_end(dwfl);
 }
 
 /* Frame @i of a stack: return addresses (i > 0) point after the call, so
@@ -113,24 +127,29 @@ static struct sym symbolize(Dwfl *dwfl, uintptr_t pc, uint32_t i)
 	uintptr_t look = i ? pc - 1 : pc;
 	struct sym y = {0};
 	Dwarf_Addr base = 0;
-	Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, look) : NULL;
+	const struct uffdbox__dw *D = dwfl ? uffdbox__dw() : NULL;
+	Dwfl_Module *m = D ? D->dwfl_addrmodule(dwfl, look) : NULL;
 
 	if (!m)
 		return y;
-	y.fn = dwfl_module_addrname(m, look);
-	y.mod = dwfl_module_info(m, NULL, &base, NULL, NULL, NULL, NULL, NULL);
+	y.fn = D->dwfl_module_addrname(m, look);
+	y.mod = D->dwfl_module_info(m, NULL, &base, NULL, NULL, NULL, NULL, NULL);
 	y.base = (uintptr_t)base;
-	Dwfl_Line *l = dwfl_module_getsrc(m, look);
+	Dwfl_Line *l = D->dwfl_module_getsrc(m, look);
 	if (l)
-		y.file = dwfl_lineinfo(l, NULL, &y.line, NULL, NULL, NULL);
+		y.file = D->dwfl_lineinfo(l, NULL, &y.line, NULL, NULL, NULL);
 	else
-		y.file = line_by_cu(m, look, &y.line);
+		y.file = line_by_cu(D, m, look, &y.line);
 	return y;
 }
 
 void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 {
-	Dwfl *dwfl = dwfl_self();
+	Dwfl *dwfl = dwfl_self(fd);
+	if (!dwfl) {
+		uffdbox__stack_print_raw(fd, s);
+		return;
+	}
 	for (uint32_t i = 0; i < s->n; i++) {
 		uintptr_t pc = s->pc[i];
 		struct sym y = symbolize(dwfl, pc, i);
@@ -153,8 +172,7 @@ void uffdbox__stack_print(int fd, const struct uffdbox__stack *s)
 		if (write(fd, buf, (size_t)n) < 0)
 			break;
 	}
-	if (dwfl)
-		dwfl_end(dwfl);
+	dwfl_done(dwfl);
 }
 
 /* Each frame's module (file name) and offset in it, from /proc/self/maps
@@ -371,7 +389,7 @@ int uffdbox__report_notes_write(FILE *f)
 		n = NOTES_MAX;
 	if (!n)
 		return 0;
-	Dwfl *dwfl = UNDER_TSAN ? NULL : dwfl_self();
+	Dwfl *dwfl = UNDER_TSAN ? NULL : dwfl_self(-1);
 	for (unsigned int i = 0; i < n; i++) {
 		const struct uffdbox__report_note *r = &notes[i];
 		fputs("{\"kind\":\"report\",\"bug\":", f);
@@ -394,7 +412,6 @@ int uffdbox__report_notes_write(FILE *f)
 		}
 		fputs("}\n", f);
 	}
-	if (dwfl)
-		dwfl_end(dwfl);
+	dwfl_done(dwfl);
 	return (int)n;
 }

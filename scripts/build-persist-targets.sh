@@ -50,7 +50,7 @@ start=$SECONDS
 # uffdbox (gcc, not instrumented: the reset is not the code under test)
 step cmake --preset default
 step cmake --build build/default --target uffdbox -j2
-uffdbox_libs="$root/build/default/libuffdbox.a $(pkg-config --libs libunwind libdw) -lpthread"
+uffdbox_libs="$root/build/default/libuffdbox.a $(pkg-config --libs libunwind) -lpthread"
 
 xml_src=$(scripts/debian-source.sh libxml2 "$src" 2>/dev/null | tail -n 1)
 sql_src=$(scripts/debian-source.sh sqlite3 "$src" 2>/dev/null | tail -n 1)
