@@ -17,7 +17,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <dirent.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -181,8 +184,16 @@ static void load_cases(void)
 	qsort(cases, ncases, sizeof(*cases), cmp_case);
 }
 
+/* UFFDBOX_TEST_TIMEOUT=S: every case's alarm after S seconds instead. */
 static unsigned int timeout_of(const struct tcase *c)
 {
+	const char *v = getenv("UFFDBOX_TEST_TIMEOUT");
+	if (v && *v) {
+		char *end;
+		unsigned long s = strtoul(v, &end, 10);
+		if (!*end && s > 0 && s < 100000)
+			return (unsigned int)s;
+	}
 	return (c->flags & TFLAG_SLOW) ? TIMEOUT_SLOW : TIMEOUT_DEFAULT;
 }
 
@@ -190,6 +201,8 @@ static void list(void)
 {
 	for (size_t i = 0; i < ncases; i++) {
 		const struct tcase *c = &cases[i];
+		if (c->flags & TFLAG_HIDDEN)
+			continue;
 		const char *lock = (c->flags & TFLAG_SYSCTL) ? "sysctl" : "-";
 		/* the label: the name up to its first '_' (uffd, region, sandbox...) */
 		char label[32];
@@ -238,6 +251,72 @@ static const struct tcase *find(const char *arg, struct tctx *t)
 	return NULL;
 }
 
+/* Read a small /proc file into @buf (NUL-terminated); length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * Case @pid ran out of time: say what each of its threads is doing, in the
+ * kernel's words (/proc/PID/task/TID/stat's state and wchan): "S in
+ * handle_userfault" is a thread blocked in a fault nobody resolves, "R" one
+ * still running (a slow case, a loaded machine).
+ */
+static void say_threads(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char stat[512], wchan[128] = "";
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", (int)pid, e->d_name);
+		if (read_small(path, stat, sizeof(stat)) < 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/wchan", (int)pid, e->d_name);
+		if (read_small(path, wchan, sizeof(wchan)) < 0 || !strcmp(wchan, "0"))
+			wchan[0] = '\0';
+		/* "TID (comm) S ...": the state follows the last ')' */
+		const char *st = strrchr(stat, ')');
+		fprintf(stderr, "  thread %s at the timeout: %c%s%s\n", e->d_name,
+			st && st[1] && st[2] ? st[2] : '?', wchan[0] ? " in " : "", wchan);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Wait for case @pid for @secs seconds; past them, say what its threads
+ * are doing and kill it (SIGALRM, as its own alarm would).  Without
+ * pidfd_open (Linux < 5.3) the child's own alarm is the limit. */
+static void wait_case(pid_t pid, unsigned int secs, int *status)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd >= 0) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		int n;
+		while ((n = poll(&p, 1, (int)secs * 1000)) < 0 && errno == EINTR)
+			;
+		if (n == 0) {
+			say_threads(pid);
+			kill(pid, SIGALRM);
+		}
+		close(pfd);
+	}
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
 static void child(const struct tcase *c, struct tctx *t)
 {
 	if (c->features) {
@@ -261,7 +340,8 @@ static void child(const struct tcase *c, struct tctx *t)
 			     "for it: %s",
 			     why);
 	}
-	alarm(timeout_of(c));
+	/* The parent's watch (wait_case) comes first; this is the backstop. */
+	alarm(timeout_of(c) + 5);
 	c->fn(t);
 	fflush(NULL);
 	_exit(0);
@@ -287,15 +367,15 @@ static int run(const char *arg)
 	}
 	if (pid == 0)
 		child(c, &t);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	wait_case(pid, timeout_of(c), &status);
 	restore_all();
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	if (WTERMSIG(status) == SIGALRM)
 		fprintf(stderr,
-			"FAIL %s: timed out after %u s (a thread left blocked in a fault?)\n", arg,
-			timeout_of(c));
+			"FAIL %s: timed out after %u s (each thread's state above: 'S in "
+			"handle_userfault' is blocked in a fault, 'R' still running)\n",
+			arg, timeout_of(c));
 	else
 		fprintf(stderr, "FAIL %s: killed by signal %d (%s)\n", arg, WTERMSIG(status),
 			strsignal(WTERMSIG(status)));
@@ -327,6 +407,8 @@ int main(int argc, char **argv)
 	/* Everything, one after another. */
 	int pass = 0, fail = 0, skip = 0;
 	for (size_t i = 0; i < ncases; i++) {
+		if (cases[i].flags & TFLAG_HIDDEN)
+			continue;
 		for (size_t m = 0; m <= sizeof(mems) / sizeof(mems[0]); m++) {
 			char arg[160];
 			if (cases[i].mems == TMEM_NONE) {

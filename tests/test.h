@@ -57,6 +57,9 @@ enum {
 	/* Tests the userfaultfd itself (its fd, messages, ioctls, SIGBUS):
 	 * skipped, with the reason, where the signal backend stands in. */
 	TFLAG_UFFD = 1u << 2,
+	/* Not listed, not run with the others: run by name only (a case of
+	 * the runner itself that must fail, checked by its own ctest test). */
+	TFLAG_HIDDEN = 1u << 3,
 };
 
 #define TEST_SECTION "uffdbox_tcases"
