@@ -28,9 +28,10 @@
  * What cannot be emulated: an access made inside the kernel (a syscall
  * reading into or writing from a trapping page) gets EFAULT, no signal -
  * the same as a user-mode-only userfaultfd; there are no non-cooperative
- * events, no minor faults, no UFFDIO_MOVE; a page being filled is briefly
- * accessible to other threads before its contents are complete (copy is
- * not atomic as UFFDIO_COPY is: single-threaded runs are unaffected).
+ * events, no minor faults, no UFFDIO_MOVE.  A fill with contents is as
+ * atomic as UFFDIO_COPY where /proc/self/mem can write the page while it is
+ * still inaccessible (fill_hidden: private 4 KiB pages); elsewhere other
+ * threads may see it half done (docs/backends.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define ONE_THREAD() (__libc_single_threaded != 0)
+#else
+#define ONE_THREAD() false
+#endif
 #include <unistd.h>
 
 #include "uffdbox/compat.h"
@@ -59,7 +66,8 @@ struct sig_range {
 	uintptr_t end;
 	size_t psz;
 	unsigned int modes;
-	bool guard; /* missing pages are guard markers (else PROT_NONE) */
+	bool guard;		/* missing pages are guard markers (else PROT_NONE) */
+	_Atomic bool no_hidden; /* fill_hidden() was refused here: fill in place */
 	_Atomic uint8_t *st;
 };
 
@@ -93,6 +101,11 @@ struct uffdbox__sig {
 	_Atomic int over; /* a change was refused for the budget */
 	int kick;	  /* eventfd: readable when a paused fault was posted */
 	bool no_guard;	  /* UFFDBOX_SIGNAL_NO_GUARD: PROT_NONE as on kernels < 6.13 */
+	/* /proc/self/mem, for fills no other thread sees half done (see
+	 * fill_hidden); opened by process @mem_pid (a forked child's copy
+	 * would write its parent's memory); -1: not yet, -2: not usable. */
+	_Atomic int mem;
+	_Atomic int mem_pid;
 };
 
 static inline int sys_mprotect(void *addr, size_t len, int prot)
@@ -156,6 +169,10 @@ int uffdbox__sig_new(struct uffdbox__sig **out, char *errbuf, size_t errbuf_len)
 		return err;
 	}
 	s->budget = read_long_file("/proc/sys/vm/max_map_count", 65530) / 2;
+	/* UFFDBOX_SIGNAL_IN_PLACE=1: fills in place, as where /proc/self/mem
+	 * is refused (tests of that path) */
+	const char *ip = getenv("UFFDBOX_SIGNAL_IN_PLACE");
+	atomic_init(&s->mem, ip && *ip && strcmp(ip, "0") != 0 ? -2 : -1);
 	const char *ng = getenv("UFFDBOX_SIGNAL_NO_GUARD");
 	s->no_guard = ng && *ng && strcmp(ng, "0") != 0;
 	const char *e = getenv("UFFDBOX_SIGNAL_MAX_SPLITS");
@@ -189,6 +206,8 @@ void uffdbox__sig_free(struct uffdbox__sig *s)
 						R->end - atomic_load(&R->start));
 	}
 	sys_close(s->kick);
+	if (atomic_load(&s->mem) >= 0)
+		sys_close(atomic_load(&s->mem));
 	free(s);
 }
 
@@ -457,6 +476,7 @@ int uffdbox__sig_register(struct uffdbox__sig *s, void *addr, size_t len, unsign
 	R->modes = modes;
 	R->st = st;
 	R->guard = false;
+	atomic_store_explicit(&R->no_hidden, false, memory_order_relaxed);
 	if (modes & UFFDBOX_REG_MISSING) {
 		populated(a, len, psz, st);
 		/* Guard markers where the kernel and the memory take them:
@@ -528,6 +548,98 @@ int uffdbox__sig_unregister(struct uffdbox__sig *s, void *addr, size_t len)
 	return rc;
 }
 
+/* This process's /proc/self/mem, or -1 (async-signal-safe: open, getpid). */
+static int self_mem(struct uffdbox__sig *s)
+{
+	int fd = atomic_load_explicit(&s->mem, memory_order_acquire);
+	if (fd == -2)
+		return -1;
+	int pid = (int)getpid();
+	if (fd >= 0 && atomic_load_explicit(&s->mem_pid, memory_order_relaxed) == pid)
+		return fd;
+	/* first use, or a forked child holding its parent's */
+	int nfd = sys_open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (nfd >= 0) /* out of the target's reach, as a uffd is */
+		nfd = uffdbox__fd_high(nfd);
+	if (nfd < 0) {
+		atomic_store(&s->mem, -2);
+		return -1;
+	}
+	atomic_store_explicit(&s->mem_pid, pid, memory_order_relaxed);
+	int old = atomic_exchange(&s->mem, nfd);
+	if (old >= 0 && old != nfd)
+		sys_close(old); /* (the parent's, in a child; or a racing opener's) */
+	return nfd;
+}
+
+/*
+ * Fill pages [first, j) of @R with @src while they are inaccessible, and
+ * only then make them accessible: another thread touching them meanwhile
+ * traps, finds them missing and claimed, and waits for the fill (core/fsm),
+ * as with UFFDIO_COPY - never a half-filled page, never a write of its own
+ * overwritten by the fill.  The bytes go in through /proc/self/mem, which
+ * writes a private mapping past its protection.  Returns 0 done (the pages
+ * read-write, state unchanged), or -1: not possible here (shared or huge
+ * pages, a kernel or sandbox refusing /proc/self/mem), nothing changed
+ * that the caller's in-place fill does not redo.  With guard markers and
+ * @open the pages end read-write; else still PROT_NONE, for set_states()
+ * to give them their final protection (and count the split): never
+ * writable on the way to write-protected.
+ */
+static int fill_hidden(struct uffdbox__sig *s, struct sig_range *R, size_t first, size_t j,
+		       const void *src, bool open)
+{
+	void *p = (void *)(R->start + first * R->psz);
+	size_t n = (j - first) * R->psz;
+	int fd = atomic_load_explicit(&R->no_hidden, memory_order_relaxed) ? -1 : self_mem(s);
+	if (fd < 0)
+		return -1;
+	if (R->guard) {
+		/* a guard marker stops /proc/self/mem too: PROT_NONE in its
+		 * place for the time of the write (a split of the mapping
+		 * while it lasts, merged again after) */
+		if (sys_mprotect(p, n, PROT_NONE) < 0)
+			return -1;
+		if (sys_madvise(p, n, MADV_GUARD_REMOVE) < 0) {
+			sys_mprotect(p, n, PROT_READ | PROT_WRITE);
+			return -1;
+		}
+	}
+	size_t done = 0;
+	bool reopened = false;
+	while (done < n) {
+		int saved = errno;
+		ssize_t w = pwrite(fd, (const char *)src + done, n - done,
+				   (off_t)((uintptr_t)p + done));
+		if (w < 0 && errno == EBADF && !reopened) {
+			/* closed under us (the whole-target reset closes what
+			 * an input opened): open it again, once */
+			reopened = true;
+			atomic_store(&s->mem, -1);
+			errno = saved;
+			if ((fd = self_mem(s)) < 0)
+				break;
+			continue;
+		}
+		errno = saved;
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	if (done < n && done == 0) /* refused: EFAULT (shared memory), EIO
+				    * (proc_mem.force_override=never) */
+		atomic_store_explicit(&R->no_hidden, true, memory_order_relaxed);
+	/* (failed: back to a marker's read-write for the in-place fill) */
+	if (R->guard && (open || done < n) && sys_mprotect(p, n, PROT_READ | PROT_WRITE) < 0)
+		return -1;
+	return done < n ? -1 : 0;
+}
+
+bool uffdbox__sig_hidden_fills(struct uffdbox__sig *s)
+{
+	return self_mem(s) >= 0;
+}
+
 /* Resolve pages from @dst: copy @src (NULL: zeros) and set the final state.
  * Returns bytes done or -errno, as the uffd calls. */
 static ssize_t fill(struct uffdbox__sig *s, void *dst, const void *src, size_t len,
@@ -547,8 +659,20 @@ static ssize_t fill(struct uffdbox__sig *s, void *dst, const void *src, size_t l
 	void *p = (void *)(R->start + first * R->psz);
 	size_t n = (j - first) * R->psz;
 	int rc;
+	/* Contents hidden until complete where another thread could see
+	 * them half done (a process that never started a thread cannot: in
+	 * place there, three system calls cheaper). */
+	bool hide = src && R->psz == 4096 && !ONE_THREAD();
 	if (final == ST_POISON) {
 		rc = 0;
+	} else if (hide && fill_hidden(s, R, first, j, src, final != ST_WP) == 0) {
+		/* filled; open them as after an in-place fill (the states and
+		 * their splits follow) */
+		rc = R->guard ? 0
+			      : set_states(s, R, first, j, 1u << ST_MISSING,
+					   final == ST_WP ? ST_WP : ST_PRESENT);
+		if (rc == 0 && R->guard && final == ST_WP)
+			rc = set_states(s, R, first, j, 1u << ST_MISSING, ST_WP);
 	} else if (R->guard) {
 		rc = sys_madvise(p, n, MADV_GUARD_REMOVE);
 		if (rc == 0 && src)

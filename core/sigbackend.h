@@ -50,6 +50,11 @@ enum uffdbox__sig_kind {
 };
 enum uffdbox__sig_kind uffdbox__sig_classify(struct uffdbox__sig *s, uintptr_t addr, bool write);
 
+/* Whether fills with contents are hidden until complete (written through
+ * /proc/self/mem while the pages are inaccessible: private 4 KiB pages);
+ * else filled in place, visible half done to other threads. */
+bool uffdbox__sig_hidden_fills(struct uffdbox__sig *s);
+
 /* An eventfd standing in for the uffd's fd (uffdbox_uffd_fd): the SERVED
  * handler thread polls it; a faulting thread that posted a paused fault
  * kicks it (async-signal-safe); reading drains it and says -EAGAIN. */
