@@ -271,6 +271,11 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 	if (src == sb->zeros && !wp && R->can_zeropage && rec->access != UFFDBOX_ACCESS_WRITE) {
 		op = UFFDBOX_FSM_ZEROPAGE;
 		r = uffdbox_uffd_zeropage(sb->u, dst, R->psz, flags & UFFDBOX_DONTWAKE);
+	} else if (src == sb->zeros && sb->signals) {
+		/* The signal backend: a missing page is empty by construction,
+		 * so opening it is the whole fill - no copy, nothing for other
+		 * threads to see half done (core/sigbackend.c). */
+		r = uffdbox_uffd_copy(sb->u, dst, NULL, R->psz, flags);
 	} else {
 		r = uffdbox_uffd_copy(sb->u, dst, src, R->psz, flags);
 	}
