@@ -252,21 +252,22 @@ static const char *const since[] = {
 };
 #define NFEATURES (sizeof(since) / sizeof(since[0]))
 
-/* What would give a missing feature bit @i, or NULL when it is there. */
-static const char *feature_fix(unsigned int i, uint64_t offered, uint64_t usable,
-			       const struct env *e, char *buf, size_t len)
+/* What would give a missing feature bit @i, or NULL when it is there.
+ * @refused: bits the kernel advertises but refused to grant here. */
+static const char *feature_fix(unsigned int i, uint64_t offered, uint64_t usable, uint64_t refused,
+			       char *buf, size_t len)
 {
 	uint64_t bit = 1ULL << i;
 	if (usable & bit)
 		return NULL;
-	if (offered & bit)
+	if (refused & bit)
+		snprintf(buf, len,
+			 "run with CAP_SYS_PTRACE (--cap-add SYS_PTRACE): the kernel "
+			 "advertises fork events to everyone but grants them to privileged "
+			 "handlers only");
+	else if (offered & bit)
 		snprintf(buf, len, "unset UFFDBOX_FEATURE_MASK (or clear 0x%llx in it)",
 			 (unsigned long long)bit);
-	else if (bit == UFFD_FEATURE_EVENT_FORK && !e->cap_ptrace)
-		snprintf(buf, len,
-			 "CAP_SYS_PTRACE (the kernel offers fork events to privileged "
-			 "handlers only), or Linux %s+",
-			 since[i]);
 	else
 		snprintf(buf, len, "Linux %s or later (uffdbox uses its fallback meanwhile)",
 			 since[i]);
@@ -475,7 +476,7 @@ static int features_main(int argc, char **argv)
 
 	/* Features: what the kernel offers (probed with the mask lifted),
 	 * and what uffdbox will use (the mask applied). */
-	uint64_t offered = 0, usable = 0;
+	uint64_t offered = 0, usable = 0, refused = 0;
 	int prc = uffdbox_uffd_probe(NULL, &usable, NULL);
 	if (prc == 0) {
 		char *saved = getenv("UFFDBOX_FEATURE_MASK");
@@ -483,11 +484,24 @@ static int features_main(int argc, char **argv)
 		unsetenv("UFFDBOX_FEATURE_MASK");
 		if (uffdbox_uffd_probe(NULL, &offered, NULL) < 0)
 			offered = usable;
+		/* EVENT_FORK is advertised to every caller, but UFFDIO_API
+		 * grants it only with CAP_SYS_PTRACE (EPERM otherwise): ask. */
+		if (offered & UFFD_FEATURE_EVENT_FORK) {
+			struct uffdbox_uffd *u;
+			UFFDBOX_OPTS(uffdbox_uffd_opts, fo,
+				     .need_features = UFFD_FEATURE_EVENT_FORK);
+			int frc = uffdbox_uffd_open(&fo, &u);
+			if (frc == 0)
+				uffdbox_uffd_close(u);
+			else if (frc == -EPERM)
+				refused = UFFD_FEATURE_EVENT_FORK;
+		}
 		if (saved) {
 			setenv("UFFDBOX_FEATURE_MASK", saved, 1);
 			free(saved);
 		}
 	}
+	usable &= ~refused;
 	struct piece pieces[] = {pagemap_scan(), guard_install(), hugetlb()};
 	const size_t np = sizeof(pieces) / sizeof(pieces[0]);
 	const char *via, *be = backend(m, nm, &via);
@@ -526,8 +540,10 @@ static int features_main(int argc, char **argv)
 			       "\"fix\":",
 			       i ? "," : "", uffdbox_feature_name(bit),
 			       (usable & bit) ? "true" : "false",
-			       (offered & bit) && !(usable & bit) ? "true" : "false", since[i]);
-			json_opt(feature_fix((unsigned int)i, offered, usable, &e, fix,
+			       (offered & bit) && !(usable & bit) && !(refused & bit) ? "true"
+										      : "false",
+			       since[i]);
+			json_opt(feature_fix((unsigned int)i, offered, usable, refused, fix,
 					     sizeof(fix)));
 			putchar('}');
 		}
@@ -587,14 +603,12 @@ static int features_main(int argc, char **argv)
 	for (size_t i = 0; prc == 0 && i < NFEATURES; i++) {
 		uint64_t bit = 1ULL << i;
 		const char *st = (usable & bit)	   ? "yes"
+				 : (refused & bit) ? "no (refused without CAP_SYS_PTRACE)"
 				 : (offered & bit) ? "hidden by UFFDBOX_FEATURE_MASK"
 						   : "no";
 		printf("  %-20s %s", uffdbox_feature_name(bit), st);
 		if (!(offered & bit))
-			printf(" (Linux %s%s)", since[i],
-			       bit == UFFD_FEATURE_EVENT_FORK && !e.cap_ptrace
-				       ? "; not offered without CAP_SYS_PTRACE"
-				       : "");
+			printf(" (Linux %s)", since[i]);
 		putchar('\n');
 	}
 	printf("\nMemory:\n");
@@ -628,14 +642,16 @@ static int features_main(int argc, char **argv)
 		}
 	for (size_t i = 0; prc == 0 && i < NFEATURES; i++) {
 		char fix[160];
-		if (!feature_fix((unsigned int)i, offered, usable, &e, fix, sizeof(fix)))
+		uint64_t bit = 1ULL << i;
+		if (!feature_fix((unsigned int)i, offered, usable, refused, fix, sizeof(fix)))
 			continue;
 		if (!any)
 			printf("\nMissing pieces and fixes:\n");
 		any = true;
-		printf("  - uffd feature %s: %s\n    fix: %s\n", uffdbox_feature_name(1ULL << i),
-		       (offered & (1ULL << i)) ? "hidden by UFFDBOX_FEATURE_MASK"
-					       : "not offered here",
+		printf("  - uffd feature %s: %s\n    fix: %s\n", uffdbox_feature_name(bit),
+		       (refused & bit)	 ? "refused: UFFDIO_API fails with EPERM when asked for it"
+		       : (offered & bit) ? "hidden by UFFDBOX_FEATURE_MASK"
+					 : "not offered here",
 		       fix);
 	}
 	if (!any)
