@@ -104,9 +104,20 @@ static uint64_t fnv(const char *s)
 	return h;
 }
 
+/* An empty file is no log: even a run without events writes its header. */
+static const char empty_log[] =
+	"empty, not an event log (every log starts with its header record, "
+	"docs/event-log.md): did the run that should have written it crash or stop "
+	"early?";
+/* JSON Lines, but not uffdbox's: every record of a log has a kind. */
+static const char not_a_log[] =
+	"not an event log: none of its JSON records has a \"kind\" (a header, an event "
+	"or a report; docs/event-log.md)";
+
 static int load(const struct opts *o, const char *path, struct log *lg)
 {
 	char err[160];
+	size_t kinds = 0;
 	int rc = uffdbox__lines_read(path, &lg->lines);
 
 	lg->path = path;
@@ -130,6 +141,7 @@ static int load(const struct opts *o, const char *path, struct log *lg)
 				i + 1, err);
 			return -1;
 		}
+		kinds += uffdbox__json_get(&jr, "kind") != NULL;
 		struct rec *r = &lg->r[lg->n++];
 		r->line = i + 1;
 		r->raw = s;
@@ -152,6 +164,14 @@ static int load(const struct opts *o, const char *path, struct log *lg)
 		if (fclose(m) != 0)
 			return -1;
 		r->hash = fnv(r->key);
+	}
+	if (lg->n == 0) {
+		fprintf(stderr, "uffdbox diff: %s: %s\n", path, empty_log);
+		return -1;
+	}
+	if (kinds == 0) {
+		fprintf(stderr, "uffdbox diff: %s: %s\n", path, not_a_log);
+		return -1;
 	}
 	return 0;
 }
@@ -447,16 +467,32 @@ static int normalize(const char *path)
 		fprintf(stderr, "uffdbox diff: cannot read %s: %s\n", path, strerror(-rc));
 		return UFFDBOX_EXIT_USAGE;
 	}
+	/* The whole file checked first: a bad log writes nothing to stdout
+	 * (a golden file is never half rewritten). */
+	size_t nonblank = 0, kinds = 0;
 	for (size_t i = 0; i < l.nlines; i++) {
 		struct uffdbox__jrec jr;
 		if (uffdbox__blank(l.line[i], l.len[i]))
 			continue;
+		nonblank++;
 		if (uffdbox__json_object(l.line[i], l.len[i], &jr, err, sizeof(err)) < 0) {
 			fprintf(stderr, "uffdbox diff: %s:%zu: not a JSON record: %s\n", path,
 				i + 1, err);
 			uffdbox__lines_free(&l);
 			return UFFDBOX_EXIT_USAGE;
 		}
+		kinds += uffdbox__json_get(&jr, "kind") != NULL;
+	}
+	if (!kinds) {
+		fprintf(stderr, "uffdbox diff: %s: %s\n", path, nonblank ? not_a_log : empty_log);
+		uffdbox__lines_free(&l);
+		return UFFDBOX_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < l.nlines; i++) {
+		struct uffdbox__jrec jr;
+		if (uffdbox__blank(l.line[i], l.len[i]))
+			continue;
+		uffdbox__json_object(l.line[i], l.len[i], &jr, NULL, 0); /* checked above */
 		bool first = true;
 		putchar('{');
 		for (int k = 0; k < jr.n; k++) {
