@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <uffdbox.h>
+
 #include "cli.h"
 #include "progcheck.h"
 #include "text.h"
@@ -52,6 +54,48 @@ static int find_preload(char *out, size_t len)
 			return 0;
 	}
 	return -ENOENT;
+}
+
+/* The "Seccomp:" mode in /proc/self/status: 2 under a filter, -1 unknown. */
+static int seccomp_mode(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int mode = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return mode;
+}
+
+/* The preload watches unmapped ranges with a user-mode userfaultfd; where
+ * none can be opened the program runs unwatched.  Say so once, with the
+ * cause (a container's seccomp filter, most often) and the fix. */
+static void warn_unwatched(const char *prog)
+{
+	int err = uffdbox_uffd_try_method(UFFDBOX_OPEN_SYSCALL_USER);
+	if (err >= 0)
+		return;
+	const char *name = strerrorname_np(-err) ? strerrorname_np(-err) : "an error";
+	if ((err == -EPERM || err == -ENOSYS) && seccomp_mode() == 2)
+		fprintf(stderr,
+			"uffdbox run: a seccomp filter refuses userfaultfd(2) with %s (Seccomp: 2 "
+			"in /proc/self/status, as a container runtime's default profile does): "
+			"%s runs with use-after-unmap detection OFF (uffdbox run needs a "
+			"userfaultfd: it has no signal-backend mode). "
+			"Fix: allow userfaultfd in the container's seccomp profile "
+			"(--security-opt seccomp=PROFILE.json) or run it unconfined; 'uffdbox "
+			"features' tells more.\n",
+			name, prog);
+	else
+		fprintf(stderr,
+			"uffdbox run: userfaultfd(2) with UFFD_USER_MODE_ONLY fails here (%s: %s): "
+			"%s runs with use-after-unmap detection OFF; 'uffdbox features' says why "
+			"and how to fix it.\n",
+			name, strerror(-err), prog);
 }
 
 static pid_t child;
@@ -133,6 +177,7 @@ static int run_main(int argc, char **argv)
 		close(fd);
 	}
 
+	warn_unwatched(argv[optind]);
 	child = fork();
 	if (child < 0) {
 		fprintf(stderr, "uffdbox: fork: %s\n", strerror(errno));
