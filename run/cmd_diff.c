@@ -111,13 +111,12 @@ static const char empty_log[] =
 	"early?";
 /* JSON Lines, but not uffdbox's: every record of a log has a kind. */
 static const char not_a_log[] =
-	"not an event log: none of its JSON records has a \"kind\" (a header, an event "
-	"or a report; docs/event-log.md)";
+	"not an event record: no \"kind\" (every record of a log has one: a header, an "
+	"event or a report; docs/event-log.md)";
 
 static int load(const struct opts *o, const char *path, struct log *lg)
 {
 	char err[160];
-	size_t kinds = 0;
 	int rc = uffdbox__lines_read(path, &lg->lines);
 
 	lg->path = path;
@@ -141,7 +140,10 @@ static int load(const struct opts *o, const char *path, struct log *lg)
 				i + 1, err);
 			return -1;
 		}
-		kinds += uffdbox__json_get(&jr, "kind") != NULL;
+		if (!uffdbox__json_get(&jr, "kind")) {
+			fprintf(stderr, "uffdbox diff: %s:%zu: %s\n", path, i + 1, not_a_log);
+			return -1;
+		}
 		struct rec *r = &lg->r[lg->n++];
 		r->line = i + 1;
 		r->raw = s;
@@ -167,10 +169,6 @@ static int load(const struct opts *o, const char *path, struct log *lg)
 	}
 	if (lg->n == 0) {
 		fprintf(stderr, "uffdbox diff: %s: %s\n", path, empty_log);
-		return -1;
-	}
-	if (kinds == 0) {
-		fprintf(stderr, "uffdbox diff: %s: %s\n", path, not_a_log);
 		return -1;
 	}
 	return 0;
@@ -462,14 +460,12 @@ static int normalize(const char *path)
 	struct uffdbox__lines l;
 	char err[160];
 	int rc = uffdbox__lines_read(path, &l);
+	size_t nonblank = 0;
 
 	if (rc < 0) {
 		fprintf(stderr, "uffdbox diff: cannot read %s: %s\n", path, strerror(-rc));
 		return UFFDBOX_EXIT_USAGE;
 	}
-	/* The whole file checked first: a bad log writes nothing to stdout
-	 * (a golden file is never half rewritten). */
-	size_t nonblank = 0, kinds = 0;
 	for (size_t i = 0; i < l.nlines; i++) {
 		struct uffdbox__jrec jr;
 		if (uffdbox__blank(l.line[i], l.len[i]))
@@ -481,18 +477,11 @@ static int normalize(const char *path)
 			uffdbox__lines_free(&l);
 			return UFFDBOX_EXIT_USAGE;
 		}
-		kinds += uffdbox__json_get(&jr, "kind") != NULL;
-	}
-	if (!kinds) {
-		fprintf(stderr, "uffdbox diff: %s: %s\n", path, nonblank ? not_a_log : empty_log);
-		uffdbox__lines_free(&l);
-		return UFFDBOX_EXIT_USAGE;
-	}
-	for (size_t i = 0; i < l.nlines; i++) {
-		struct uffdbox__jrec jr;
-		if (uffdbox__blank(l.line[i], l.len[i]))
-			continue;
-		uffdbox__json_object(l.line[i], l.len[i], &jr, NULL, 0); /* checked above */
+		if (!uffdbox__json_get(&jr, "kind")) {
+			fprintf(stderr, "uffdbox diff: %s:%zu: %s\n", path, i + 1, not_a_log);
+			uffdbox__lines_free(&l);
+			return UFFDBOX_EXIT_USAGE;
+		}
 		bool first = true;
 		putchar('{');
 		for (int k = 0; k < jr.n; k++) {
@@ -523,6 +512,10 @@ static int normalize(const char *path)
 		puts("}");
 	}
 	uffdbox__lines_free(&l);
+	if (!nonblank) {
+		fprintf(stderr, "uffdbox diff: %s: %s\n", path, empty_log);
+		return UFFDBOX_EXIT_USAGE;
+	}
 	return UFFDBOX_EXIT_OK;
 }
 
