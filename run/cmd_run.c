@@ -71,11 +71,16 @@ static int seccomp_mode(void)
 	return mode;
 }
 
-/* The preload watches unmapped ranges with a user-mode userfaultfd; where
- * none can be opened the program runs unwatched.  Say so once, with the
- * cause (a container's seccomp filter, most often) and the fix. */
+/* The preload watches unmapped ranges with a user-mode userfaultfd, or
+ * without one with PROT_NONE placeholders (its signal mode).  Only with
+ * UFFDBOX_BACKEND=uffd and no userfaultfd does the program run unwatched:
+ * say so once, with the cause (a container's seccomp filter, most often)
+ * and the fix. */
 static void warn_unwatched(const char *prog)
 {
+	const char *be = getenv("UFFDBOX_BACKEND");
+	if (!be || strcmp(be, "uffd") != 0)
+		return;
 	int err = uffdbox_uffd_try_method(UFFDBOX_OPEN_SYSCALL_USER);
 	if (err >= 0)
 		return;
@@ -84,17 +89,17 @@ static void warn_unwatched(const char *prog)
 		fprintf(stderr,
 			"uffdbox run: a seccomp filter refuses userfaultfd(2) with %s (Seccomp: 2 "
 			"in /proc/self/status, as a container runtime's default profile does): "
-			"%s runs with use-after-unmap detection OFF (uffdbox run needs a "
-			"userfaultfd: it has no signal-backend mode). "
-			"Fix: allow userfaultfd in the container's seccomp profile "
+			"%s runs with use-after-unmap detection OFF (UFFDBOX_BACKEND=uffd). "
+			"Fix: unset UFFDBOX_BACKEND (the signal mode watches without one), "
+			"allow userfaultfd in the container's seccomp profile "
 			"(--security-opt seccomp=PROFILE.json) or run it unconfined; 'uffdbox "
 			"features' tells more.\n",
 			name, prog);
 	else
 		fprintf(stderr,
 			"uffdbox run: userfaultfd(2) with UFFD_USER_MODE_ONLY fails here (%s: %s): "
-			"%s runs with use-after-unmap detection OFF; 'uffdbox features' says why "
-			"and how to fix it.\n",
+			"%s runs with use-after-unmap detection OFF (UFFDBOX_BACKEND=uffd); "
+			"'uffdbox features' says why and how to fix it.\n",
 			name, strerror(-err), prog);
 }
 
