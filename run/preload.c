@@ -526,6 +526,27 @@ static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 		  g.cont ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT);
 }
 
+/*
+ * Not a quarantine hit: the program's own disposition.  Its default is
+ * restored with libc's sigaction - uffdbox__chain_signal's sigaction would
+ * be our interposer, which keeps this handler and only records the wish:
+ * the fault would come back for ever (a plain NULL dereference hung in the
+ * signal mode).  A fault then recurs and kills; a sent signal is sent again.
+ */
+static void chain(int sig, siginfo_t *si, void *ucv)
+{
+	const struct sigaction *app = &g.app_bus;
+	if ((app->sa_flags & SA_SIGINFO) || app->sa_handler != SIG_DFL) {
+		uffdbox__chain_signal(app, sig, si, ucv);
+		return;
+	}
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigemptyset(&dfl.sa_mask);
+	libc_sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		syscall(SYS_tgkill, getpid(), gettid_raw(), sig);
+}
+
 static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
@@ -533,7 +554,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	struct quar *q = si->si_code > 0 ? quarantine_find(addr) : NULL;
 
 	if (!q) {
-		uffdbox__chain_signal(&g.app_bus, sig, si, ucv);
+		chain(sig, si, ucv);
 		errno = saved;
 		return;
 	}
