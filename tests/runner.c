@@ -250,7 +250,11 @@ static void child(const struct tcase *c, struct tctx *t)
 			char names[256], why[1024] = "";
 			uffdbox_features_format(missing, names, sizeof(names));
 			/* The probe answered for the signal backend: the kernel may
-			 * well have them; say what stands in, and why. */
+			 * well have them; say what stands in, and why (unless the
+			 * mask of a legacy pass hides them all anyway). */
+			if (tfx_hidden(missing))
+				SKIP("needs uffd feature(s) %s, hidden by UFFDBOX_FEATURE_MASK",
+				     names);
 			if (tfx_signal_backend_why(why, sizeof(why)))
 				SKIP("needs uffd feature(s) %s, which the signal backend does not "
 				     "emulate (docs/backends.md); it stands in here: %s",
