@@ -129,6 +129,12 @@ if [ -f fuzz/fuzz_text.c ]; then
 	target fuzz_text "$whole_instrumented" fuzz/fuzz_text.dict 'max_len = 1024\n' \
 		corpus/text corpus/regressions/text -- fuzz/fuzz_text.c
 fi
+# The event-log reader of the uffdbox commands (run/jsonl.c: `uffdbox diff`
+# and `report` read untrusted logs with it); one line of at most 8192 bytes.
+if [ -f fuzz/fuzz_jsonl.c ]; then
+	target fuzz_jsonl "$whole_instrumented" fuzz/fuzz_jsonl.dict 'max_len = 8192\n' \
+		corpus/jsonl corpus/regressions/jsonl -- fuzz/fuzz_jsonl.c run/jsonl.c -- -Irun
+fi
 
 # --- the planted-bug example (examples/planted) -----------------------------
 # Its input region is 4 pages: longer inputs are skipped.

@@ -18,8 +18,9 @@ static const char *const project_errors[] = {
 		"a required userfaultfd feature is not offered by this kernel "
 		"(or hidden by UFFDBOX_FEATURE_MASK)",
 	[UFFDBOX_E_DENIED - UFFDBOX_E_BASE] =
-		"userfaultfd denied: use UFFD_USER_MODE_ONLY, make /dev/userfaultfd accessible, "
-		"set vm.unprivileged_userfaultfd=1, or grant CAP_SYS_PTRACE",
+		"userfaultfd denied (by a seccomp filter such as a container's default profile, "
+		"by /dev/userfaultfd's permissions, or by vm.unprivileged_userfaultfd=0 without "
+		"CAP_SYS_PTRACE; the error text names which, and `uffdbox features` diagnoses it)",
 	[UFFDBOX_E_BADMASK - UFFDBOX_E_BASE] =
 		"UFFDBOX_FEATURE_MASK is not a number (use e.g. 0x8000)",
 	[UFFDBOX_E_MSG_SHORT - UFFDBOX_E_BASE] = "uffd message buffer is shorter than one message",

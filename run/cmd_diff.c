@@ -104,6 +104,16 @@ static uint64_t fnv(const char *s)
 	return h;
 }
 
+/* An empty file is no log: even a run without events writes its header. */
+static const char empty_log[] =
+	"empty, not an event log (every log starts with its header record, "
+	"docs/event-log.md): did the run that should have written it crash or stop "
+	"early?";
+/* JSON Lines, but not uffdbox's: every record of a log has a kind. */
+static const char not_a_log[] =
+	"not an event record: no \"kind\" (every record of a log has one: a header, an "
+	"event or a report; docs/event-log.md)";
+
 static int load(const struct opts *o, const char *path, struct log *lg)
 {
 	char err[160];
@@ -130,6 +140,10 @@ static int load(const struct opts *o, const char *path, struct log *lg)
 				i + 1, err);
 			return -1;
 		}
+		if (!uffdbox__json_get(&jr, "kind")) {
+			fprintf(stderr, "uffdbox diff: %s:%zu: %s\n", path, i + 1, not_a_log);
+			return -1;
+		}
 		struct rec *r = &lg->r[lg->n++];
 		r->line = i + 1;
 		r->raw = s;
@@ -152,6 +166,10 @@ static int load(const struct opts *o, const char *path, struct log *lg)
 		if (fclose(m) != 0)
 			return -1;
 		r->hash = fnv(r->key);
+	}
+	if (lg->n == 0) {
+		fprintf(stderr, "uffdbox diff: %s: %s\n", path, empty_log);
+		return -1;
 	}
 	return 0;
 }
@@ -442,6 +460,7 @@ static int normalize(const char *path)
 	struct uffdbox__lines l;
 	char err[160];
 	int rc = uffdbox__lines_read(path, &l);
+	size_t nonblank = 0;
 
 	if (rc < 0) {
 		fprintf(stderr, "uffdbox diff: cannot read %s: %s\n", path, strerror(-rc));
@@ -451,9 +470,15 @@ static int normalize(const char *path)
 		struct uffdbox__jrec jr;
 		if (uffdbox__blank(l.line[i], l.len[i]))
 			continue;
+		nonblank++;
 		if (uffdbox__json_object(l.line[i], l.len[i], &jr, err, sizeof(err)) < 0) {
 			fprintf(stderr, "uffdbox diff: %s:%zu: not a JSON record: %s\n", path,
 				i + 1, err);
+			uffdbox__lines_free(&l);
+			return UFFDBOX_EXIT_USAGE;
+		}
+		if (!uffdbox__json_get(&jr, "kind")) {
+			fprintf(stderr, "uffdbox diff: %s:%zu: %s\n", path, i + 1, not_a_log);
 			uffdbox__lines_free(&l);
 			return UFFDBOX_EXIT_USAGE;
 		}
@@ -487,6 +512,10 @@ static int normalize(const char *path)
 		puts("}");
 	}
 	uffdbox__lines_free(&l);
+	if (!nonblank) {
+		fprintf(stderr, "uffdbox diff: %s: %s\n", path, empty_log);
+		return UFFDBOX_EXIT_USAGE;
+	}
 	return UFFDBOX_EXIT_OK;
 }
 

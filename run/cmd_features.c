@@ -200,6 +200,19 @@ static void diagnose(struct method *r, const struct env *e)
 				"as root: chgrp GROUP /dev/userfaultfd && chmod 0660 "
 				"/dev/userfaultfd, GROUP one of this user's; a udev rule keeps it: "
 				"KERNEL==\"userfaultfd\", GROUP=\"GROUP\", MODE=\"0660\"");
+		} else if ((err == -EPERM || err == -ENOSYS) && seccomp_on(e) && e->dev_rw) {
+			/* The kernel's USERFAULTFD_IOC_NEW returns neither to a
+			 * caller that could open the device: a filter did. */
+			snprintf(r->cause, cl,
+				 "a seccomp filter refuses ioctl(USERFAULTFD_IOC_NEW) on "
+				 "/dev/userfaultfd with %s (/proc/self/status: Seccomp: %d, "
+				 "Seccomp_filters: %d)",
+				 strerrorname_np(-err) ? strerrorname_np(-err) : "an error",
+				 e->seccomp_mode, e->seccomp_filters);
+			snprintf(r->fix, fl,
+				 "allow ioctl USERFAULTFD_IOC_NEW (0x%x) in this container's "
+				 "seccomp profile, or run it unconfined",
+				 (unsigned int)USERFAULTFD_IOC_NEW);
 		} else if (err == -ENOTTY) {
 			snprintf(r->cause, cl,
 				 "the device has no USERFAULTFD_IOC_NEW (before 6.1)");
@@ -252,21 +265,26 @@ static const char *const since[] = {
 };
 #define NFEATURES (sizeof(since) / sizeof(since[0]))
 
-/* What would give a missing feature bit @i, or NULL when it is there. */
-static const char *feature_fix(unsigned int i, uint64_t offered, uint64_t usable,
-			       const struct env *e, char *buf, size_t len)
+/* What would give a missing feature bit @i, or NULL when it is there.
+ * @refused: bits the kernel advertises but refused to grant here; @sigfix:
+ * non-NULL when the features are the signal backend's (no userfaultfd, or
+ * UFFDBOX_BACKEND=signal), the fix for those it cannot emulate. */
+static const char *feature_fix(unsigned int i, uint64_t offered, uint64_t usable, uint64_t refused,
+			       const char *sigfix, char *buf, size_t len)
 {
 	uint64_t bit = 1ULL << i;
 	if (usable & bit)
 		return NULL;
-	if (offered & bit)
+	if (sigfix && !(offered & bit))
+		snprintf(buf, len, "%s", sigfix);
+	else if (refused & bit)
+		snprintf(buf, len,
+			 "run with CAP_SYS_PTRACE (--cap-add SYS_PTRACE): the kernel "
+			 "advertises fork events to everyone but grants them to privileged "
+			 "handlers only");
+	else if (offered & bit)
 		snprintf(buf, len, "unset UFFDBOX_FEATURE_MASK (or clear 0x%llx in it)",
 			 (unsigned long long)bit);
-	else if (bit == UFFD_FEATURE_EVENT_FORK && !e->cap_ptrace)
-		snprintf(buf, len,
-			 "CAP_SYS_PTRACE (the kernel offers fork events to privileged "
-			 "handlers only), or Linux %s+",
-			 since[i]);
 	else
 		snprintf(buf, len, "Linux %s or later (uffdbox uses its fallback meanwhile)",
 			 since[i]);
@@ -475,7 +493,7 @@ static int features_main(int argc, char **argv)
 
 	/* Features: what the kernel offers (probed with the mask lifted),
 	 * and what uffdbox will use (the mask applied). */
-	uint64_t offered = 0, usable = 0;
+	uint64_t offered = 0, usable = 0, refused = 0;
 	int prc = uffdbox_uffd_probe(NULL, &usable, NULL);
 	if (prc == 0) {
 		char *saved = getenv("UFFDBOX_FEATURE_MASK");
@@ -483,14 +501,35 @@ static int features_main(int argc, char **argv)
 		unsetenv("UFFDBOX_FEATURE_MASK");
 		if (uffdbox_uffd_probe(NULL, &offered, NULL) < 0)
 			offered = usable;
+		/* EVENT_FORK is advertised to every caller, but UFFDIO_API
+		 * grants it only with CAP_SYS_PTRACE (EPERM otherwise): ask. */
+		if (offered & UFFD_FEATURE_EVENT_FORK) {
+			struct uffdbox_uffd *u;
+			UFFDBOX_OPTS(uffdbox_uffd_opts, fo,
+				     .need_features = UFFD_FEATURE_EVENT_FORK);
+			int frc = uffdbox_uffd_open(&fo, &u);
+			if (frc == 0)
+				uffdbox_uffd_close(u);
+			else if (frc == -EPERM)
+				refused = UFFD_FEATURE_EVENT_FORK;
+		}
 		if (saved) {
 			setenv("UFFDBOX_FEATURE_MASK", saved, 1);
 			free(saved);
 		}
 	}
+	usable &= ~refused;
 	struct piece pieces[] = {pagemap_scan(), guard_install(), hugetlb()};
 	const size_t np = sizeof(pieces) / sizeof(pieces[0]);
 	const char *via, *be = backend(m, nm, &via);
+	const char *want = getenv("UFFDBOX_BACKEND");
+	bool forced = want && !strcmp(want, "signal");
+	/* Without a userfaultfd the probe answered with the signal backend's
+	 * features: what it cannot emulate needs a userfaultfd, not a newer
+	 * kernel. */
+	const char *sigfix = !be || via ? NULL
+			     : forced	? "unset UFFDBOX_BACKEND"
+					: "a userfaultfd (see the ways to open one above)";
 
 	if (json) {
 		printf("{\"uffdbox\":\"%s\",\"kernel\":", UFFDBOX_VERSION);
@@ -526,8 +565,10 @@ static int features_main(int argc, char **argv)
 			       "\"fix\":",
 			       i ? "," : "", uffdbox_feature_name(bit),
 			       (usable & bit) ? "true" : "false",
-			       (offered & bit) && !(usable & bit) ? "true" : "false", since[i]);
-			json_opt(feature_fix((unsigned int)i, offered, usable, &e, fix,
+			       (offered & bit) && !(usable & bit) && !(refused & bit) ? "true"
+										      : "false",
+			       since[i]);
+			json_opt(feature_fix((unsigned int)i, offered, usable, refused, sigfix, fix,
 					     sizeof(fix)));
 			putchar('}');
 		}
@@ -579,6 +620,8 @@ static int features_main(int argc, char **argv)
 		putchar('\n');
 	}
 	printf("\nuffd features");
+	if (sigfix)
+		printf(" (of the signal backend, which emulates some)");
 	if (mask)
 		printf(" (UFFDBOX_FEATURE_MASK=0x%llx hides some)", (unsigned long long)mask);
 	printf(":\n");
@@ -587,14 +630,14 @@ static int features_main(int argc, char **argv)
 	for (size_t i = 0; prc == 0 && i < NFEATURES; i++) {
 		uint64_t bit = 1ULL << i;
 		const char *st = (usable & bit)	   ? "yes"
+				 : (refused & bit) ? "no (refused without CAP_SYS_PTRACE)"
 				 : (offered & bit) ? "hidden by UFFDBOX_FEATURE_MASK"
 						   : "no";
 		printf("  %-20s %s", uffdbox_feature_name(bit), st);
-		if (!(offered & bit))
-			printf(" (Linux %s%s)", since[i],
-			       bit == UFFD_FEATURE_EVENT_FORK && !e.cap_ptrace
-				       ? "; not offered without CAP_SYS_PTRACE"
-				       : "");
+		if (!(offered & bit) && sigfix)
+			printf(" (needs a userfaultfd)");
+		else if (!(offered & bit))
+			printf(" (Linux %s)", since[i]);
 		putchar('\n');
 	}
 	printf("\nMemory:\n");
@@ -605,8 +648,9 @@ static int features_main(int argc, char **argv)
 		if (via)
 			printf("\nBackend: %s (opened by %s)\n", be, via);
 		else
-			printf("\nBackend: signal: no userfaultfd here; protection changes and "
-			       "SIGSEGV stand in (what differs: docs/backends.md)\n");
+			printf("\nBackend: signal: %s; protection changes and SIGSEGV stand in "
+			       "(what differs: docs/backends.md)\n",
+			       forced ? "chosen by UFFDBOX_BACKEND=signal" : "no userfaultfd here");
 	else
 		printf("\nBackend: none: uffdbox cannot run here\n");
 
@@ -626,16 +670,33 @@ static int features_main(int argc, char **argv)
 			printf("  - %s: %s\n    fix: %s\n", pieces[i].label, pieces[i].detail,
 			       pieces[i].fix);
 		}
+	/* What the signal backend cannot emulate: one line, one fix. */
+	char names[400] = "";
+	for (size_t i = 0, n = 0; sigfix && prc == 0 && i < NFEATURES; i++)
+		if (!(offered & (1ULL << i)))
+			n += (size_t)snprintf(names + n, n < sizeof(names) ? sizeof(names) - n : 0,
+					      "%s%s", n ? ", " : "",
+					      uffdbox_feature_name(1ULL << i));
+	if (names[0]) {
+		if (!any)
+			printf("\nMissing pieces and fixes:\n");
+		any = true;
+		printf("  - uffd features %s: not emulated by the signal backend\n    fix: %s\n",
+		       names, sigfix);
+	}
 	for (size_t i = 0; prc == 0 && i < NFEATURES; i++) {
 		char fix[160];
-		if (!feature_fix((unsigned int)i, offered, usable, &e, fix, sizeof(fix)))
+		uint64_t bit = 1ULL << i;
+		if ((sigfix && !(offered & bit)) || !feature_fix((unsigned int)i, offered, usable,
+								 refused, sigfix, fix, sizeof(fix)))
 			continue;
 		if (!any)
 			printf("\nMissing pieces and fixes:\n");
 		any = true;
-		printf("  - uffd feature %s: %s\n    fix: %s\n", uffdbox_feature_name(1ULL << i),
-		       (offered & (1ULL << i)) ? "hidden by UFFDBOX_FEATURE_MASK"
-					       : "not offered here",
+		printf("  - uffd feature %s: %s\n    fix: %s\n", uffdbox_feature_name(bit),
+		       (refused & bit)	 ? "refused: UFFDIO_API fails with EPERM when asked for it"
+		       : (offered & bit) ? "hidden by UFFDBOX_FEATURE_MASK"
+					 : "not offered here",
 		       fix);
 	}
 	if (!any)

@@ -98,6 +98,7 @@ struct report {
 	uint64_t records, by_kind[NKINDS + 1], by_res[NRES + 1], other_records;
 	int64_t first_seq, last_seq;
 	int version;
+	bool header;
 	char producer[64];
 	const char *path;
 };
@@ -294,6 +295,7 @@ static int load(struct report *r, const char *path)
 		char kind[32];
 		uffdbox__json_str(uffdbox__json_get(&j, "kind"), kind, sizeof(kind));
 		if (strcmp(kind, "header") == 0) {
+			r->header = true;
 			r->version = (int)uffdbox__json_int(uffdbox__json_get(&j, "version"), 0);
 			uffdbox__json_str(uffdbox__json_get(&j, "uffdbox"), r->producer,
 					  sizeof(r->producer));
@@ -324,6 +326,22 @@ static int load(struct report *r, const char *path)
 		}
 	}
 	uffdbox__lines_free(&l);
+	/* Nothing a log holds: an empty file, or JSON of something else. */
+	if (!r->header && !r->records && !r->reports_total) {
+		if (r->other_records)
+			fprintf(stderr,
+				"uffdbox report: %s: not an event log: none of its %llu JSON "
+				"record(s) is a header, an event (with seq and page) or a report "
+				"(docs/event-log.md)\n",
+				path, (unsigned long long)r->other_records);
+		else
+			fprintf(stderr,
+				"uffdbox report: %s: empty, not an event log (every log starts "
+				"with its header record, docs/event-log.md): did the run that "
+				"should have written it crash or stop early?\n",
+				path);
+		return -1;
+	}
 	return 0;
 }
 

@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <uffdbox.h>
+
 #include "cli.h"
 #include "progcheck.h"
 #include "text.h"
@@ -52,6 +54,53 @@ static int find_preload(char *out, size_t len)
 			return 0;
 	}
 	return -ENOENT;
+}
+
+/* The "Seccomp:" mode in /proc/self/status: 2 under a filter, -1 unknown. */
+static int seccomp_mode(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int mode = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return mode;
+}
+
+/* The preload watches unmapped ranges with a user-mode userfaultfd, or
+ * without one with PROT_NONE placeholders (its signal mode).  Only with
+ * UFFDBOX_BACKEND=uffd and no userfaultfd does the program run unwatched:
+ * say so once, with the cause (a container's seccomp filter, most often)
+ * and the fix. */
+static void warn_unwatched(const char *prog)
+{
+	const char *be = getenv("UFFDBOX_BACKEND");
+	if (!be || strcmp(be, "uffd") != 0)
+		return;
+	int err = uffdbox_uffd_try_method(UFFDBOX_OPEN_SYSCALL_USER);
+	if (err >= 0)
+		return;
+	const char *name = strerrorname_np(-err) ? strerrorname_np(-err) : "an error";
+	if ((err == -EPERM || err == -ENOSYS) && seccomp_mode() == 2)
+		fprintf(stderr,
+			"uffdbox run: a seccomp filter refuses userfaultfd(2) with %s (Seccomp: 2 "
+			"in /proc/self/status, as a container runtime's default profile does): "
+			"%s runs with use-after-unmap detection OFF (UFFDBOX_BACKEND=uffd). "
+			"Fix: unset UFFDBOX_BACKEND (the signal mode watches without one), "
+			"allow userfaultfd in the container's seccomp profile "
+			"(--security-opt seccomp=PROFILE.json) or run it unconfined; 'uffdbox "
+			"features' tells more.\n",
+			name, prog);
+	else
+		fprintf(stderr,
+			"uffdbox run: userfaultfd(2) with UFFD_USER_MODE_ONLY fails here (%s: %s): "
+			"%s runs with use-after-unmap detection OFF (UFFDBOX_BACKEND=uffd); "
+			"'uffdbox features' says why and how to fix it.\n",
+			name, strerror(-err), prog);
 }
 
 static pid_t child;
@@ -133,6 +182,7 @@ static int run_main(int argc, char **argv)
 		close(fd);
 	}
 
+	warn_unwatched(argv[optind]);
 	child = fork();
 	if (child < 0) {
 		fprintf(stderr, "uffdbox: fork: %s\n", strerror(errno));

@@ -196,7 +196,11 @@ static int cmd_help(int argc, char **argv)
 		fprintf(stderr, "uffdbox help: one COMMAND at most\nTry 'uffdbox help'.\n");
 		return UFFDBOX_EXIT_USAGE;
 	}
-	if (argc == first) {
+	/* `uffdbox help help`, `uffdbox help --help`: the help command's help
+	 * is the command list */
+	if (argc == first ||
+	    (!man && (strcmp(argv[first], "help") == 0 || strcmp(argv[first], "--help") == 0 ||
+		      strcmp(argv[first], "-h") == 0))) {
 		if (man)
 			man_top(stdout);
 		else

@@ -8,7 +8,10 @@
  * the range is not given back: it is replaced by an empty anonymous mapping
  * registered with a userfaultfd in SIGBUS mode - the quarantine.  No later
  * mmap can reuse the addresses, it costs no memory, and any access raises
- * SIGBUS, which this library turns into a sanitizer-style report.  The
+ * SIGBUS, which this library turns into a sanitizer-style report.  Where no
+ * userfaultfd can be opened (a container's seccomp profile) or
+ * UFFDBOX_BACKEND=signal asks for it, the placeholder is PROT_NONE instead
+ * and the access a SIGSEGV (the signal mode; docs/backends.md).  The
  * quarantine is a FIFO bounded in bytes (UFFDBOX_RUN_QUARANTINE_MB, default
  * 256); past the bound the oldest ranges are really unmapped.
  *
@@ -84,6 +87,8 @@ struct quar_heap {
 static struct {
 	bool on;
 	bool cont;
+	bool sig;  /* the signal mode: no userfaultfd, PROT_NONE placeholders */
+	int mysig; /* the signal a quarantine access raises: SIGBUS, or SIGSEGV */
 	int uffd;
 	size_t limit, bytes;
 	pthread_mutex_t mu;
@@ -96,7 +101,7 @@ static struct {
 	size_t qhead, qcount;
 	uint64_t ordinal;
 	_Atomic uint64_t seq;
-	struct sigaction app_bus; /* the program's own SIGBUS disposition */
+	struct sigaction app_bus; /* the program's own disposition of mysig */
 	_Atomic int32_t tid_slots[256];
 	struct uffdbox__tids tids; /* logical thread ids, over tid_slots */
 	uintptr_t sites[SITES_MAX];
@@ -181,6 +186,24 @@ static int uffd_register(uintptr_t start, uintptr_t end)
 	return ioctl(g.uffd, UFFDIO_REGISTER, &r) < 0 ? -errno : 0;
 }
 
+/* [start, end), an empty placeholder, made to trap every access: registered
+ * with the userfaultfd, or PROT_NONE in the signal mode. */
+static int arm(uintptr_t start, uintptr_t end)
+{
+	if (g.sig)
+		return syscall(SYS_mprotect, start, end - start, PROT_NONE) < 0 ? -errno : 0;
+	return uffd_register(start, end);
+}
+
+/* Undo arm() before the range is unmapped (PROT_NONE needs nothing). */
+static void disarm(uintptr_t start, uintptr_t end)
+{
+	if (g.sig)
+		return;
+	struct uffdio_range r = {.start = start, .len = end - start};
+	ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+}
+
 /* --- live mappings: a sorted array of disjoint ranges ---------------------- */
 
 static size_t live_lower(uintptr_t addr)
@@ -261,8 +284,7 @@ static void evict_oldest(void)
 	if (!s)
 		return; /* dropped earlier (mapped over by the program) */
 	atomic_store(&q->start, 0);
-	struct uffdio_range r = {.start = s, .len = q->end - s};
-	ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+	disarm(s, q->end);
 	sys_munmap((void *)s, q->end - s);
 	g.bytes -= q->end - s;
 }
@@ -284,15 +306,14 @@ static uint16_t path_index(const char *path)
  * FIFO, described by cur_stack and cur_info. */
 static void quarantine_placed(uintptr_t s, uintptr_t e)
 {
-	if (uffd_register(s, e) < 0) {
+	if (arm(s, e) < 0) {
 		sys_munmap((void *)s, e - s);
 		return;
 	}
 	while (g.qcount && (g.qcount == QUAR_MAX || g.bytes + (e - s) > g.limit))
 		evict_oldest();
 	if (e - s > g.limit) {
-		struct uffdio_range r = {.start = s, .len = e - s};
-		ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+		disarm(s, e);
 		sys_munmap((void *)s, e - s);
 		return;
 	}
@@ -359,9 +380,7 @@ static void quarantine_forget(uintptr_t s, uintptr_t e)
 			for (int j = 0; j < 2; j++) {
 				if (parts[j][0] >= parts[j][1])
 					continue;
-				struct uffdio_range r = {.start = parts[j][0],
-							 .len = parts[j][1] - parts[j][0]};
-				ioctl(g.uffd, UFFDIO_UNREGISTER, &r);
+				disarm(parts[j][0], parts[j][1]);
 				sys_munmap((void *)parts[j][0], parts[j][1] - parts[j][0]);
 			}
 		}
@@ -507,6 +526,27 @@ static void report(struct quar *q, uintptr_t addr, ucontext_t *uc)
 		  g.cont ? UFFDBOX_RES_ZERO : UFFDBOX_RES_ABORT);
 }
 
+/*
+ * Not a quarantine hit: the program's own disposition.  Its default is
+ * restored with libc's sigaction - uffdbox__chain_signal's sigaction would
+ * be our interposer, which keeps this handler and only records the wish:
+ * the fault would come back for ever (a plain NULL dereference hung in the
+ * signal mode).  A fault then recurs and kills; a sent signal is sent again.
+ */
+static void chain(int sig, siginfo_t *si, void *ucv)
+{
+	const struct sigaction *app = &g.app_bus;
+	if ((app->sa_flags & SA_SIGINFO) || app->sa_handler != SIG_DFL) {
+		uffdbox__chain_signal(app, sig, si, ucv);
+		return;
+	}
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigemptyset(&dfl.sa_mask);
+	libc_sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		syscall(SYS_tgkill, getpid(), gettid_raw(), sig);
+}
+
 static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 {
 	int saved = errno;
@@ -514,7 +554,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	struct quar *q = si->si_code > 0 ? quarantine_find(addr) : NULL;
 
 	if (!q) {
-		uffdbox__chain_signal(&g.app_bus, sig, si, ucv);
+		chain(sig, si, ucv);
 		errno = saved;
 		return;
 	}
@@ -528,6 +568,17 @@ static void on_sigbus(int sig, siginfo_t *si, void *ucv)
 	static char zeros[4096], rets[4096];
 	if (fault_exec(ucv) && !rets[0])
 		memset(rets, 0xc3, sizeof(rets));
+	if (g.sig) {
+		/* The placeholder is a fresh anonymous page: zeros already. */
+		uintptr_t pg = addr & ~(uintptr_t)4095;
+		syscall(SYS_mprotect, pg, 4096, PROT_READ | PROT_WRITE);
+		if (fault_exec(ucv)) {
+			memcpy((void *)pg, rets, sizeof(rets));
+			syscall(SYS_mprotect, pg, 4096, PROT_READ | PROT_EXEC);
+		}
+		errno = saved;
+		return;
+	}
 	struct uffdio_copy c = {.dst = addr & ~(uintptr_t)4095,
 				.src = (uintptr_t)(fault_exec(ucv) ? rets : zeros),
 				.len = 4096,
@@ -712,10 +763,11 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	return p;
 }
 
-/* SIGBUS stays ours; the program's handler is called for what is not. */
+/* SIGBUS (SIGSEGV in the signal mode) stays ours; the program's handler is
+ * called for what is not. */
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	if (g.on && sig == SIGBUS) {
+	if (g.on && sig == g.mysig) {
 		if (old)
 			*old = g.app_bus;
 		if (act)
@@ -741,7 +793,7 @@ static void reopen_in_child(void)
 	/* The child's copy of every quarantined range lost its registration
 	 * at fork (no EVENT_FORK): register them again with a uffd of its own. */
 	pthread_mutex_unlock(&g.mu);
-	if (!g.on)
+	if (!g.on || g.sig) /* (PROT_NONE is inherited) */
 		return;
 	syscall(SYS_close, g.uffd);
 	g.uffd = open_uffd();
@@ -784,14 +836,20 @@ __attribute__((constructor)) static void init(void)
 	g.cont = getenv("UFFDBOX_RUN_CONTINUE") && getenv("UFFDBOX_RUN_CONTINUE")[0] == '1';
 	if (lp)
 		snprintf(g.log_path, sizeof(g.log_path), "%s", lp);
-	g.uffd = open_uffd();
-	if (g.uffd < 0) {
+	/* UFFDBOX_BACKEND as for the library (docs/backends.md): uffd, signal,
+	 * or either (the userfaultfd when it opens). */
+	const char *be = getenv("UFFDBOX_BACKEND");
+	bool want_sig = be && !strcmp(be, "signal"), want_uffd = be && !strcmp(be, "uffd");
+	g.uffd = want_sig ? -EPERM : open_uffd();
+	if (g.uffd < 0 && want_uffd) {
 		uffdbox__say(
 			2,
 			"uffdbox: userfaultfd unavailable (%s): use-after-unmap detection is off\n",
 			strerror(-g.uffd));
 		return;
 	}
+	g.sig = g.uffd < 0;
+	g.mysig = g.sig ? SIGSEGV : SIGBUS;
 	g.live = sys_mmap(NULL, LIVE_MAX * sizeof(*g.live), PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	g.q = sys_mmap(NULL, QUAR_MAX * sizeof(*g.q), PROT_READ | PROT_WRITE,
@@ -808,12 +866,13 @@ __attribute__((constructor)) static void init(void)
 			"uffdbox: cannot allocate its tables: use-after-unmap detection is off\n");
 		return;
 	}
-	/* Our SIGBUS handler goes first; what the program had is chained. */
+	/* Our handler goes first; what the program had is chained. */
 	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
 	sigemptyset(&sa.sa_mask);
-	libc_sigaction(SIGBUS, &sa, &g.app_bus);
+	libc_sigaction(g.mysig, &sa, &g.app_bus);
 	pthread_atfork(lock_for_fork, unlock_after_fork, reopen_in_child);
-	uffdbox__fd_own(&g.uffd);
+	if (!g.sig)
+		uffdbox__fd_own(&g.uffd);
 	g.on = true;
 	uffdbox__heap_init(true);
 }

@@ -326,8 +326,18 @@ static void child(const struct tcase *c, struct tctx *t)
 			test_fail(__FILE__, __LINE__, "probe: %s", uffdbox_strerror(rc));
 		uint64_t missing = c->features & ~have;
 		if (missing) {
-			char names[256];
+			char names[256], why[1024] = "";
 			uffdbox_features_format(missing, names, sizeof(names));
+			/* The probe answered for the signal backend: the kernel may
+			 * well have them; say what stands in, and why (unless the
+			 * mask of a legacy pass hides them all anyway). */
+			if (tfx_hidden(missing))
+				SKIP("needs uffd feature(s) %s, hidden by UFFDBOX_FEATURE_MASK",
+				     names);
+			if (tfx_signal_backend_why(why, sizeof(why)))
+				SKIP("needs uffd feature(s) %s, which the signal backend does not "
+				     "emulate (docs/backends.md); it stands in here: %s",
+				     names, why);
 			SKIP("needs uffd feature(s) %s, not offered by this kernel%s", names,
 			     getenv("UFFDBOX_FEATURE_MASK") ? " or hidden by UFFDBOX_FEATURE_MASK"
 							    : "");

@@ -154,9 +154,12 @@ static void sources(struct tctx *t, enum uffdbox_transport tr)
 	ASSERT_UEQ(r.digest, r2.digest);
 	get(sb, 3, &r2);
 	ASSERT(r.digest != r2.digest);
-	/* exact offsets: sync always, served with EXACT_ADDRESS (5.18) */
+	/* exact offsets: sync always, served with EXACT_ADDRESS (5.18) or on
+	 * the signal backend (the signal carries the address, whatever the
+	 * mask says the kernel lacks) */
 	get(sb, 1, &r);
-	bool exact = tr == UFFDBOX_TRANSPORT_SYNC || !tfx_hidden(UFFD_FEATURE_EXACT_ADDRESS);
+	bool exact = tr == UFFDBOX_TRANSPORT_SYNC || !tfx_hidden(UFFD_FEATURE_EXACT_ADDRESS) ||
+		     tfx_signal_backend();
 	ASSERT_EQ(r.offset, exact ? 3 : 0);
 	uffdbox_sandbox_free(sb);
 	close(fd);

@@ -100,6 +100,7 @@ static int add(const char *name, size_t pages, uffdbox_fill_fn fill)
  * after init, and a sandbox belongs to the process that faults. */
 static void setup(void)
 {
+	static char why[1024];
 	const char *skip = getenv("PLANTED_SKIP");
 	skip_oob = skip && strstr(skip, "oob");
 	skip_uau = skip && strstr(skip, "uau");
@@ -107,10 +108,14 @@ static void setup(void)
 	struct uffdbox_sandbox_opts o = {.sz = sizeof(o),
 					 .transport = UFFDBOX_TRANSPORT_SYNC,
 					 .report_guard_hits = true,
-					 .report_log = getenv("UFFDBOX_LOG")};
+					 .report_log = getenv("UFFDBOX_LOG"),
+					 .errbuf = why,
+					 .errbuf_len = sizeof(why)};
 	int rc = uffdbox_sandbox_new(&o, &sb);
 	if (rc < 0) {
-		fprintf(stderr, "planted: sandbox: %s\n", uffdbox_strerror(rc));
+		/* the code's text, then the cause and the fix found here */
+		fprintf(stderr, "planted: sandbox: %s%s%s\n", uffdbox_strerror(rc),
+			why[0] ? ": " : "", why);
 		abort();
 	}
 	r_input = add("input", INPUT_PAGES, fill_input);

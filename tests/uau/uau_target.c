@@ -505,13 +505,18 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "clean")) {
 		release(p, 4 * PG);
 		printf("clean\n");
+	} else if (!strcmp(mode, "nullread")) {
+		/* the program's own crash, nothing unmapped: it must die of it */
+		printf("reading NULL\n");
+		fflush(stdout);
+		printf("read %d\n", *(volatile int *)(uintptr_t)(argc - 2));
 	} else {
 		fprintf(stderr,
 			"modes: read write partial mremap thread fork reuse swallow churn clean "
 			"errno, fds HOW, heap_read heap_realloc heap_reuse heap_twice "
 			"heap_alloc_with CALL heap_grow_small heap_shrink heap_small "
 			"heap_low_threshold "
-			"heapchurn N, dlchurn N LIB, dl_read|dl_write|dl_call LIB\n");
+			"heapchurn N, dlchurn N LIB, dl_read|dl_write|dl_call LIB, nullread\n");
 		return 2;
 	}
 	return 0;
