@@ -241,8 +241,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!real) {
-			printf("fuzz driver: skipped: UFFDBOX_PERSIST=1 needs a userfaultfd, and "
-			       "there is no userfaultfd here%s%s\n",
+			printf("fuzz driver: skipped: UFFDBOX_PERSIST=1 needs a userfaultfd (the "
+			       "signal backend cannot track a whole process's writes: of the fixes "
+			       "below, those that give a userfaultfd apply), and there is no "
+			       "userfaultfd here%s%s\n",
 			       err[0] ? ": " : "", err);
 			return 77;
 		}
