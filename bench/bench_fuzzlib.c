@@ -41,10 +41,10 @@
  * the corpus the plain campaign ended with is also replayed through both
  * harnesses, the same sources and library linked with uffdbox's replay
  * driver instead of libFuzzer's loop (DIR/<lib>_{plain,uffdbox}_replay):
- * every input -runs=P times from memory, P chosen so that the replay runs
- * about N inputs too; plain first in even rounds; exec per CPU second,
- * medians.  Same inputs, same number, same order: the ratio is the one
- * line's cost and nothing else (docs/bench.md).
+ * every input -runs=P times from memory, P chosen so that a replay runs
+ * about N/2 inputs; each binary twice, A B B A, plain first in even rounds;
+ * exec per CPU second, medians.  Same inputs, same number, same order: the
+ * ratio is the one line's cost and nothing else (docs/bench.md).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -181,8 +181,8 @@ static double campaign(const char *bin, const char *lib, const char *dict, unsig
 }
 
 /* Round @r's replays: the corpus the plain campaign ended with (@rdir/corpus)
- * through both replay binaries, order as the campaigns', about p->runs
- * inputs each. */
+ * through both replay binaries, twice each (first the one whose campaign ran
+ * first), about p->runs / 2 inputs each time. */
 static void replay_pair(struct pair *p, const char *dir, const char *lib, unsigned int secs,
 			unsigned int r, const char *rdir)
 {
@@ -190,11 +190,14 @@ static void replay_pair(struct pair *p, const char *dir, const char *lib, unsign
 	unsigned long n = count_inputs(corpus);
 	if (!n)
 		bench_die(BENCH_EXIT_FAIL, "fuzz: no input in %s", corpus);
-	unsigned long passes = (p->runs + n / 2) / n;
+	/* Twice each, A B B A: a drift of the machine's load within the
+	 * round weighs on both alike. */
+	unsigned long passes = (p->runs / 2 + n / 2) / n;
 	if (!passes)
 		passes = 1;
-	for (int i = 0; i < 2; i++) {
-		bool is_box = (r & 1) ? i == 0 : i == 1;
+	for (int i = 0; i < 4; i++) {
+		bool first_box = r & 1;
+		bool is_box = (i == 0 || i == 3) ? first_box : !first_box;
 		char *bin =
 			bench_asprintf("%s/%s_%s_replay", dir, lib, is_box ? "uffdbox" : "plain");
 		double execs, cpu;
@@ -225,10 +228,10 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 			    bench_series_init(&p->box, "uffdbox", rounds) < 0 ||
 			    bench_series_init(&p->plain_wall, "plain", rounds) < 0 ||
 			    bench_series_init(&p->box_wall, "uffdbox", rounds) < 0 ||
-			    bench_series_init(&p->rplain, "plain", rounds) < 0 ||
-			    bench_series_init(&p->rbox, "uffdbox", rounds) < 0 ||
-			    bench_series_init(&p->rplain_wall, "plain", rounds) < 0 ||
-			    bench_series_init(&p->rbox_wall, "uffdbox", rounds) < 0)
+			    bench_series_init(&p->rplain, "plain", 2 * rounds) < 0 ||
+			    bench_series_init(&p->rbox, "uffdbox", 2 * rounds) < 0 ||
+			    bench_series_init(&p->rplain_wall, "plain", 2 * rounds) < 0 ||
+			    bench_series_init(&p->rbox_wall, "uffdbox", 2 * rounds) < 0)
 				bench_die(BENCH_EXIT_FAIL, "out of memory");
 			any = true;
 		}
@@ -289,8 +292,8 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 	       "ran in %u s) from examples/libs/<lib>/seeds with <lib>.dict, corpus on %s; "
 	       "executions per CPU second of the campaign (the ratio), and per wall-clock "
 	       "second; higher is better.  *_replay: the corpus the plain campaign of the round "
-	       "ended with, through the replay builds of both harnesses (each input P times "
-	       "from memory, about N inputs in all)\n",
+	       "ended with, through the replay builds of both harnesses, A B B A (each input P "
+	       "times from memory, about N/2 inputs each time), medians of 2 per round\n",
 	       rounds, rounds == 1 ? "" : "s", secs, own_root ? "tmpfs" : "the work directory");
 	free(root);
 	printf("%-36s %12s %12s %12s %12s %9s %6s\n", "name", "uffdbox", "plain", "uffdbox",
@@ -311,7 +314,7 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 			printf("%-36s %12.0f %12.0f %12.0f %12.0f %9s %6u\n", p->rline,
 			       bench_series_median(&p->rbox), bench_series_median(&p->rplain),
 			       bench_series_median(&p->rbox_wall),
-			       bench_series_median(&p->rplain_wall), "~N", p->rbox.n);
+			       bench_series_median(&p->rplain_wall), "2 x N/2", p->box.n);
 		}
 	printf("\n");
 	for (int v = 0; v < 2; v++)
