@@ -115,6 +115,14 @@ char *bench_find_sibling(const char *env, const char *rel);
 double bench_fuzz_libfuzzer(const char *bin, const char *corpus, const char *dict,
 			    unsigned int seed, unsigned int secs, unsigned long runs,
 			    unsigned int r, const char *rdir, double *execs, double *cpu_secs);
+/* The replay driver @bin (fuzz/driver.c) over the inputs in @corpus, each
+ * @passes times from memory (-runs), its log in @rdir: inputs run (checked
+ * against @inputs x @passes) in *execs, its CPU time (user + system) in
+ * *cpu_secs; returns exec/s over its wall-clock time.  Killed, ending the
+ * benchmark, after @timeout_s s. */
+double bench_fuzz_replay(const char *bin, const char *corpus, unsigned long inputs,
+			 unsigned long passes, unsigned int timeout_s, unsigned int r,
+			 const char *rdir, double *execs, double *cpu_secs);
 /* fuzzlib (bench_fuzzlib.c): json-c and expat, the uffdbox harness vs the
  * plain one, in @workdir; prints its table rows and comparison lines. */
 int bench_fuzzlib_ready(const struct bench_opts *o, char *why, size_t len);

@@ -551,6 +551,26 @@ static double replay_run(const struct lf_target *tg, const char *rdir, const cha
 	return ran;
 }
 
+double bench_fuzz_replay(const char *bin, const char *corpus, unsigned long inputs,
+			 unsigned long passes, unsigned int timeout_s, unsigned int r,
+			 const char *rdir, double *execs, double *cpu_secs)
+{
+	struct lf_target tg = {.replay = (char *)bin};
+	char *what = bench_asprintf("replay %s, round %u", bin, r + 1);
+	double t = timeout_s;
+	double n = replay_run(&tg, rdir, corpus, (unsigned int)passes, what, &t);
+	if (n != (double)inputs * (double)passes) {
+		keep_workdir = true;
+		bench_die(BENCH_EXIT_FAIL, "fuzz: %s: %.0f inputs ran, expected %lu x %lu", what, n,
+			  passes, inputs);
+	}
+	*execs = n;
+	*cpu_secs = (double)(child_usage.ru_utime.tv_sec + child_usage.ru_stime.tv_sec) +
+		    (double)(child_usage.ru_utime.tv_usec + child_usage.ru_stime.tv_usec) / 1e6;
+	free(what);
+	return t > 0 ? n / t : 0;
+}
+
 /* The target without an engine, on the inputs libFuzzer kept in this
  * round: one pass to time it, then as many passes as fill @secs. */
 static double replay_round(const struct lf_target *tg, double secs, unsigned int r,

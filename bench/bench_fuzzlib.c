@@ -31,7 +31,22 @@
  * 31-39 % of each campaign's CPU time (kernel time in ext4's inode
  * allocation, perf record) and its noisiest part, the same for both
  * harnesses and nothing of theirs.
+ *
+ *   fuzzlib.<lib>[_asan]_replay_vs_plain   one fixed corpus through both
+ *
+ * The campaigns compare two explorations as well as two harnesses: json-c's
+ * pair parts ways even with one -seed (above), and its uffdbox campaign
+ * even from itself, run to run, since the comparisons libFuzzer records
+ * (trace-cmp) include the input's address, which ASLR moves.  So per round
+ * the corpus the plain campaign ended with is also replayed through both
+ * harnesses, the same sources and library linked with uffdbox's replay
+ * driver instead of libFuzzer's loop (DIR/<lib>_{plain,uffdbox}_replay):
+ * every input -runs=P times from memory, P chosen so that a replay runs
+ * about N/2 inputs; each binary twice, A B B A, plain first in even rounds;
+ * exec per CPU second, medians.  Same inputs, same number, same order: the
+ * ratio is the one line's cost and nothing else (docs/bench.md).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +70,9 @@ static const char *const libs[] = {"json-c", "expat"};
 static int check_dir(const char *opt, const char *dir, char *why, size_t len)
 {
 	for (size_t l = 0; l < NLIBS; l++) {
-		static const char *const kinds[] = {"plain", "uffdbox"};
-		for (int k = 0; k < 2; k++) {
+		static const char *const kinds[] = {"plain", "uffdbox", "plain_replay",
+						    "uffdbox_replay"};
+		for (int k = 0; k < 4; k++) {
 			char *p = bench_asprintf("%s/%s_%s", dir, libs[l], kinds[k]);
 			int rc = access(p, X_OK);
 			if (rc < 0)
@@ -106,15 +122,40 @@ static char *campaign_root(const char *workdir, bool *own)
 }
 
 struct pair {
-	char line[64];
-	unsigned long runs; /* -runs of every measured campaign */
+	char line[64], rline[64]; /* the campaign line, the replay line */
+	unsigned long runs;	  /* -runs of every measured campaign */
 	struct bench_series plain, box, plain_wall, box_wall;
+	struct bench_series rplain, rbox, rplain_wall, rbox_wall; /* replays */
 };
 
-/* One campaign in a fresh directory under @workdir. */
+/* Inputs in @dir as the replay driver counts them: regular files, not dot
+ * files, not README*. */
+static unsigned long count_inputs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned long n = 0;
+	if (!d)
+		bench_die(BENCH_EXIT_FAIL, "fuzz: %s: %s", dir, strerror(errno));
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strncmp(e->d_name, "README", 6) == 0)
+			continue;
+		char *p = bench_asprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+			n++;
+		free(p);
+	}
+	closedir(d);
+	return n;
+}
+
+/* One campaign in a fresh directory under @workdir.  @keep not NULL: the
+ * directory (its corpus in corpus/) is kept and returned there, for the
+ * caller to remove. */
 static double campaign(const char *bin, const char *lib, const char *dict, unsigned int secs,
 		       unsigned long runs, unsigned int r, const char *workdir, const char *tag,
-		       double *execs, double *wall)
+		       double *execs, double *wall, char **keep)
 {
 	char *rdir = bench_asprintf("%s/fuzzlib.%s.%u", workdir, tag, r + 1);
 	if (mkdir(rdir, 0755) < 0)
@@ -129,10 +170,44 @@ static double campaign(const char *bin, const char *lib, const char *dict, unsig
 		*wall = rate;
 		rate = cpu > 0 ? *execs / cpu : 0;
 	}
-	bench_remove_tree(rdir);
-	free(rdir);
+	if (keep) {
+		*keep = rdir;
+	} else {
+		bench_remove_tree(rdir);
+		free(rdir);
+	}
 	free(seeds);
 	return rate;
+}
+
+/* Round @r's replays: the corpus the plain campaign ended with (@rdir/corpus)
+ * through both replay binaries, twice each (first the one whose campaign ran
+ * first), about p->runs / 2 inputs each time. */
+static void replay_pair(struct pair *p, const char *dir, const char *lib, unsigned int secs,
+			unsigned int r, const char *rdir)
+{
+	char *corpus = bench_asprintf("%s/corpus", rdir);
+	unsigned long n = count_inputs(corpus);
+	if (!n)
+		bench_die(BENCH_EXIT_FAIL, "fuzz: no input in %s", corpus);
+	/* Twice each, A B B A: a drift of the machine's load within the
+	 * round weighs on both alike. */
+	unsigned long passes = (p->runs / 2 + n / 2) / n;
+	if (!passes)
+		passes = 1;
+	for (int i = 0; i < 4; i++) {
+		bool first_box = r & 1;
+		bool is_box = (i == 0 || i == 3) ? first_box : !first_box;
+		char *bin =
+			bench_asprintf("%s/%s_%s_replay", dir, lib, is_box ? "uffdbox" : "plain");
+		double execs, cpu;
+		double wall =
+			bench_fuzz_replay(bin, corpus, n, passes, 4 * secs, r, rdir, &execs, &cpu);
+		bench_series_add(is_box ? &p->rbox : &p->rplain, cpu > 0 ? execs / cpu : 0);
+		bench_series_add(is_box ? &p->rbox_wall : &p->rplain_wall, wall);
+		free(bin);
+	}
+	free(corpus);
 }
 
 void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int rounds,
@@ -147,10 +222,16 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 			struct pair *p = &pairs[v][l];
 			snprintf(p->line, sizeof(p->line), "fuzzlib.%s%s_vs_plain", libs[l],
 				 v ? "_asan" : "");
+			snprintf(p->rline, sizeof(p->rline), "fuzzlib.%s%s_replay_vs_plain",
+				 libs[l], v ? "_asan" : "");
 			if (bench_series_init(&p->plain, "plain", rounds) < 0 ||
 			    bench_series_init(&p->box, "uffdbox", rounds) < 0 ||
 			    bench_series_init(&p->plain_wall, "plain", rounds) < 0 ||
-			    bench_series_init(&p->box_wall, "uffdbox", rounds) < 0)
+			    bench_series_init(&p->box_wall, "uffdbox", rounds) < 0 ||
+			    bench_series_init(&p->rplain, "plain", 2 * rounds) < 0 ||
+			    bench_series_init(&p->rbox, "uffdbox", 2 * rounds) < 0 ||
+			    bench_series_init(&p->rplain_wall, "plain", 2 * rounds) < 0 ||
+			    bench_series_init(&p->rbox_wall, "uffdbox", 2 * rounds) < 0)
 				bench_die(BENCH_EXIT_FAIL, "out of memory");
 			any = true;
 		}
@@ -169,7 +250,7 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 			char tag[64];
 			double execs, wall;
 			snprintf(tag, sizeof(tag), "%s%s.calibrate", libs[l], v ? ".asan" : "");
-			campaign(plain, libs[l], dict, secs, 0, 0, root, tag, &execs, &wall);
+			campaign(plain, libs[l], dict, secs, 0, 0, root, tag, &execs, &wall, NULL);
 			pairs[v][l].runs = (unsigned long)execs;
 			free(plain);
 			free(dict);
@@ -183,19 +264,23 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 				char *plain = bench_asprintf("%s/%s_plain", dirs[v], libs[l]);
 				char *box = bench_asprintf("%s/%s_uffdbox", dirs[v], libs[l]);
 				char *dict = bench_asprintf("%s/%s.dict", dirs[v], libs[l]);
+				char *kept = NULL; /* the plain campaign's directory */
 				for (int i = 0; i < 2; i++) {
 					bool is_box = (r & 1) ? i == 0 : i == 1;
 					char tag[64];
 					double execs, wall;
 					snprintf(tag, sizeof(tag), "%s%s.%s", libs[l],
 						 v ? ".asan" : "", is_box ? "uffdbox" : "plain");
-					double rate =
-						campaign(is_box ? box : plain, libs[l], dict, secs,
-							 p->runs, r, root, tag, &execs, &wall);
+					double rate = campaign(is_box ? box : plain, libs[l], dict,
+							       secs, p->runs, r, root, tag, &execs,
+							       &wall, is_box ? NULL : &kept);
 					bench_series_add(is_box ? &p->box : &p->plain, rate);
 					bench_series_add(is_box ? &p->box_wall : &p->plain_wall,
 							 wall);
 				}
+				replay_pair(p, dirs[v], libs[l], secs, r, kept);
+				bench_remove_tree(kept);
+				free(kept);
 				free(plain);
 				free(box);
 				free(dict);
@@ -206,25 +291,38 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 	printf("\nfuzzlib: %u round%s; libFuzzer -seed=<round> -runs=N (N: what the plain harness "
 	       "ran in %u s) from examples/libs/<lib>/seeds with <lib>.dict, corpus on %s; "
 	       "executions per CPU second of the campaign (the ratio), and per wall-clock "
-	       "second; higher is better\n",
+	       "second; higher is better.  *_replay: the corpus the plain campaign of the round "
+	       "ended with, through the replay builds of both harnesses, A B B A (each input P "
+	       "times from memory, about N/2 inputs each time), medians of 2 per round\n",
 	       rounds, rounds == 1 ? "" : "s", secs, own_root ? "tmpfs" : "the work directory");
 	free(root);
-	printf("%-30s %12s %12s %12s %12s %9s %6s\n", "name", "uffdbox", "plain", "uffdbox",
+	printf("%-36s %12s %12s %12s %12s %9s %6s\n", "name", "uffdbox", "plain", "uffdbox",
 	       "plain", "runs", "rounds");
-	printf("%-30s %12s %12s %12s %12s\n", "", "exec/cpu-s", "exec/cpu-s", "exec/wall-s",
+	printf("%-36s %12s %12s %12s %12s\n", "", "exec/cpu-s", "exec/cpu-s", "exec/wall-s",
 	       "exec/wall-s");
 	for (int v = 0; v < 2; v++)
 		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
 			struct pair *p = &pairs[v][l];
-			printf("%-30s %12.0f %12.0f %12.0f %12.0f %9lu %6u\n", p->line,
+			printf("%-36s %12.0f %12.0f %12.0f %12.0f %9lu %6u\n", p->line,
 			       bench_series_median(&p->box), bench_series_median(&p->plain),
 			       bench_series_median(&p->box_wall),
 			       bench_series_median(&p->plain_wall), p->runs, p->box.n);
+		}
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
+			struct pair *p = &pairs[v][l];
+			printf("%-36s %12.0f %12.0f %12.0f %12.0f %9s %6u\n", p->rline,
+			       bench_series_median(&p->rbox), bench_series_median(&p->rplain),
+			       bench_series_median(&p->rbox_wall),
+			       bench_series_median(&p->rplain_wall), "2 x N/2", p->box.n);
 		}
 	printf("\n");
 	for (int v = 0; v < 2; v++)
 		for (size_t l = 0; l < NLIBS && dirs[v]; l++)
 			bench_compare(pairs[v][l].line, &pairs[v][l].box, &pairs[v][l].plain);
+	for (int v = 0; v < 2; v++)
+		for (size_t l = 0; l < NLIBS && dirs[v]; l++)
+			bench_compare(pairs[v][l].rline, &pairs[v][l].rbox, &pairs[v][l].rplain);
 	fflush(stdout);
 	for (int v = 0; v < 2; v++)
 		for (size_t l = 0; l < NLIBS && dirs[v]; l++) {
@@ -233,5 +331,9 @@ void bench_fuzzlib(const struct bench_opts *o, unsigned int secs, unsigned int r
 			bench_series_free(&p->box);
 			bench_series_free(&p->plain_wall);
 			bench_series_free(&p->box_wall);
+			bench_series_free(&p->rplain);
+			bench_series_free(&p->rbox);
+			bench_series_free(&p->rplain_wall);
+			bench_series_free(&p->rbox_wall);
 		}
 }
