@@ -578,10 +578,10 @@ static int self_mem(struct uffdbox__sig *s)
  * traps, finds them missing and claimed, and waits for the fill (core/fsm),
  * as with UFFDIO_COPY - never a half-filled page, never a write of its own
  * overwritten by the fill.  The bytes go in through /proc/self/mem, which
- * writes a private mapping past its protection.  Returns 0 done (the pages
- * read-write, state unchanged), or -1: not possible here (shared or huge
- * pages, a kernel or sandbox refusing /proc/self/mem), nothing changed
- * that the caller's in-place fill does not redo.  With guard markers and
+ * writes a private mapping past its protection.  Returns 0 done (their
+ * state unchanged), or -1: not possible here (shared or huge pages, a
+ * kernel or sandbox refusing /proc/self/mem), nothing changed that the
+ * caller's in-place fill does not redo.  With guard markers and
  * @open the pages end read-write; else still PROT_NONE, for set_states()
  * to give them their final protection (and count the split): never
  * writable on the way to write-protected.
