@@ -57,6 +57,10 @@
 
 enum { ST_MISSING = 0, ST_PRESENT = 1, ST_WP = 2, ST_POISON = 3 };
 
+/* struct uffdbox__sig's mem, when it holds no descriptor */
+#define MEM_NONE    0ULL
+#define MEM_REFUSED (~0ULL)
+
 /* As many as a sandbox has regions (UFFDBOX_SANDBOX_MAX_REGIONS), plus
  * snapshot ranges. */
 #define SIG_MAX_RANGES 4160
@@ -102,10 +106,10 @@ struct uffdbox__sig {
 	int kick;	  /* eventfd: readable when a paused fault was posted */
 	bool no_guard;	  /* UFFDBOX_SIGNAL_NO_GUARD: PROT_NONE as on kernels < 6.13 */
 	/* /proc/self/mem, for fills no other thread sees half done (see
-	 * fill_hidden); opened by process @mem_pid (a forked child's copy
-	 * would write its parent's memory); -1: not yet, -2: not usable. */
-	_Atomic int mem;
-	_Atomic int mem_pid;
+	 * fill_hidden): MEM_NONE not opened yet, MEM_REFUSED not usable, else
+	 * the descriptor and the process that opened it, in one word (a
+	 * forked child's copy would write its parent's memory). */
+	_Atomic uint64_t mem;
 };
 
 static inline int sys_mprotect(void *addr, size_t len, int prot)
@@ -172,7 +176,7 @@ int uffdbox__sig_new(struct uffdbox__sig **out, char *errbuf, size_t errbuf_len)
 	/* UFFDBOX_SIGNAL_IN_PLACE=1: fills in place, as where /proc/self/mem
 	 * is refused (tests of that path) */
 	const char *ip = getenv("UFFDBOX_SIGNAL_IN_PLACE");
-	atomic_init(&s->mem, ip && *ip && strcmp(ip, "0") != 0 ? -2 : -1);
+	atomic_init(&s->mem, ip && *ip && strcmp(ip, "0") != 0 ? MEM_REFUSED : MEM_NONE);
 	const char *ng = getenv("UFFDBOX_SIGNAL_NO_GUARD");
 	s->no_guard = ng && *ng && strcmp(ng, "0") != 0;
 	const char *e = getenv("UFFDBOX_SIGNAL_MAX_SPLITS");
@@ -206,8 +210,9 @@ void uffdbox__sig_free(struct uffdbox__sig *s)
 						R->end - atomic_load(&R->start));
 	}
 	sys_close(s->kick);
-	if (atomic_load(&s->mem) >= 0)
-		sys_close(atomic_load(&s->mem));
+	uint64_t m = atomic_load(&s->mem);
+	if (m != MEM_NONE && m != MEM_REFUSED && (int)(m >> 32) == (int)getpid())
+		sys_close((int)(uint32_t)m);
 	free(s);
 }
 
@@ -548,28 +553,35 @@ int uffdbox__sig_unregister(struct uffdbox__sig *s, void *addr, size_t len)
 	return rc;
 }
 
-/* This process's /proc/self/mem, or -1 (async-signal-safe: open, getpid). */
-static int self_mem(struct uffdbox__sig *s)
+/*
+ * This process's /proc/self/mem, or -1 (async-signal-safe: open, getpid).
+ * A published descriptor is never closed while the backend lives (another
+ * thread may be writing through it): the loser of a race to open it
+ * closes its own, unpublished one; a forked child leaves its parent's open
+ * (close-on-exec) and publishes its own.  @stale: that descriptor was
+ * closed under us (the whole-target reset closes what an input opened).
+ */
+static int self_mem(struct uffdbox__sig *s, int stale)
 {
-	int fd = atomic_load_explicit(&s->mem, memory_order_acquire);
-	if (fd == -2)
+	uint64_t m = atomic_load_explicit(&s->mem, memory_order_acquire);
+	if (m == MEM_REFUSED)
 		return -1;
-	int pid = (int)getpid();
-	if (fd >= 0 && atomic_load_explicit(&s->mem_pid, memory_order_relaxed) == pid)
-		return fd;
-	/* first use, or a forked child holding its parent's */
-	int nfd = sys_open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-	if (nfd >= 0) /* out of the target's reach, as a uffd is */
-		nfd = uffdbox__fd_high(nfd);
-	if (nfd < 0) {
-		atomic_store(&s->mem, -2);
+	uint32_t pid = (uint32_t)getpid();
+	if (m != MEM_NONE && (uint32_t)(m >> 32) == pid && (int)(uint32_t)m != stale)
+		return (int)(uint32_t)m;
+	int fd = sys_open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) /* out of the target's reach, as a uffd is */
+		fd = uffdbox__fd_high(fd);
+	if (fd < 0) {
+		atomic_store(&s->mem, MEM_REFUSED);
 		return -1;
 	}
-	atomic_store_explicit(&s->mem_pid, pid, memory_order_relaxed);
-	int old = atomic_exchange(&s->mem, nfd);
-	if (old >= 0 && old != nfd)
-		sys_close(old); /* (the parent's, in a child; or a racing opener's) */
-	return nfd;
+	uint64_t want = ((uint64_t)pid << 32) | (uint32_t)fd;
+	if (!atomic_compare_exchange_strong(&s->mem, &m, want)) {
+		sys_close(fd); /* another thread published one first */
+		return (uint32_t)(m >> 32) == pid ? (int)(uint32_t)m : -1;
+	}
+	return fd;
 }
 
 /*
@@ -591,7 +603,7 @@ static int fill_hidden(struct uffdbox__sig *s, struct sig_range *R, size_t first
 {
 	void *p = (void *)(R->start + first * R->psz);
 	size_t n = (j - first) * R->psz;
-	int fd = atomic_load_explicit(&R->no_hidden, memory_order_relaxed) ? -1 : self_mem(s);
+	int fd = atomic_load_explicit(&R->no_hidden, memory_order_relaxed) ? -1 : self_mem(s, -1);
 	if (fd < 0)
 		return -1;
 	if (R->guard) {
@@ -615,9 +627,8 @@ static int fill_hidden(struct uffdbox__sig *s, struct sig_range *R, size_t first
 			/* closed under us (the whole-target reset closes what
 			 * an input opened): open it again, once */
 			reopened = true;
-			atomic_store(&s->mem, -1);
 			errno = saved;
-			if ((fd = self_mem(s)) < 0)
+			if ((fd = self_mem(s, fd)) < 0)
 				break;
 			continue;
 		}
@@ -637,7 +648,7 @@ static int fill_hidden(struct uffdbox__sig *s, struct sig_range *R, size_t first
 
 bool uffdbox__sig_hidden_fills(struct uffdbox__sig *s)
 {
-	return self_mem(s) >= 0;
+	return self_mem(s, -1) >= 0;
 }
 
 /* Resolve pages from @dst: copy @src (NULL: zeros) and set the final state.

@@ -5,6 +5,7 @@
  * documented limits, and how it is chosen (UFFDBOX_BACKEND, seccomp).
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -509,4 +510,62 @@ TEST_CASE(sigbackend_lookup_many_ranges, TMEM_NONE, 0)
 	free(src);
 	uffdbox_uffd_close(u); /* unregisters what is left */
 	munmap(base - psz, (2 * N + 2) * psz);
+}
+
+static void *idle_thread(void *arg)
+{
+	return arg;
+}
+
+/*
+ * Fills hidden until complete (a process with threads) write through
+ * /proc/self/mem; a forked child must write its own memory with it, never
+ * its parent's: a fill in the child leaves the parent's page missing, and
+ * the parent's own fill after the fork still works.
+ */
+TEST_CASE(sigbackend_hidden_fill_after_fork, TMEM_NONE, 0)
+{
+	use_backend("signal");
+	/* PROT_NONE pages, which /proc/self/mem can read and write (a guard
+	 * marker stops it): a child's write to its parent would show */
+	ASSERT_EQ(setenv("UFFDBOX_SIGNAL_NO_GUARD", "1", 1), 0);
+	pthread_t th; /* a thread started: fills are hidden from here on */
+	ASSERT_EQ(pthread_create(&th, NULL, idle_thread, NULL), 0);
+	ASSERT_EQ(pthread_join(th, NULL), 0);
+	struct uffdbox_sandbox_opts o = {.sz = sizeof(o), .transport = UFFDBOX_TRANSPORT_SYNC};
+	struct uffdbox_sandbox *sb;
+	ASSERT_OK(uffdbox_sandbox_new(&o, &sb));
+	static const char pat[] = {'p'};
+	struct uffdbox_policy pol = {
+		.sz = sizeof(pol), .source = UFFDBOX_SOURCE_PATTERN, .data = pat, .data_len = 1};
+	int ri = add(sb, "r", 4, 0, &pol);
+	volatile char *p = uffdbox_region_addr(uffdbox_sandbox_region(sb, ri));
+	ASSERT_EQ(p[0], 'p'); /* the parent's first fill opens /proc/self/mem */
+	fflush(NULL);
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		/* the child's fill of page 1, then page 2's of the parent's
+		 * (below) must not have happened here */
+		_exit(p[4096] == 'p' && p[2 * 4096] == 'p' ? 0 : 1);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* page 1 is still missing and empty here: the child's fill went to
+	 * the child */
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 1);
+	char got[4096];
+	int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ASSERT(mem >= 0);
+	ASSERT_EQ(pread(mem, got, sizeof(got), (off_t)(uintptr_t)(p + 4096)), (ssize_t)sizeof(got));
+	close(mem);
+	for (size_t i = 0; i < sizeof(got); i++)
+		if (got[i])
+			test_fail(__FILE__, __LINE__,
+				  "the parent's missing page holds %#x at %zu: the child wrote it",
+				  (unsigned)(unsigned char)got[i], i);
+	ASSERT_EQ(p[4096], 'p');
+	ASSERT_EQ(uffdbox_sandbox_log_count(sb), 2);
+	uffdbox_sandbox_free(sb);
 }
