@@ -42,6 +42,7 @@
 #include "internal.h"
 #include "report.h"
 #include "text.h"
+#include "theap.h"
 
 #define PAGE	     4096UL
 #define MAXMAP	     2048 /* mappings recorded */
@@ -70,6 +71,12 @@ struct span {
 
 struct persist {
 	bool taken;
+	/* libFuzzer: only the target's memory - its heap (theap.c's arena)
+	 * and the globals of objects not the engine's or the C runtime's */
+	bool scoped;
+	int threads0; /* other threads at take() (libFuzzer's RSS thread) */
+	long tids0[8];
+	int ntids0;
 	struct uffdbox_persist_opts o;
 	enum uffdbox_snapshot_mode mode;
 	struct uffdbox_snapshot *snaps[MAXSNAP];
@@ -124,7 +131,13 @@ struct persist {
 	char mapsbuf[MAPSBUF];
 };
 
-static struct persist *P; /* set once, before take(); never changes after */
+static struct persist *P;			  /* set once, before take(); never changes after */
+static const struct uffdbox__theap_ops *heap_ops; /* uffdbox_heap, if linked */
+
+void uffdbox__persist_set_heap(const struct uffdbox__theap_ops *ops)
+{
+	heap_ops = ops;
+}
 
 static int get_state(void)
 {
@@ -225,9 +238,49 @@ int uffdbox_persist_keep(const void *addr, size_t len)
 
 static bool keep_prefix(const char *name)
 {
-	static const char *const prefixes[] = {"__afl_", "is_persistent", "afl_", "__sancov_"};
+	/* AFL++'s runtime; libFuzzer's and the sanitizer_common, interception,
+	 * UBSan and sancov parts its runtime carries */
+	static const char *const prefixes[] = {"__afl_",
+					       "is_persistent",
+					       "afl_",
+					       "__sancov_",
+					       "_ZN6fuzzer",
+					       "_ZZN6fuzzer",
+					       "_ZGVZN6fuzzer",
+					       "_ZN11__sanitizer",
+					       "_ZZN11__sanitizer",
+					       "_ZN14__interception",
+					       "_ZN7__ubsan",
+					       "_ZN8__sancov",
+					       "_ZZ31__sanitizer",
+					       "_ZTVN6fuzzer"};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+struct dsym {
+	uintptr_t a, b;
+	bool engine;
+};
+
+static int dsym_cmp(const void *x, const void *y)
+{
+	const struct dsym *p = x, *q = y;
+	return p->a < q->a ? -1 : p->a > q->a;
+}
+
+/* A source file of libFuzzer's runtime (FuzzerLoop.cpp ...) or of the
+ * sanitizer parts it carries: its static variables are the engine's. */
+static bool engine_source(const char *file)
+{
+	static const char *const prefixes[] = {"Fuzzer", "sanitizer_", "ubsan_", "interception_",
+					       "sancov_"};
+	const char *b = strrchr(file, '/');
+	b = b ? b + 1 : file;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(b, prefixes[i], strlen(prefixes[i])) == 0)
 			return true;
 	return false;
 }
@@ -285,6 +338,11 @@ static int keep_engine_symbols(void)
 				kept++;
 		}
 	}
+	/* every data object, the engine's marked; then runs of the engine's
+	 * with none of the target's between are kept as one range (libFuzzer
+	 * brings hundreds: one keep each would not fit) */
+	struct dsym *ds = (struct dsym *)P->mapsbuf;
+	size_t nds = 0, maxds = MAPSBUF / sizeof(struct dsym);
 	for (int i = 0; i < eh->e_shnum; i++) {
 		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
 			continue;
@@ -293,18 +351,39 @@ static int keep_engine_symbols(void)
 			continue;
 		const Elf64_Sym *sym = (const void *)(f + sh[i].sh_offset);
 		size_t nsym = sh[i].sh_size / sizeof(Elf64_Sym);
-		for (size_t k = 0; k < nsym; k++) {
+		bool engine_file = false; /* the local symbols of an engine's file */
+		for (size_t k = 0; k < nsym && nds < maxds; k++) {
 			unsigned int type = ELF64_ST_TYPE(sym[k].st_info);
+			if (type == STT_FILE && sym[k].st_name < strs->sh_size) {
+				engine_file = engine_source(f + strs->sh_offset + sym[k].st_name);
+				continue;
+			}
+			if (ELF64_ST_BIND(sym[k].st_info) != STB_LOCAL)
+				engine_file = false; /* globals come after every local */
 			if (type != STT_OBJECT || !sym[k].st_size || sym[k].st_shndx == SHN_UNDEF ||
-			    sym[k].st_shndx >= SHN_LORESERVE || sym[k].st_name >= strs->sh_size)
+			    sym[k].st_shndx >= eh->e_shnum || sym[k].st_name >= strs->sh_size ||
+			    !(sh[sym[k].st_shndx].sh_flags & SHF_WRITE))
 				continue;
 			const char *name = f + strs->sh_offset + sym[k].st_name;
-			if (!keep_prefix(name) && !strstr(name, "__afl_persistent_loop."))
-				continue;
-			if (uffdbox_persist_keep((void *)(bias + sym[k].st_value),
-						 sym[k].st_size) == 0)
-				kept++;
+			ds[nds++] = (struct dsym){
+				.a = bias + sym[k].st_value,
+				.b = bias + sym[k].st_value + sym[k].st_size,
+				.engine = engine_file || keep_prefix(name) ||
+					  strstr(name, "__afl_persistent_loop."),
+			};
 		}
+	}
+	qsort(ds, nds, sizeof(*ds), dsym_cmp);
+	for (size_t k = 0; k < nds;) {
+		if (!ds[k].engine) {
+			k++;
+			continue;
+		}
+		uintptr_t a = ds[k].a, b = ds[k].b;
+		while (++k < nds && (ds[k].engine || ds[k].a >= ds[k].b))
+			b = ds[k].b > b ? ds[k].b : b;
+		if (uffdbox_persist_keep((void *)a, b - a) == 0)
+			kept++;
 	}
 out:
 	munmap((void *)f, fsz);
@@ -423,6 +502,21 @@ static bool fds_as_taken(void)
 	return true;
 }
 
+/* The object a runtime's own: its globals are not the target's (libFuzzer
+ * mode restores only the target's). */
+static bool runtime_object(const char *path)
+{
+	static const char *const names[] = {"libc.so",	  "ld-linux",	"libm.so",  "libstdc++",
+					    "libgcc_s",	  "libpthread", "libdl.so", "librt.so",
+					    "libuffdbox", "libunwind",	"libresolv"};
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strncmp(b, names[i], strlen(names[i])) == 0)
+			return true;
+	return false;
+}
+
 /* The process's size in pages (statm's first field), or 0. */
 static uint64_t vm_size(void)
 {
@@ -442,11 +536,39 @@ static uint64_t vm_size(void)
 static int settled_threads(void)
 {
 	int others = other_threads();
-	for (int i = 0; others > 0 && i < 2000; i++) {
+	for (int i = 0; others > P->threads0 && i < 2000; i++) {
 		sched_yield();
 		others = other_threads();
 	}
-	return others;
+	return others < 0 ? others : others - P->threads0;
+}
+
+static bool thread_of_take(long tid)
+{
+	for (int i = 0; i < P->ntids0; i++)
+		if (P->tids0[i] == tid)
+			return true;
+	return false;
+}
+
+/* The engine's threads at take() (libFuzzer's RSS thread), not an input's. */
+static void record_threads(void)
+{
+	char buf[4096];
+	long n;
+	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	P->ntids0 = 0;
+	if (dfd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			uint64_t v;
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && P->ntids0 < 8)
+				P->tids0[P->ntids0++] = (long)v;
+			off += d->d_reclen;
+		}
+	close(dfd);
 }
 
 static void name_threads(void)
@@ -461,7 +583,8 @@ static void name_threads(void)
 		for (long off = 0; off < n;) {
 			struct linux_dirent64 *d = (void *)(buf + off);
 			uint64_t v;
-			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && (long)v != self)
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && (long)v != self &&
+			    !thread_of_take((long)v))
 				uffdbox__say(STDERR_FILENO,
 					     "uffdbox persist: thread %llu started by an input "
 					     "still runs\n",
@@ -769,14 +892,16 @@ static int take(const struct uffdbox_persist_opts *opts)
 			"be reset under it; build the target without -fsanitize for reset");
 		return -ENOTSUP;
 	}
-	if (__libfuzzer_is_present) {
+	if (__libfuzzer_is_present && !heap_ops) {
 		uffdbox__explain(eb, el,
 				 "libFuzzer runs in this process: its corpus, mutator and "
-				 "counters live on the heap and in the .bss a whole-process reset "
-				 "puts back; use AFL++ persistent mode or the replay driver "
-				 "(docs/persist.md)");
+				 "counters live on the heap the target allocates from; link "
+				 "uffdbox's target heap too (CMake uffdbox::heap, -luffdbox_heap), "
+				 "which gives the target an arena of its own to put back "
+				 "(docs/persist.md, libFuzzer)");
 		return -ENOTSUP;
 	}
+	P->scoped = __libfuzzer_is_present != NULL;
 	P->o = o;
 	P->taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (P->taskfd < 0) {
@@ -797,7 +922,15 @@ static int take(const struct uffdbox_persist_opts *opts)
 	 * the first restore finds a [heap] it cannot bring back. */
 	void *volatile first = malloc(1); /* (volatile: a pair the compiler keeps) */
 	free(first);
+	/* libFuzzer's RSS thread runs already: the engine's, and its stack is
+	 * no memory the scoped snapshot takes */
+	P->threads0 = 0;
 	rc = settled_threads();
+	if (P->scoped && rc > 0) {
+		P->threads0 = rc;
+		record_threads();
+		rc = 0;
+	}
 	if (rc != 0) {
 		uffdbox__explain(eb, el,
 				 "%d other threads run: a reset restores memory they write; take "
@@ -820,11 +953,41 @@ static int take(const struct uffdbox_persist_opts *opts)
 		return n;
 	}
 	uintptr_t tp = (uintptr_t)__builtin_thread_pointer();
+	uintptr_t heap_lo = 0, heap_hi = 0;
 	P->nspan = 0;
+	if (P->scoped) {
+		const char *why = "";
+		rc = heap_ops->freeze(&heap_lo, &heap_hi, &why);
+		if (rc < 0) {
+			uffdbox__explain(eb, el, "%s", why);
+			return rc;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		struct pmap *m = &P->cur[i];
 		if (m->perms[0] != 'r' || m->perms[1] != 'w' || m->perms[3] != 'p' || special(m))
 			continue;
+		if (P->scoped) {
+			/* the target heap's frozen part; the globals (.data, and
+			 * the .bss after it) of objects not the runtime's */
+			if (m->start <= heap_lo && m->end > heap_lo) {
+				rc = plan_range(heap_lo, heap_hi, false);
+				if (rc < 0) {
+					uffdbox__explain(eb, el, "more than %d ranges to snapshot",
+							 MAXSNAP * PER_SNAP);
+					return rc;
+				}
+				continue;
+			}
+			if (strcmp(m->name, "[heap]") == 0) /* glibc's: the engine's too */
+				continue;
+			const struct pmap *obj = m;
+			for (int j = i;
+			     !obj->file && j > 0 && P->cur[j - 1].end == P->cur[j].start;)
+				obj = &P->cur[--j];
+			if (!obj->file || runtime_object(obj->name))
+				continue;
+		}
 		if (m->end - m->start > HUGE_RANGE) {
 			uffdbox__explain(eb, el,
 					 "a writable mapping of %llu GiB at %#lx (%s) is too large "
@@ -886,9 +1049,25 @@ static int take(const struct uffdbox_persist_opts *opts)
 	return 0;
 }
 
+/* uffdbox's own mappings made while taking or restoring are not the
+ * target's (the target heap unmaps those an input made) */
+static void heap_quiet(int on)
+{
+	if (heap_ops)
+		heap_ops->quiet(on);
+}
+
+static int take_quietly(const struct uffdbox_persist_opts *opts)
+{
+	heap_quiet(1);
+	int rc = take(opts);
+	heap_quiet(0);
+	return rc;
+}
+
 int uffdbox_persist_take(const struct uffdbox_persist_opts *opts)
 {
-	return take(opts);
+	return take_quietly(opts);
 }
 
 /* --- restoring ----------------------------------------------------------- */
@@ -1187,7 +1366,17 @@ static int restore_from_runs(ssize_t *total)
 	return 1;
 }
 
+static ssize_t restore(void);
+
 ssize_t uffdbox_persist_restore(void)
+{
+	heap_quiet(1);
+	ssize_t rc = restore();
+	heap_quiet(0);
+	return rc;
+}
+
+static ssize_t restore(void)
 {
 	ssize_t total = 0;
 	if (!P || !P->taken)
@@ -1200,8 +1389,9 @@ ssize_t uffdbox_persist_restore(void)
 	}
 	keep_save();
 	/* A break below the snapshot's means heap pages were given back:
-	 * moving it up again maps fresh zero pages, untracked. */
-	uintptr_t now = (uintptr_t)syscall(SYS_brk, 0);
+	 * moving it up again maps fresh zero pages, untracked.  (Scoped: the
+	 * brk heap is glibc's, the engine's.) */
+	uintptr_t now = P->scoped ? P->brk0 : (uintptr_t)syscall(SYS_brk, 0);
 	bool shrunk = now < P->brk0;
 	if (now != P->brk0 && (uintptr_t)syscall(SYS_brk, P->brk0) != P->brk0) {
 		uffdbox__say(STDERR_FILENO,
@@ -1217,7 +1407,13 @@ ssize_t uffdbox_persist_restore(void)
 	 */
 	int rc = 0;
 	bool full = false;
-	if (shrunk || vm_size() != P->vmsize0 || ++P->unseen >= LAYOUT_EVERY) {
+	if (P->scoped) {
+		/* the layout is the engine's as much as the target's: the
+		 * target heap unmaps what an input mapped (after_restore) */
+		full = ++P->unseen >= LAYOUT_EVERY;
+		if (full)
+			P->unseen = 0;
+	} else if (shrunk || vm_size() != P->vmsize0 || ++P->unseen >= LAYOUT_EVERY) {
 		full = P->unseen >= LAYOUT_EVERY;
 		P->unseen = 0;
 		int n = read_maps(P->cur, MAXMAP);
@@ -1278,6 +1474,8 @@ ssize_t uffdbox_persist_restore(void)
 		total = (ssize_t)(P->st.bytes / PAGE);
 	}
 	keep_put_back();
+	if (P->scoped)
+		P->st.unmapped += (uint64_t)heap_ops->after_restore();
 	P->st.restores++;
 	P->st.copied += (uint64_t)total;
 	return total;
@@ -1376,6 +1574,11 @@ int uffdbox_persist_verify(void)
 	for (int i = 0; i < n; i++) {
 		struct pmap *c = &P->cur[i];
 		if (is_stack(c))
+			continue;
+		bool ours = !P->scoped; /* scoped: only the target's memory */
+		for (int k = 0; k < P->nspan && !ours; k++)
+			ours = P->snap[k].start < c->end && P->snap[k].end > c->start;
+		if (!ours)
 			continue;
 		bool found = false;
 		for (int k = 0; k < P->nlayout && !found; k++)
@@ -1482,7 +1685,7 @@ int uffdbox_persist_auto(void)
 			.sz = sizeof(o), .errbuf = err, .errbuf_len = sizeof(err)};
 		int rc = env_opts(&o);
 		if (rc == 0)
-			rc = take(&o);
+			rc = take_quietly(&o);
 		if (rc < 0) {
 			uffdbox__say(STDERR_FILENO,
 				     "uffdbox persist: snapshot failed: %s: %s (the reset's "

@@ -16,7 +16,8 @@
 #                   shared-memory test cases); UFFDBOX_PERSIST=1 adds the reset
 #   <t>_forkserver  the same harness under fuzz/driver.c: AFL++'s fork server
 #                   with @@, and the plain fresh-process replay of an input
-#   <t>_libfuzzer   the harness under libFuzzer
+#   <t>_libfuzzer   the harness under libFuzzer, with uffdbox's target heap
+#                   (libuffdbox_heap.a): UFFDBOX_PERSIST=1 adds the reset
 # uffdbox itself comes from the default preset (build/default/libuffdbox.a).
 # --afl-only: skip the libFuzzer flavour (what scripts/bench-persist.sh
 # needs).  Build output is shown only when a step fails.
@@ -49,7 +50,7 @@ start=$SECONDS
 
 # uffdbox (gcc, not instrumented: the reset is not the code under test)
 step cmake --preset default
-step cmake --build build/default --target uffdbox -j2
+step cmake --build build/default --target uffdbox uffdbox_heap -j2
 uffdbox_libs="$root/build/default/libuffdbox.a $(pkg-config --libs libunwind) -lpthread"
 
 xml_src=$(scripts/debian-source.sh libxml2 "$src" 2>/dev/null | tail -n 1)
@@ -97,7 +98,6 @@ done
 inc="-D_GNU_SOURCE -I$root/include -I$root/core"
 for t in xml sqlite stateful; do
   for fl in $flavours; do
-    [ $t = stateful ] && [ $fl = libfuzzer ] && continue
     if [ $t = stateful ]; then
       lib=""
       tinc=""
@@ -121,7 +121,8 @@ for t in xml sqlite stateful; do
       step afl-clang-fast -O2 -g $inc $tinc "$h" "$root/fuzz/driver.c" $lib $uffdbox_libs \
         -o "$out/bin/${t}_forkserver"
     else
-      step clang -O2 -g -fsanitize=fuzzer $inc $tinc "$h" $lib $uffdbox_libs \
+      step clang -O2 -g -fsanitize=fuzzer $inc $tinc "$h" $lib \
+        "$root/build/default/libuffdbox_heap.a" $uffdbox_libs -ldl \
         -o "$out/bin/${t}_libfuzzer"
     fi
   done
