@@ -101,6 +101,13 @@ struct persist {
 	int fdsfd;
 	unsigned char open_fd[4096 / 8]; /* record_fds()'s scratch */
 	int64_t nfd0;
+	/* Scoped (libFuzzer): the engine opens descriptors between inputs
+	 * (its symbolizer's pipe), so only those an input opened are closed:
+	 * the open ones when an input starts and when it ends (theap.c calls
+	 * uffdbox__persist_input_ended()), bitmaps below 4096 */
+	unsigned char fd_start[4096 / 8], fd_end[4096 / 8];
+	int64_t n_start;
+	bool end_differs;
 	int fd0[MAXFDRUN];
 	struct pollfd pfd[MAXFDRUN];
 	int nfd0_listed;
@@ -515,6 +522,61 @@ static bool runtime_object(const char *path)
 		if (strncmp(b, names[i], strlen(names[i])) == 0)
 			return true;
 	return false;
+}
+
+/* The count of open descriptors (Linux 6.2+: /proc/self/fd's size), or
+ * -1. */
+static int64_t fd_count(void)
+{
+	struct stat st;
+	return fstat(P->fdsfd, &st) == 0 && st.st_size > 0 ? (int64_t)st.st_size : -1;
+}
+
+/* Open descriptors below 4096 into @map (getdents of /proc/self/fd). */
+static void fd_map(unsigned char *map)
+{
+	char buf[4096];
+	long n;
+	memset(map, 0, 4096 / 8);
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			uint64_t v;
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && v < 4096 && (int)v != dfd)
+				map[v / 8] |= (unsigned char)(1u << (v % 8));
+			off += d->d_reclen;
+		}
+	close(dfd);
+}
+
+/* The engine is back after an input (libFuzzer, through theap.c): which
+ * descriptors are open now, when their count says anything changed. */
+void uffdbox__persist_input_ended(void)
+{
+	if (!P || !P->taken || !P->scoped)
+		return;
+	int64_t n = fd_count();
+	P->end_differs = n < 0 || n != P->n_start;
+	if (P->end_differs)
+		fd_map(P->fd_end);
+}
+
+/* Scoped restore: close what the last input opened and left open; then
+ * note what is open as the next input starts. */
+static void close_inputs_fds(void)
+{
+	if (P->end_differs)
+		for (int fd = 0; fd < 4096; fd++)
+			if ((P->fd_end[fd / 8] & ~P->fd_start[fd / 8]) & (1u << (fd % 8)))
+				close(fd);
+	int64_t n = fd_count();
+	if (P->end_differs || n < 0 || n != P->n_start)
+		fd_map(P->fd_start);
+	P->n_start = n;
+	P->end_differs = false;
 }
 
 /* The process's size in pages (statm's first field), or 0. */
@@ -1028,6 +1090,10 @@ static int take(const struct uffdbox_persist_opts *opts)
 		return rc;
 	}
 	P->vmsize0 = vm_size();
+	if (P->scoped) {
+		fd_map(P->fd_start);
+		P->n_start = fd_count();
+	}
 	P->st.mode = P->mode;
 	P->st.ranges = (uint64_t)P->nspan;
 	for (int i = 0; i < P->nspan; i++)
@@ -1427,7 +1493,9 @@ static ssize_t restore(void)
 		if (rc < 0)
 			return rc;
 	}
-	if (!fds_as_taken())
+	if (P->scoped)
+		close_inputs_fds();
+	else if (!fds_as_taken())
 		for (int i = 0; i < P->nfdrun; i++)
 			syscall(SYS_close_range, (unsigned int)P->fdrun[i].start,
 				(unsigned int)P->fdrun[i].end, 0);

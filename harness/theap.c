@@ -104,6 +104,8 @@ EXPORT void __msan_scoped_enable_interceptor_checks(void)
 EXPORT void __msan_scoped_disable_interceptor_checks(void)
 {
 	in_engine = 1;
+	if (state == ON)
+		uffdbox__persist_input_ended(); /* the descriptors the input left */
 }
 
 /* --- turning on -------------------------------------------------------------- */

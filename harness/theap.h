@@ -32,4 +32,7 @@ struct uffdbox__theap_ops {
 __attribute__((visibility("default"))) void
 uffdbox__persist_set_heap(const struct uffdbox__theap_ops *ops);
 
+/* Called by theap.c when libFuzzer's code runs again after an input. */
+__attribute__((visibility("default"))) void uffdbox__persist_input_ended(void);
+
 #endif
