@@ -74,7 +74,8 @@ struct persist {
 	/* libFuzzer: only the target's memory - its heap (theap.c's arena)
 	 * and the globals of objects not the engine's or the C runtime's */
 	bool scoped;
-	int threads0; /* other threads at take() (libFuzzer's RSS thread) */
+	bool exe_libfuzzer; /* the program's symbol table has libFuzzer's marker */
+	int threads0;	    /* other threads at take() (libFuzzer's RSS thread) */
 	long tids0[8];
 	int ntids0;
 	struct uffdbox_persist_opts o;
@@ -367,6 +368,12 @@ static int keep_engine_symbols(void)
 			}
 			if (ELF64_ST_BIND(sym[k].st_info) != STB_LOCAL)
 				engine_file = false; /* globals come after every local */
+			/* (hidden in the program: a shared libuffdbox cannot see
+			 * it through its weak reference) */
+			if (type == STT_FUNC && sym[k].st_name < strs->sh_size &&
+			    strcmp(f + strs->sh_offset + sym[k].st_name,
+				   "__libfuzzer_is_present") == 0)
+				P->exe_libfuzzer = true;
 			if (type != STT_OBJECT || !sym[k].st_size || sym[k].st_shndx == SHN_UNDEF ||
 			    sym[k].st_shndx >= eh->e_shnum || sym[k].st_name >= strs->sh_size ||
 			    !(sh[sym[k].st_shndx].sh_flags & SHF_WRITE))
@@ -954,7 +961,11 @@ static int take(const struct uffdbox_persist_opts *opts)
 			"be reset under it; build the target without -fsanitize for reset");
 		return -ENOTSUP;
 	}
-	if (__libfuzzer_is_present && !heap_ops) {
+	/* the engine's variables, and whether libFuzzer is the engine */
+	int kept = keep_engine_symbols(), gots = 0;
+	bool libfuzzer =
+		__libfuzzer_is_present || P->exe_libfuzzer || (heap_ops && heap_ops->libfuzzer());
+	if (libfuzzer && !heap_ops) {
 		uffdbox__explain(eb, el,
 				 "libFuzzer runs in this process: its corpus, mutator and "
 				 "counters live on the heap the target allocates from; link "
@@ -963,7 +974,7 @@ static int take(const struct uffdbox_persist_opts *opts)
 				 "(docs/persist.md, libFuzzer)");
 		return -ENOTSUP;
 	}
-	P->scoped = __libfuzzer_is_present != NULL;
+	P->scoped = libfuzzer;
 	P->o = o;
 	P->taskfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (P->taskfd < 0) {
@@ -1007,7 +1018,6 @@ static int take(const struct uffdbox_persist_opts *opts)
 	rc = keep_rseq();
 	if (rc < 0)
 		return rc;
-	int kept = keep_engine_symbols(), gots = 0;
 	dl_iterate_phdr(keep_got, &gots);
 	int n = read_maps(P->cur, MAXMAP);
 	if (n < 0) {

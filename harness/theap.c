@@ -595,7 +595,12 @@ static void quiet(int on)
 		C->quiet += on ? 1 : -1;
 }
 
-static const struct uffdbox__theap_ops ops = {freeze, after_restore, quiet};
+static int libfuzzer(void)
+{
+	return __libfuzzer_is_present != NULL;
+}
+
+static const struct uffdbox__theap_ops ops = {freeze, after_restore, quiet, libfuzzer};
 
 /* Linked with -u uffdbox__theap_anchor (CMake uffdbox::heap, pkg-config
  * uffdbox-heap): this object is then in the program even where nothing

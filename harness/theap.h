@@ -25,6 +25,9 @@ struct uffdbox__theap_ops {
 	/* uffdbox's own mmap() calls (snapshot copies) while @on: not the
 	 * target's, never unmapped by after_restore() */
 	void (*quiet)(int on);
+	/* libFuzzer is in the program (its marker is hidden there: a shared
+	 * libuffdbox cannot see it) */
+	int (*libfuzzer)(void);
 };
 
 /* Called by theap.c's constructor (exported: the heap is a static library

@@ -26,6 +26,16 @@
 #       --verify-execs executions (-E); a difference aborts the target, which
 #       AFL++ saves as a crash that does not reproduce in a fresh process:
 #       uffdbox=<differences> baseline=<executions verified> ratio=<per execution>
+# libFuzzer (<t>_libfuzzer, linked with uffdbox's target heap): per round,
+# plain and with UFFDBOX_PERSIST=1, the same -max_total_time and -seed, a
+# fresh copy of the seeds each; exec/s = executed units (libFuzzer's final
+# stats) / wall time of the run:
+#   persist.<t>_libfuzzer_vs_plain: uffdbox=<reset exec/s> baseline=<plain exec/s> ratio=
+#   persist.<t>_libfuzzer_verify: uffdbox=<runs that found a difference>
+#       baseline=<executions verified, every restore> ratio=
+#   persist.stateful_libfuzzer_crash_repro: the crash found with the reset
+#       (stateful.c's real bug) crashes run once without it
+# (libFuzzer has no stability measure: the verify runs stand for it.)
 # --quick: 1 round of 8 s, 2000 verified executions (for CI); default 3
 # rounds of 30 s, 10000 verified executions.
 set -euo pipefail
@@ -44,7 +54,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-scripts/build-persist-targets.sh --afl-only
+scripts/build-persist-targets.sh
 bin=$root/build/persist/bin
 work=$(mktemp -d /tmp/bench-persist.XXXXXX)
 keep=0
@@ -107,6 +117,51 @@ done
 # (examples/persist/stateful.c), fuzzed with the reset.
 campaign stateful reset 1 -V "$secs" -x "$root/examples/persist/stateful.dict"
 
+# lf_campaign TARGET VARIANT ROUND ARGS...: libFuzzer, plain or reset or
+# verify (reset, every restore compared); appends "TARGET lf-VARIANT
+# exec/s units crashed" to results
+lf_campaign() {
+  local t=$1 v=$2 r=$3
+  shift 3
+  local out=$work/$t.lf-$v.$r
+  mkdir -p "$out/corpus"
+  cp "$root/corpus/persist_$t"/* "$out/corpus/"
+  local env=(env -u UFFDBOX_PERSIST -u UFFDBOX_PERSIST_VERIFY)
+  case $v in
+  reset) env+=(UFFDBOX_PERSIST=1) ;;
+  verify) env+=(UFFDBOX_PERSIST=1 UFFDBOX_PERSIST_VERIFY=1) ;;
+  esac
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  (cd "$out" && timeout $((secs * 4 + 300)) "${env[@]}" "$bin/${t}_libfuzzer" -seed="$r" \
+    -print_final_stats=1 "$@" corpus >log 2>&1) || rc=$?
+  t1=$(date +%s.%N)
+  # 0: done; 77: libFuzzer found a crash (its -error_exitcode) and stopped
+  if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+    keep=1
+    grep -v '^    #' "$out/log" | tail -n 20 >&2
+    echo "bench-persist: libFuzzer failed (exit $rc): $t $v round $r (log $out/log)" >&2
+    exit 1
+  fi
+  local units
+  units=$(awk '/^stat::number_of_executed_units:/ { print $2 }' "$out/log")
+  awk -v t="$t" -v v="lf-$v" -v n="${units:-0}" -v a="$t0" -v b="$t1" -v c=$((rc == 77)) \
+    'BEGIN { printf "%s %s %.1f - %d %d\n", t, v, n / (b - a), n, c }' >>"$work/results"
+  echo "bench-persist: $t libFuzzer $v round $r: ${units:-0} executions in" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s$([ $rc = 77 ] && echo ', stopped at a crash')" >&2
+}
+for r in $(seq 1 "$rounds"); do
+  for t in $targets; do
+    for v in plain reset; do
+      lf_campaign "$t" "$v" "$r" -max_total_time="$secs"
+    done
+  done
+done
+for t in $targets; do
+  lf_campaign "$t" verify 1 -runs="$vexecs"
+done
+lf_campaign stateful reset 1 -max_total_time="$secs" -dict="$root/examples/persist/stateful.dict"
+
 # Crashes of the reset campaigns of target $1 that reproduce when run once
 # in a fresh process.
 crash_repro() {
@@ -149,3 +204,23 @@ for t in $targets stateful; do
   done
   line "persist.${t}_verify" "$diffs" "$vdone"
 done
+for t in $targets; do
+  line "persist.${t}_libfuzzer_vs_plain" "$(col "$t" lf-reset 3)" "$(col "$t" lf-plain 3)"
+  vlog=$work/$t.lf-verify.1/log
+  diffs=$(grep -c 'differs from the snapshot\|is not in the snapshot' "$vlog" || true)
+  line "persist.${t}_libfuzzer_verify" "$diffs" "$(awk '$1 == "'"$t"'" && $2 == "lf-verify" { print $5 }' "$work/results")"
+  [ "$diffs" = 0 ] || keep=1
+done
+# the stateful campaign's crash, run once in a fresh process without the reset
+found=0 repro=0
+for f in "$work"/stateful.lf-reset.1/crash-*; do
+  [ -f "$f" ] || continue
+  found=$((found + 1))
+  if (env -u UFFDBOX_PERSIST "$bin/stateful_libfuzzer" "$f" 2>&1 || true) | grep -q 'stateful: the real bug'; then
+    repro=$((repro + 1))
+  else
+    keep=1
+    echo "bench-persist: $f does not crash in a fresh process" >&2
+  fi
+done
+line persist.stateful_libfuzzer_crash_repro "$repro" "$found"

@@ -7,6 +7,8 @@
 #   pkg-config, static      cc -static ... $(pkg-config --static --cflags --libs uffdbox)
 #   find_package            uffdbox::uffdbox (shared), uffdbox::uffdbox_static,
 #                           and uffdbox_add_fuzzer() (gcc: the replay driver)
+#   pkg-config uffdbox-heap clang -fsanitize=fuzzer: libFuzzer with the
+#                           whole-target reset (examples/persist/heapy.c)
 # Each must run a clean input and report a one-byte over-read as a guard hit.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,5 +74,23 @@ elif ! echo "$out" | grep -Eq "$guard"; then
   echo "FAIL uffdbox_add_fuzzer: no guard-hit report:"; echo "$out"; fail=1
 else
   echo "ok   uffdbox_add_fuzzer (replay driver)"
+fi
+# libFuzzer with the whole-target reset: the target heap (static, from
+# pkg-config uffdbox-heap) in the program, uffdbox shared; a harness whose
+# second input aborts if the first one's state leaks.
+if command -v clang >/dev/null; then
+  mkdir -p "$work/lf/out" "$work/lf/seeds"
+  printf 'a' >"$work/lf/seeds/a"; printf 'zz' >"$work/lf/seeds/b"
+  clang -fsanitize=fuzzer -D_GNU_SOURCE -o "$work/lf/heapy" "$src/examples/persist/heapy.c" \
+    $(pkg-config --cflags --libs uffdbox-heap) -Wl,-rpath,"$(pkg-config --variable=libdir uffdbox)" \
+    >"$work/lf.log" 2>&1 || { echo "FAIL pkg-config uffdbox-heap: build:"; cat "$work/lf.log"; fail=1; }
+  if [ -x "$work/lf/heapy" ]; then
+    out=$(cd "$work/lf" && UFFDBOX_PERSIST=1 UFFDBOX_PERSIST_VERIFY=1 ./heapy -runs=200 -seed=1 out seeds 2>&1) || true
+    if echo "$out" | grep -q "Done 200 runs"; then
+      echo "ok   pkg-config uffdbox-heap (libFuzzer, whole-target reset)"
+    else
+      echo "FAIL pkg-config uffdbox-heap: libFuzzer with the reset:"; echo "$out" | grep -v '^    #' | tail -n 15; fail=1
+    fi
+  fi
 fi
 exit $fail
