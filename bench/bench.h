@@ -76,6 +76,8 @@ void bench_table_row(const struct bench_series *s);
 /* One comparison line on stdout, medians of both sides. */
 void bench_compare(const char *name, const struct bench_series *uffdbox,
 		   const struct bench_series *baseline);
+void bench_paired(const char *name, const struct bench_series *uffdbox,
+		  const struct bench_series *baseline);
 
 /* Print "uffdbox-bench: <message>" on stderr and exit(@code). */
 __attribute__((noreturn, format(printf, 2, 3))) void bench_die(int code, const char *fmt, ...);

@@ -322,6 +322,15 @@ int bench_fault(const struct bench_opts *o)
 			bench_table_row(&s[v]);
 	printf("\n");
 	if (uffd) {
+		bench_paired("fault.sync_vs_native", &s[V_SYNC], &s[V_NATIVE]);
+		bench_paired("fault.sync_vs_raw_sigbus", &s[V_SYNC], &s[V_RAW_SIGBUS]);
+		bench_paired("fault.served_poll_vs_raw_poll", &s[V_SERVED_POLL], &s[V_RAW_POLL]);
+		bench_paired("fault.served_busy_vs_raw_busy", &s[V_SERVED_BUSY], &s[V_RAW_BUSY]);
+		bench_paired("fault.regions_4096_vs_1", &s[V_SYNC_REGIONS], &s[V_SYNC]);
+	}
+	bench_paired("fault.signal_vs_raw_sigsegv", &s[V_SIGNAL], &s[V_RAW_SIGSEGV]);
+	printf("\n");
+	if (uffd) {
 		bench_compare("fault.sync_vs_native", &s[V_SYNC], &s[V_NATIVE]);
 		bench_compare("fault.sync_vs_raw_sigbus", &s[V_SYNC], &s[V_RAW_SIGBUS]);
 		bench_compare("fault.served_poll_vs_raw_poll", &s[V_SERVED_POLL], &s[V_RAW_POLL]);

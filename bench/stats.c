@@ -92,6 +92,26 @@ void bench_compare(const char *name, const struct bench_series *uffdbox,
 	printf("%s: uffdbox=%.3f baseline=%.3f ratio=%.3f\n", name, u, b, b > 0 ? u / b : 0.0);
 }
 
+/*
+ * The per-round ratios of two series measured back to back in each round
+ * (round i of @uffdbox against round i of @baseline): their median, min and
+ * max.  Drift between rounds falls on both sides of a pair alike.
+ */
+void bench_paired(const char *name, const struct bench_series *uffdbox,
+		  const struct bench_series *baseline)
+{
+	struct bench_series r;
+	unsigned int n = uffdbox->n < baseline->n ? uffdbox->n : baseline->n;
+	if (!n || bench_series_init(&r, name, n) < 0)
+		return;
+	for (unsigned int i = 0; i < n; i++)
+		if (baseline->us[i] > 0)
+			bench_series_add(&r, uffdbox->us[i] / baseline->us[i]);
+	printf("%-34s paired ratio: median %.3f, min %.3f, max %.3f (%u rounds)\n", name,
+	       bench_series_median(&r), bench_series_min(&r), bench_series_max(&r), r.n);
+	bench_series_free(&r);
+}
+
 void bench_die(int code, const char *fmt, ...)
 {
 	va_list ap;
