@@ -281,16 +281,22 @@ static int dsym_cmp(const void *x, const void *y)
 
 /* A source file of libFuzzer's runtime (FuzzerLoop.cpp ...) or of the
  * sanitizer parts it carries: its static variables are the engine's. */
-static bool engine_source(const char *file)
+/* Does @path's last component start with one of @prefixes (NULL-ended)? */
+static bool base_has_prefix(const char *path, const char *const *prefixes)
 {
-	static const char *const prefixes[] = {"Fuzzer", "sanitizer_", "ubsan_", "interception_",
-					       "sancov_"};
-	const char *b = strrchr(file, '/');
-	b = b ? b + 1 : file;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (strncmp(b, prefixes[i], strlen(prefixes[i])) == 0)
+	const char *b = strrchr(path, '/');
+	b = b ? b + 1 : path;
+	for (; *prefixes; prefixes++)
+		if (strncmp(b, *prefixes, strlen(*prefixes)) == 0)
 			return true;
 	return false;
+}
+
+static bool engine_source(const char *file)
+{
+	static const char *const prefixes[] = {"Fuzzer",	"sanitizer_", "ubsan_",
+					       "interception_", "sancov_",    NULL};
+	return base_has_prefix(file, prefixes);
 }
 
 static int first_object(struct dl_phdr_info *info, size_t size, void *arg)
@@ -520,15 +526,10 @@ static bool fds_as_taken(void)
  * mode restores only the target's). */
 static bool runtime_object(const char *path)
 {
-	static const char *const names[] = {"libc.so",	  "ld-linux",	"libm.so",  "libstdc++",
-					    "libgcc_s",	  "libpthread", "libdl.so", "librt.so",
-					    "libuffdbox", "libunwind",	"libresolv"};
-	const char *b = strrchr(path, '/');
-	b = b ? b + 1 : path;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strncmp(b, names[i], strlen(names[i])) == 0)
-			return true;
-	return false;
+	static const char *const names[] = {"libc.so",	  "ld-linux",	"libm.so",   "libstdc++",
+					    "libgcc_s",	  "libpthread", "libdl.so",  "librt.so",
+					    "libuffdbox", "libunwind",	"libresolv", NULL};
+	return base_has_prefix(path, names);
 }
 
 /* The count of open descriptors (Linux 6.2+: /proc/self/fd's size), or
