@@ -88,6 +88,9 @@ if command -v clang >/dev/null; then
     out=$(cd "$work/lf" && UFFDBOX_PERSIST=1 UFFDBOX_PERSIST_VERIFY=1 ./heapy -runs=200 -seed=1 out seeds 2>&1) || true
     if echo "$out" | grep -q "Done 200 runs"; then
       echo "ok   pkg-config uffdbox-heap (libFuzzer, whole-target reset)"
+    elif echo "$out" | grep -q "no userfaultfd here"; then
+      # a container's seccomp filter: the reset refuses, naming the cause
+      echo "skip pkg-config uffdbox-heap run: $(echo "$out" | grep -o 'no userfaultfd here[^:]*' | head -n 1) (the build was checked)"
     else
       echo "FAIL pkg-config uffdbox-heap: libFuzzer with the reset:"; echo "$out" | grep -v '^    #' | tail -n 15; fail=1
     fi
