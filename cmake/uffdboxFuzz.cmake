@@ -3,7 +3,7 @@
 # get it from find_package(uffdbox); the project's own harnesses use it too).
 #
 #   uffdbox_add_fuzzer(NAME SOURCES src... [DICT file] [CORPUS dir]
-#                      [LIBRARIES lib...] [STATIC])
+#                      [LIBRARIES lib...] [STATIC] [RESET])
 #
 # The engine is UFFDBOX_FUZZER_ENGINE (libfuzzer | afl | none); unset or
 # "auto", it follows the compiler: afl-clang-fast/afl-cc -> afl, clang ->
@@ -22,9 +22,13 @@
 # links uffdbox::uffdbox (the shared library once installed; STATIC: the
 # static one) and LIBRARIES - the code under test, which the caller builds
 # with the engine's instrumentation (uffdbox's own code never is).
+# RESET: ready for the whole-target reset (UFFDBOX_PERSIST=1,
+# docs/persist.md): under libFuzzer NAME links uffdbox's target heap
+# (uffdbox::heap), which the reset needs there; AFL++ and the replay driver
+# need nothing more.
 
 function(uffdbox_add_fuzzer name)
-  cmake_parse_arguments(F "STATIC" "DICT;CORPUS" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(F "STATIC;RESET" "DICT;CORPUS" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT F_SOURCES)
     message(FATAL_ERROR "uffdbox_add_fuzzer(${name}): SOURCES is required")
   endif()
@@ -62,6 +66,9 @@ function(uffdbox_add_fuzzer name)
   else()
     add_executable(${name} ${F_SOURCES})
     target_link_libraries(${name} PRIVATE ${F_LIBRARIES} ${lib})
+    if(F_RESET AND engine STREQUAL "libfuzzer")
+      target_link_libraries(${name} PRIVATE uffdbox::heap)
+    endif()
     target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
     set(replay ${name})

@@ -562,13 +562,50 @@ static void fd_map(unsigned char *map)
 
 /* The engine is back after an input (libFuzzer, through theap.c): which
  * descriptors are open now, when their count says anything changed. */
+static int settled_threads(void);
+static void name_threads(void);
+
+/* The @k descriptors an input opened, when they are among the 64 lowest
+ * numbers closed as it started (open() takes the lowest free one): one
+ * poll() instead of a listing of /proc/self/fd, which walks the whole
+ * descriptor table (uffdbox's own sit near RLIMIT_NOFILE).  False when
+ * not all are found there. */
+static bool new_fds_quick(int64_t k)
+{
+	int np = 0, found = 0;
+	for (int fd = 0; fd < 4096 && np < MAXFDRUN; fd++)
+		if (!(P->fd_start[fd / 8] & (1u << (fd % 8))))
+			P->pfd[np++] = (struct pollfd){.fd = fd};
+	if (poll(P->pfd, (nfds_t)np, 0) < 0)
+		return false;
+	memcpy(P->fd_end, P->fd_start, sizeof(P->fd_end));
+	for (int i = 0; i < np; i++)
+		if (!(P->pfd[i].revents & POLLNVAL)) {
+			P->fd_end[P->pfd[i].fd / 8] |= (unsigned char)(1u << (P->pfd[i].fd % 8));
+			found++;
+		}
+	return found == k;
+}
+
 void uffdbox__persist_input_ended(void)
 {
-	if (!P || !P->taken || !P->scoped)
+	static volatile int dying; /* (libFuzzer's crash report calls us again) */
+	if (!P || !P->taken || !P->scoped || dying)
 		return;
+	/* A thread the input started and left running: this input's crash,
+	 * reported now - at the next restore the engine would blame the next
+	 * input. */
+	if (settled_threads() > 0) {
+		dying = 1;
+		name_threads();
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox persist: the input left a thread running (above): its "
+			     "memory would be put back under it; reported as this input's crash\n");
+		abort();
+	}
 	int64_t n = fd_count();
 	P->end_differs = n < 0 || n != P->n_start;
-	if (P->end_differs)
+	if (P->end_differs && !(n > P->n_start && new_fds_quick(n - P->n_start)))
 		fd_map(P->fd_end);
 }
 
@@ -581,7 +618,7 @@ static void close_inputs_fds(void)
 			if ((P->fd_end[fd / 8] & ~P->fd_start[fd / 8]) & (1u << (fd % 8)))
 				close(fd);
 	int64_t n = fd_count();
-	if (P->end_differs || n < 0 || n != P->n_start)
+	if (n < 0 || n != P->n_start) /* the engine's came or went too */
 		fd_map(P->fd_start);
 	P->n_start = n;
 	P->end_differs = false;
@@ -1770,6 +1807,14 @@ int uffdbox_persist_auto(void)
 				     "uffdbox persist: snapshot failed: %s: %s (the reset's "
 				     "failure, not the input's)\n",
 				     uffdbox_strerror(rc), err);
+			/* under libFuzzer, a configuration error ends the run
+			 * without a crash file (abort() would make libFuzzer
+			 * save its first, empty, input as one) */
+			if (__libfuzzer_is_present || (P && P->exe_libfuzzer)) {
+				uffdbox__say(STDERR_FILENO, "uffdbox persist: exiting (a "
+							    "configuration error, not a crash)\n");
+				_exit(1);
+			}
 			abort();
 		}
 		return 1;

@@ -44,6 +44,23 @@ extern void __libc_free(void *p);
 extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 extern void *__libc_memalign(size_t align, size_t n);
+/* A sanitizer runtime's allocator (ASan, MSan, TSan: their malloc is a weak
+ * alias of these, which ours overrides): then everything goes there, and
+ * the target heap stays off (the reset refuses sanitizers anyway). */
+extern void *__interceptor_malloc(size_t n) __attribute__((weak));
+extern void __interceptor_free(void *p) __attribute__((weak));
+extern void *__interceptor_calloc(size_t n, size_t m) __attribute__((weak));
+extern void *__interceptor_realloc(void *p, size_t n) __attribute__((weak));
+extern void *__interceptor_reallocarray(void *p, size_t n, size_t m) __attribute__((weak));
+extern void *__interceptor_memalign(size_t align, size_t n) __attribute__((weak));
+extern void *__interceptor_aligned_alloc(size_t align, size_t n) __attribute__((weak));
+extern int __interceptor_posix_memalign(void **out, size_t align, size_t n) __attribute__((weak));
+extern void *__interceptor_valloc(size_t n) __attribute__((weak));
+extern void *__interceptor_pvalloc(size_t n) __attribute__((weak));
+extern size_t __interceptor_malloc_usable_size(void *p) __attribute__((weak));
+extern void *__interceptor_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+	__attribute__((weak));
+extern int __interceptor_munmap(void *addr, size_t len) __attribute__((weak));
 extern void __libfuzzer_is_present(void) __attribute__((weak));
 extern char **environ;
 
@@ -75,7 +92,15 @@ struct ctl { /* a mapping of its own: never restored */
 	uintptr_t base, end;
 	uintptr_t frozen; /* end of the snapshotted part, 0 before take() */
 	uintptr_t high;	  /* the highest bump since the last restore */
-	uintptr_t libc_lo, libc_hi, ld_lo, ld_hi;
+	/* code of the C runtime: its malloc calls are its own state's
+	 * (glibc's heap) unless in strdup/strndup; its mmap calls are never
+	 * the target's.  libstdc++: mmap only (its operator new and string
+	 * members allocate for the target). */
+	struct {
+		uintptr_t lo, hi;
+		bool malloc_too;
+	} rt[12];
+	int nrt;
 	uintptr_t mine_lo[2], mine_hi[2]; /* strdup, strndup */
 	int quiet;			  /* uffdbox's own mmaps (take, restore) */
 	int nmaps;
@@ -114,26 +139,38 @@ static int find_libs(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	(void)arg;
+	/* libunwind and libgcc_s unwind exceptions (libunwind mmaps its
+	 * caches then), liblzma decompresses for libunwind */
+	static const char *const runtime[] = {"libc.so",  "ld-linux", "libunwind",
+					      "libgcc_s", "liblzma",  "libuffdbox"};
 	const char *n = info->dlpi_name ? info->dlpi_name : "";
 	const char *b = strrchr(n, '/');
 	b = b ? b + 1 : n;
-	bool libc = strncmp(b, "libc.so", 7) == 0, ld = strncmp(b, "ld-linux", 8) == 0;
-	if (!libc && !ld)
+	bool stdcxx = strncmp(b, "libstdc++", 9) == 0, rtlib = false;
+	for (size_t i = 0; i < sizeof(runtime) / sizeof(runtime[0]); i++)
+		rtlib |= strncmp(b, runtime[i], strlen(runtime[i])) == 0;
+	if (!rtlib && !stdcxx)
 		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
+	for (int i = 0; i < info->dlpi_phnum && C->nrt < 12; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (libc) {
-			C->libc_lo = lo;
-			C->libc_hi = hi;
-		} else {
-			C->ld_lo = lo;
-			C->ld_hi = hi;
-		}
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		C->rt[C->nrt].lo = lo;
+		C->rt[C->nrt].hi = lo + ph->p_memsz;
+		C->rt[C->nrt++].malloc_too = rtlib;
 	}
 	return 0;
+}
+
+/* In the runtime's code (malloc: of those whose malloc calls are not the
+ * target's)? */
+static bool in_runtime(uintptr_t ra, bool for_malloc)
+{
+	for (int i = 0; i < C->nrt; i++)
+		if (ra >= C->rt[i].lo && ra < C->rt[i].hi)
+			return !for_malloc || C->rt[i].malloc_too;
+	return false;
 }
 
 static void find_fn(void *fn, int i)
@@ -195,7 +232,7 @@ static void decide(void)
 		return;
 	const char *v = getenv("UFFDBOX_PERSIST");
 	int to = OFF;
-	if (__libfuzzer_is_present && v && strcmp(v, "1") == 0)
+	if (__libfuzzer_is_present && v && strcmp(v, "1") == 0 && !__interceptor_malloc)
 		to = setup() == 0 ? ON : OFF;
 	__atomic_store_n(&state, to, __ATOMIC_RELEASE);
 }
@@ -210,7 +247,7 @@ static bool target(uintptr_t ra)
 	}
 	if (in_engine)
 		return false;
-	if ((ra >= C->libc_lo && ra < C->libc_hi) || (ra >= C->ld_lo && ra < C->ld_hi))
+	if (in_runtime(ra, true))
 		return (ra >= C->mine_lo[0] && ra < C->mine_hi[0]) ||
 		       (ra >= C->mine_lo[1] && ra < C->mine_hi[1]);
 	return true;
@@ -351,6 +388,31 @@ static void *arena_aligned(size_t align, size_t n)
 
 #define CALLER ((uintptr_t)__builtin_return_address(0))
 
+/* What serves the engine's calls: a sanitizer's allocator, else glibc. */
+static void *real_malloc(size_t n)
+{
+	return __interceptor_malloc ? __interceptor_malloc(n) : __libc_malloc(n);
+}
+
+static void real_free(void *p)
+{
+	if (__interceptor_free)
+		__interceptor_free(p);
+	else
+		__libc_free(p);
+}
+
+static void *real_realloc(void *p, size_t n)
+{
+	return __interceptor_realloc ? __interceptor_realloc(p, n) : __libc_realloc(p, n);
+}
+
+static void *real_memalign(size_t align, size_t n)
+{
+	return __interceptor_memalign ? __interceptor_memalign(align, n)
+				      : __libc_memalign(align, n);
+}
+
 /* (glibc declares these only in malloc.h, with attributes of its own) */
 void *memalign(size_t align, size_t n);
 void *pvalloc(size_t n);
@@ -359,7 +421,7 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
 EXPORT void *malloc(size_t n)
 {
-	return target(CALLER) ? arena_alloc(n) : __libc_malloc(n);
+	return target(CALLER) ? arena_alloc(n) : real_malloc(n);
 }
 
 EXPORT void free(void *p)
@@ -369,13 +431,13 @@ EXPORT void free(void *p)
 	if (mine(p))
 		arena_free(p);
 	else
-		__libc_free(p);
+		real_free(p);
 }
 
 EXPORT void *calloc(size_t n, size_t m)
 {
 	if (!target(CALLER))
-		return __libc_calloc(n, m);
+		return __interceptor_calloc ? __interceptor_calloc(n, m) : __libc_calloc(n, m);
 	size_t t;
 	if (__builtin_mul_overflow(n, m, &t)) {
 		errno = ENOMEM;
@@ -407,8 +469,8 @@ static void *arena_realloc(void *p, size_t n)
 EXPORT void *realloc(void *p, size_t n)
 {
 	if (!p)
-		return target(CALLER) ? arena_alloc(n) : __libc_malloc(n);
-	return mine(p) ? arena_realloc(p, n) : __libc_realloc(p, n);
+		return target(CALLER) ? arena_alloc(n) : real_malloc(n);
+	return mine(p) ? arena_realloc(p, n) : real_realloc(p, n);
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t m)
@@ -418,23 +480,29 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (__interceptor_reallocarray)
+		return __interceptor_reallocarray(p, n, m);
 	if (!p)
-		return target(CALLER) ? arena_alloc(t) : __libc_malloc(t);
-	return mine(p) ? arena_realloc(p, t) : __libc_realloc(p, t);
+		return target(CALLER) ? arena_alloc(t) : real_malloc(t);
+	return mine(p) ? arena_realloc(p, t) : real_realloc(p, t);
 }
 
 EXPORT void *memalign(size_t align, size_t n)
 {
-	return target(CALLER) ? arena_aligned(align, n) : __libc_memalign(align, n);
+	return target(CALLER) ? arena_aligned(align, n) : real_memalign(align, n);
 }
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
 {
+	if (__interceptor_aligned_alloc)
+		return __interceptor_aligned_alloc(align, n);
 	return target(CALLER) ? arena_aligned(align, n) : __libc_memalign(align, n);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
+	if (__interceptor_posix_memalign)
+		return __interceptor_posix_memalign(out, align, n);
 	if (align < sizeof(void *) || (align & (align - 1)))
 		return EINVAL;
 	void *p = target(CALLER) ? arena_aligned(align, n) : __libc_memalign(align, n);
@@ -446,11 +514,15 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 EXPORT void *valloc(size_t n)
 {
+	if (__interceptor_valloc)
+		return __interceptor_valloc(n);
 	return target(CALLER) ? arena_aligned(PAGE, n) : __libc_memalign(PAGE, n);
 }
 
 EXPORT void *pvalloc(size_t n)
 {
+	if (__interceptor_pvalloc)
+		return __interceptor_pvalloc(n);
 	n = (n + PAGE - 1) & ~(PAGE - 1);
 	return target(CALLER) ? arena_aligned(PAGE, n) : __libc_memalign(PAGE, n);
 }
@@ -462,6 +534,8 @@ EXPORT size_t malloc_usable_size(void *p)
 		return 0;
 	if (mine(p))
 		return arena_usable(p);
+	if (__interceptor_malloc_usable_size)
+		return __interceptor_malloc_usable_size(p);
 	if (!next)
 		next = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
 	return next ? next(p) : 0;
@@ -474,7 +548,9 @@ EXPORT size_t malloc_usable_size(void *p)
 static void *map_and_note(void *addr, size_t len, int prot, int flags, int fd, off_t off,
 			  uintptr_t ra)
 {
-	bool t = target(ra) && C->frozen && !C->quiet;
+	if (__interceptor_mmap) /* a sanitizer's (it shadows the mapping) */
+		return __interceptor_mmap(addr, len, prot, flags, fd, off);
+	bool t = target(ra) && C->frozen && !C->quiet && !in_runtime(ra, false);
 	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if (r < 0 && r > -4096) {
 		errno = -(int)r;
@@ -510,6 +586,8 @@ static void forget(uintptr_t a, size_t len)
 
 EXPORT int munmap(void *addr, size_t len)
 {
+	if (__interceptor_munmap)
+		return __interceptor_munmap(addr, len);
 	long r = syscall(SYS_munmap, addr, len);
 	if (r < 0) {
 		errno = -(int)r;

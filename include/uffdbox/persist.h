@@ -53,7 +53,7 @@ struct uffdbox_persist_opts {
  * the snapshot; the bytes of partial pages are saved before each restore
  * and put back after.  Memory kept must not be heap memory the target's
  * allocator hands out (the allocator's own state is restored).  Call before
- * uffdbox_persist_take(); up to 64 ranges.
+ * uffdbox_persist_take(); up to 256 ranges (the reset keeps some itself).
  * Returns 0, -EINVAL (len 0, after take), -ENOSPC (too many).
  * Not thread-safe, not async-signal-safe.
  */
