@@ -78,6 +78,8 @@ void bench_compare(const char *name, const struct bench_series *uffdbox,
 		   const struct bench_series *baseline);
 void bench_paired(const char *name, const struct bench_series *uffdbox,
 		  const struct bench_series *baseline);
+void bench_compare_paired(const char *name, const struct bench_series *uffdbox,
+			  const struct bench_series *baseline);
 
 /* Print "uffdbox-bench: <message>" on stderr and exit(@code). */
 __attribute__((noreturn, format(printf, 2, 3))) void bench_die(int code, const char *fmt, ...);

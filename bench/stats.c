@@ -92,24 +92,49 @@ void bench_compare(const char *name, const struct bench_series *uffdbox,
 	printf("%s: uffdbox=%.3f baseline=%.3f ratio=%.3f\n", name, u, b, b > 0 ? u / b : 0.0);
 }
 
-/*
- * The per-round ratios of two series measured back to back in each round
- * (round i of @uffdbox against round i of @baseline): their median, min and
- * max.  Drift between rounds falls on both sides of a pair alike.
- */
+/* The median of the per-round ratios of two series measured back to back
+ * in each round (round i of @u against round i of @b), and their spread. */
+static double paired_median(const struct bench_series *u, const struct bench_series *b, double *min,
+			    double *max, unsigned int *n_out)
+{
+	struct bench_series r;
+	unsigned int n = u->n < b->n ? u->n : b->n;
+	*min = *max = 0.0;
+	*n_out = 0;
+	if (!n || bench_series_init(&r, "paired", n) < 0)
+		return 0.0;
+	for (unsigned int i = 0; i < n; i++)
+		if (b->us[i] > 0)
+			bench_series_add(&r, u->us[i] / b->us[i]);
+	double m = bench_series_median(&r);
+	*min = bench_series_min(&r);
+	*max = bench_series_max(&r);
+	*n_out = r.n;
+	bench_series_free(&r);
+	return m;
+}
+
 void bench_paired(const char *name, const struct bench_series *uffdbox,
 		  const struct bench_series *baseline)
 {
-	struct bench_series r;
-	unsigned int n = uffdbox->n < baseline->n ? uffdbox->n : baseline->n;
-	if (!n || bench_series_init(&r, name, n) < 0)
-		return;
-	for (unsigned int i = 0; i < n; i++)
-		if (baseline->us[i] > 0)
-			bench_series_add(&r, uffdbox->us[i] / baseline->us[i]);
-	printf("%-34s paired ratio: median %.3f, min %.3f, max %.3f (%u rounds)\n", name,
-	       bench_series_median(&r), bench_series_min(&r), bench_series_max(&r), r.n);
-	bench_series_free(&r);
+	double lo, hi;
+	unsigned int n;
+	double m = paired_median(uffdbox, baseline, &lo, &hi, &n);
+	printf("%-34s per-round ratios: median %.3f, min %.3f, max %.3f (%u rounds)\n", name, m, lo,
+	       hi, n);
+}
+
+/* A comparison line whose ratio is the median of the per-round ratios:
+ * drift between rounds (this machine is shared) falls on both sides of
+ * each pair alike.  uffdbox= and baseline= are each side's median. */
+void bench_compare_paired(const char *name, const struct bench_series *uffdbox,
+			  const struct bench_series *baseline)
+{
+	double lo, hi;
+	unsigned int n;
+	double m = paired_median(uffdbox, baseline, &lo, &hi, &n);
+	printf("%s: uffdbox=%.3f baseline=%.3f ratio=%.3f\n", name, bench_series_median(uffdbox),
+	       bench_series_median(baseline), m);
 }
 
 void bench_die(int code, const char *fmt, ...)
