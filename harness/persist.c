@@ -74,8 +74,10 @@ struct persist {
 	/* libFuzzer: only the target's memory - its heap (theap.c's arena)
 	 * and the globals of objects not the engine's or the C runtime's */
 	bool scoped;
-	bool exe_libfuzzer; /* the program's symbol table has libFuzzer's marker */
-	int threads0;	    /* other threads at take() (libFuzzer's RSS thread) */
+	bool exe_libfuzzer;	   /* the program's symbol table has libFuzzer's marker */
+	struct span wseg[MAXKEEP]; /* scoped: the target objects' writable segments */
+	int nwseg;
+	int threads0; /* other threads at take() (libFuzzer's RSS thread) */
 	long tids0[8];
 	int ntids0;
 	struct uffdbox_persist_opts o;
@@ -530,6 +532,32 @@ static bool runtime_object(const char *path)
 					    "libgcc_s",	  "libpthread", "libdl.so",  "librt.so",
 					    "libuffdbox", "libunwind",	"libresolv", NULL};
 	return base_has_prefix(path, names);
+}
+
+/* Scoped: the writable PT_LOAD segments (page-rounded) of every loaded
+ * object that is not the runtime's (the program: its own name is empty). */
+static int target_segments(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "(program)";
+	if (runtime_object(name))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum && P->nwseg < MAXKEEP; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || !ph->p_memsz)
+			continue;
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		P->wseg[P->nwseg++] =
+			(struct span){a & ~(PAGE - 1), (a + ph->p_memsz + PAGE - 1) & ~(PAGE - 1)};
+	}
+	return 0;
+}
+
+static int span_cmp(const void *x, const void *y)
+{
+	const struct span *p = x, *q = y;
+	return p->start < q->start ? -1 : p->start > q->start;
 }
 
 /* The count of open descriptors (Linux 6.2+: /proc/self/fd's size), or
@@ -1067,6 +1095,9 @@ static int take(const struct uffdbox_persist_opts *opts)
 	P->nspan = 0;
 	if (P->scoped) {
 		const char *why = "";
+		P->nwseg = 0;
+		dl_iterate_phdr(target_segments, NULL);
+		qsort(P->wseg, (size_t)P->nwseg, sizeof(P->wseg[0]), span_cmp);
 		rc = heap_ops->freeze(&heap_lo, &heap_hi, &why);
 		if (rc < 0) {
 			uffdbox__explain(eb, el, "%s", why);
@@ -1089,14 +1120,21 @@ static int take(const struct uffdbox_persist_opts *opts)
 				}
 				continue;
 			}
-			if (strcmp(m->name, "[heap]") == 0) /* glibc's: the engine's too */
-				continue;
-			const struct pmap *obj = m;
-			for (int j = i;
-			     !obj->file && j > 0 && P->cur[j - 1].end == P->cur[j].start;)
-				obj = &P->cur[--j];
-			if (!obj->file || runtime_object(obj->name))
-				continue;
+			/* the parts of it that are a target object's writable
+			 * segments (its .data and .bss: anonymous memory next to
+			 * them is not theirs - ld.so's link maps and TLS are
+			 * allocated in pages mapped after some object's .bss) */
+			for (int k = 0; k < P->nwseg; k++) {
+				uintptr_t a =
+					m->start > P->wseg[k].start ? m->start : P->wseg[k].start;
+				uintptr_t b = m->end < P->wseg[k].end ? m->end : P->wseg[k].end;
+				if (a < b && (rc = plan_range(a, b, m->file)) < 0) {
+					uffdbox__explain(eb, el, "more than %d ranges to snapshot",
+							 MAXSNAP * PER_SNAP);
+					return rc;
+				}
+			}
+			continue;
 		}
 		if (m->end - m->start > HUGE_RANGE) {
 			uffdbox__explain(eb, el,
