@@ -5,7 +5,10 @@
  * LLVMFuzzerInitialize and changed by every input.  Each input checks that
  * it starts from the setup's state (so, run twice in one process without
  * the reset, the second input aborts), that blocks are aligned and sized
- * as asked, and that contents survive realloc.
+ * as asked, and that contents survive realloc.  And one page mapped right
+ * after the program's .bss, where ld.so keeps its link maps in some
+ * processes: not the program's memory, so not put back - the count of
+ * inputs it keeps is printed at exit.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -23,7 +26,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char *greeting; /* strdup()ed at setup, replaced by each input */
 static void **table;   /* grown by each input */
 static size_t ntable;
-static unsigned char *page; /* a mapping an input makes and leaves */
+static unsigned char *page;   /* a mapping an input makes and leaves */
+static unsigned long *beyond; /* the page after .bss, if it was free */
+extern char _end[];
+
+static void say_beyond(void)
+{
+	if (beyond)
+		fprintf(stderr, "heapy: %lu inputs counted past the program's .bss\n", *beyond);
+}
 
 #define FAIL(...)                                       \
 	do {                                            \
@@ -35,6 +46,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	uintptr_t after = ((uintptr_t)_end + 4095) & ~(uintptr_t)4095;
+	void *b = mmap((void *)after, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (b == (void *)after) {
+		beyond = b;
+		atexit(say_beyond);
+	}
 	greeting = strdup("hello from the setup");
 	table = calloc(4, sizeof(*table));
 	if (!greeting || !table)
@@ -54,6 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!greeting || strcmp(greeting, "hello from the setup") != 0 || ntable || page)
 		FAIL("state leaked from an earlier input (greeting \"%s\", %zu entries)\n",
 		     greeting ? greeting : "(null)", ntable);
+	if (beyond)
+		++*beyond;
 	free(greeting);
 	greeting = strdup("changed by an input");
 	size_t seed = size ? data[0] : 7;
