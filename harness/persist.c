@@ -568,24 +568,37 @@ static int64_t fd_count(void)
 	return fstat(P->fdsfd, &st) == 0 && st.st_size > 0 ? (int64_t)st.st_size : -1;
 }
 
-/* Open descriptors below 4096 into @map (getdents of /proc/self/fd). */
-static void fd_map(unsigned char *map)
+/* Call @fn for each numeric entry of the /proc directory @dir (threads,
+ * descriptors), with the directory's own descriptor; no malloc. */
+static void each_number(const char *dir, void (*fn)(uint64_t v, int dfd, void *arg), void *arg)
 {
 	char buf[4096];
 	long n;
-	memset(map, 0, 4096 / 8);
-	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
 		for (long off = 0; off < n;) {
 			struct linux_dirent64 *d = (void *)(buf + off);
 			uint64_t v;
-			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && v < 4096 && (int)v != dfd)
-				map[v / 8] |= (unsigned char)(1u << (v % 8));
+			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0)
+				fn(v, dfd, arg);
 			off += d->d_reclen;
 		}
 	close(dfd);
+}
+
+static void fd_mark(uint64_t v, int dfd, void *map)
+{
+	if (v < 4096 && (int)v != dfd)
+		((unsigned char *)map)[v / 8] |= (unsigned char)(1u << (v % 8));
+}
+
+/* Open descriptors below 4096 into @map (getdents of /proc/self/fd). */
+static void fd_map(unsigned char *map)
+{
+	memset(map, 0, 4096 / 8);
+	each_number("/proc/self/fd", fd_mark, map);
 }
 
 /* The engine is back after an input (libFuzzer, through theap.c): which
@@ -687,46 +700,33 @@ static bool thread_of_take(long tid)
 }
 
 /* The engine's threads at take() (libFuzzer's RSS thread), not an input's. */
+static void tid_note(uint64_t v, int dfd, void *arg)
+{
+	(void)dfd;
+	(void)arg;
+	if (P->ntids0 < 8)
+		P->tids0[P->ntids0++] = (long)v;
+}
+
 static void record_threads(void)
 {
-	char buf[4096];
-	long n;
-	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	P->ntids0 = 0;
-	if (dfd < 0)
-		return;
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
-		for (long off = 0; off < n;) {
-			struct linux_dirent64 *d = (void *)(buf + off);
-			uint64_t v;
-			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && P->ntids0 < 8)
-				P->tids0[P->ntids0++] = (long)v;
-			off += d->d_reclen;
-		}
-	close(dfd);
+	each_number("/proc/self/task", tid_note, NULL);
+}
+
+static void tid_name(uint64_t v, int dfd, void *self)
+{
+	(void)dfd;
+	if ((long)v != *(long *)self && !thread_of_take((long)v))
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox persist: thread %llu started by an input still runs\n",
+			     (unsigned long long)v);
 }
 
 static void name_threads(void)
 {
-	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char buf[4096];
-	if (dfd < 0)
-		return;
 	long self = syscall(SYS_gettid);
-	long n;
-	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0)
-		for (long off = 0; off < n;) {
-			struct linux_dirent64 *d = (void *)(buf + off);
-			uint64_t v;
-			if (uffdbox__parse_u64(d->d_name, 10, &v) == 0 && (long)v != self &&
-			    !thread_of_take((long)v))
-				uffdbox__say(STDERR_FILENO,
-					     "uffdbox persist: thread %llu started by an input "
-					     "still runs\n",
-					     (unsigned long long)v);
-			off += d->d_reclen;
-		}
-	close(dfd);
+	each_number("/proc/self/task", tid_name, &self);
 }
 
 /* --- taking the snapshot ----------------------------------------------------- */

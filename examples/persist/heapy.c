@@ -12,11 +12,13 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <uffdbox/persist.h>
 
@@ -58,6 +60,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!greeting || !table)
 		abort();
 	return 0;
+}
+
+static void *sleeper(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
 }
 
 static void check_aligned(void *p, size_t align, const char *how)
@@ -136,5 +145,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (page == MAP_FAILED)
 		FAIL("mmap: %s\n", strerror(errno));
 	page[0] = 1;
+	/* HEAPY_THREAD=1: an input starting with 'T' leaves a thread running */
+	if (size && data[0] == 'T' && getenv("HEAPY_THREAD")) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, sleeper, NULL) == 0)
+			pthread_detach(t);
+	}
 	return 0;
 }
