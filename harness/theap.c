@@ -111,6 +111,7 @@ struct ctl { /* a mapping of its own: never restored */
 	} maps[MAXMAPS];
 };
 
+static int setup_err;	       /* -errno of the arena's reservation, when it failed */
 static int state;	       /* once ON or OFF, never changes */
 static volatile int in_engine; /* libFuzzer's code runs (MSan's hooks) */
 static struct ctl *C;	       /* set with state = ON */
@@ -232,8 +233,10 @@ static void decide(void)
 		return;
 	const char *v = getenv("UFFDBOX_PERSIST");
 	int to = OFF;
-	if (__libfuzzer_is_present && v && strcmp(v, "1") == 0 && !__interceptor_malloc)
-		to = setup() == 0 ? ON : OFF;
+	if (__libfuzzer_is_present && v && strcmp(v, "1") == 0 && !__interceptor_malloc) {
+		setup_err = setup();
+		to = setup_err == 0 ? ON : OFF;
+	}
 	__atomic_store_n(&state, to, __ATOMIC_RELEASE);
 }
 
@@ -626,8 +629,16 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 static int freeze(uintptr_t *start, uintptr_t *end, const char **why)
 {
 	if (state != ON) {
-		*why = "uffdbox's target heap is not serving this process (it is, under "
-		       "libFuzzer with UFFDBOX_PERSIST=1 in the environment at start)";
+		static char msg[160];
+		if (setup_err)
+			snprintf(msg, sizeof(msg),
+				 "uffdbox's target heap could not reserve its arena: %s "
+				 "(UFFDBOX_PERSIST_HEAP_MB sets its size)",
+				 strerror(-setup_err));
+		*why = setup_err ? msg
+				 : "uffdbox's target heap is not serving this process (it is, "
+				   "under libFuzzer with UFFDBOX_PERSIST=1 in the environment at "
+				   "start)";
 		return -ENOTSUP;
 	}
 	lock();
