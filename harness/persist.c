@@ -688,7 +688,10 @@ static int settled_threads(void)
 		sched_yield();
 		others = other_threads();
 	}
-	return others < 0 ? others : others - P->threads0;
+	if (others < 0)
+		return others;
+	/* (an engine thread of take()'s that ended is no input's) */
+	return others > P->threads0 ? others - P->threads0 : 0;
 }
 
 static bool thread_of_take(long tid)
