@@ -56,6 +56,16 @@
 #define LAYOUT_EVERY 64 /* restores between two full reads of the layout */
 #define PRESCAN_VEC  128
 #define MAXRUNS	     1024 /* written runs a restore takes from the scan of all */
+/*
+ * Restores a page left unprotected (hot) must come back unchanged before it
+ * is write-protected again (the snapshot's default is 4).  A target's
+ * executions write a small set of pages again and again, a few at a time:
+ * with 4, sqlite3 replaying 8,895 AFL++ queue inputs re-protected 3.9
+ * pages per restore (0.8 ioctls) and took as many write faults in the next
+ * input; with 64, 0.3 pages (0.07 ioctls) for 17 more page compares
+ * (~0.1 us each): the replay took 8 % less time (median of 11 pairs).
+ */
+#define KEEP_RESTORES 64
 
 struct pmap {
 	uintptr_t start, end;
@@ -785,7 +795,8 @@ static int build_group(enum uffdbox_snapshot_mode mode, int file)
 	struct uffdbox_snapshot_opts so = {.sz = sizeof(so),
 					   .mode = mode,
 					   .errbuf = P->o.errbuf,
-					   .errbuf_len = P->o.errbuf_len};
+					   .errbuf_len = P->o.errbuf_len,
+					   .keep_restores = KEEP_RESTORES};
 	int rc = 0, in_obj = PER_SNAP;
 	for (int i = 0; i < P->nspan && rc == 0; i++) {
 		if (file >= 0 && P->file[i] != (bool)file)
