@@ -101,7 +101,8 @@ struct persist {
 	int nkeep;
 	struct span part[2 * MAXKEEP]; /* kept bytes inside snapshotted pages */
 	int npart;
-	struct pmap layout[MAXMAP]; /* every mapping at take() */
+	bool part_saved[2 * MAXKEEP]; /* saved by this restore (keep_save) */
+	struct pmap layout[MAXMAP];   /* every mapping at take() */
 	int nlayout;
 	struct pmap cur[MAXMAP]; /* scratch: the mappings now */
 	int ncur;
@@ -143,6 +144,10 @@ struct persist {
 		char *shadow; /* its snapshot's copy */
 	} rr[MAXSNAP * PER_SNAP];
 	int nrr;
+	/* What replaced() scans: the checked ranges, merged where nothing
+	 * but snapshotted memory (or no mapping) lies between two */
+	struct span chk[MAXSNAP * PER_SNAP];
+	int nchk;
 	struct page_region runs[MAXRUNS];
 	bool have_runs;
 	struct uffdbox_persist_stats st;
@@ -901,8 +906,36 @@ static void index_ranges(void)
  * .bss right after it (no allocator's): each range checked costs a
  * syscall per restore.
  */
+/* [a, b) is covered by snapshotted ranges (P->rr: sorted, disjoint). */
+static bool snapshotted(uintptr_t a, uintptr_t b)
+{
+	for (int x = 0; x < P->nrr && a < b; x++)
+		if (P->rr[x].end > a) {
+			if (P->rr[x].start > a)
+				return false;
+			a = P->rr[x].end;
+		}
+	return a >= b;
+}
+
+/* Every mapping with memory in [a, b) has it all snapshotted: a scan over
+ * [a, b) for unregistered memory would find none there (the kernel skips
+ * addresses with no mapping). */
+static bool only_snapshotted(uintptr_t a, uintptr_t b)
+{
+	for (int i = 0; i < P->nlayout; i++) {
+		const struct pmap *l = &P->layout[i];
+		if (l->end <= a || l->start >= b)
+			continue;
+		if (!snapshotted(l->start > a ? l->start : a, l->end < b ? l->end : b))
+			return false;
+	}
+	return true;
+}
+
 static void mark_checked(void)
 {
+	P->nchk = 0;
 	for (int x = 0; x < P->nrr; x++) {
 		struct rrange *r = &P->rr[x];
 		r->check = false;
@@ -915,6 +948,13 @@ static void mark_checked(void)
 			r->check = !l->file && !bss;
 			break;
 		}
+		if (!r->check)
+			continue;
+		struct span *c = P->nchk ? &P->chk[P->nchk - 1] : NULL;
+		if (c && only_snapshotted(c->end, r->start))
+			c->end = r->end;
+		else
+			P->chk[P->nchk++] = (struct span){r->start, r->end};
 	}
 }
 
@@ -1342,14 +1382,27 @@ static int rebuild(void)
 	return rc;
 }
 
-static void keep_save(void)
+static bool part_in_runs(int i);
+
+/*
+ * Save the kept bytes of each part not saved yet by this restore, before
+ * the restore writes its page: all of them (@runs_only false), or only
+ * those in a page of the runs the scan of all found - a restore from the
+ * runs writes no other page.  Most kept bytes (.got.plt, the engine's
+ * counters) lie in pages no input writes: 8.8 KB copied and compared at
+ * every sqlite3 restore when saved whole.
+ */
+static void keep_save(bool runs_only)
 {
 	size_t off = 0;
 	for (int i = 0; i < P->npart; i++) {
 		size_t len = P->part[i].end - P->part[i].start;
 		if (off + len > KEEPBUF)
 			break;
-		memcpy(P->keepbuf + off, (void *)P->part[i].start, len);
+		if (!P->part_saved[i] && (!runs_only || part_in_runs(i))) {
+			memcpy(P->keepbuf + off, (void *)P->part[i].start, len);
+			P->part_saved[i] = true;
+		}
 		off += len;
 	}
 }
@@ -1385,7 +1438,7 @@ static void keep_put_back(void)
 		if (off + len > KEEPBUF)
 			break;
 		char *m = (char *)P->part[i].start, *k = P->keepbuf + off;
-		if (memcmp(m, k, len) != 0) {
+		if (P->part_saved[i] && memcmp(m, k, len) != 0) {
 			memcpy(m, k, len);
 			char *sh = shadow_at(P->part[i].start);
 			if (sh)
@@ -1474,27 +1527,21 @@ static void prescan(void)
  * A snapshotted range no longer registered: a mapping replaced in place by
  * one as large (mmap MAP_FIXED over it, as allocators decommit), which
  * neither the process's size nor prescan() sees (the ranges mark_checked()
- * chose).  One PAGEMAP_SCAN per run
- * of adjacent ranges asks for pages of mappings *not* registered for async
- * write protection: the registered ones are skipped whole, without a
+ * chose).  One PAGEMAP_SCAN per group of them with nothing but
+ * snapshotted memory or no mapping between (mark_checked(): the heap and
+ * an allocator's chunk after it are one) asks for pages of mappings *not*
+ * registered for async write protection: the registered ones are skipped whole, without a
  * page-table walk, so each costs about a syscall.  True on any failure
  * (the caller then rebuilds: slow, never wrong).
  */
 static bool replaced(void)
 {
 	struct page_region one;
-	for (int x = 0; x < P->nrr;) {
-		if (!P->rr[x].check) {
-			x++;
-			continue;
-		}
-		uintptr_t a = P->rr[x].start, b = P->rr[x].end;
-		while (++x < P->nrr && P->rr[x].check && P->rr[x].start == b)
-			b = P->rr[x].end;
+	for (int x = 0; x < P->nchk; x++) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
-			.start = a,
-			.end = b,
+			.start = P->chk[x].start,
+			.end = P->chk[x].end,
 			.vec = (uintptr_t)&one,
 			.vec_len = 1,
 			.category_inverted = PAGE_IS_WPALLOWED,
@@ -1502,6 +1549,20 @@ static bool replaced(void)
 		};
 		if (ioctl(P->pagemap, PAGEMAP_SCAN, &arg) != 0)
 			return true;
+	}
+	return false;
+}
+
+/* Part @i of the kept bytes shares a page with a run prescan() found. */
+static bool part_in_runs(int i)
+{
+	uintptr_t a = P->part[i].start & ~(PAGE - 1);
+	uintptr_t b = (P->part[i].end + PAGE - 1) & ~(PAGE - 1);
+	for (int x = 0; x < P->nrr && P->rr[x].start < b; x++) {
+		const struct rrange *r = &P->rr[x];
+		for (int k = r->first; r->end > a && k < r->first + r->n; k++)
+			if (P->runs[k].start < b && P->runs[k].end > a)
+				return true;
 	}
 	return false;
 }
@@ -1553,12 +1614,16 @@ static ssize_t restore(void)
 			name_threads();
 		return others < 0 ? others : -EBUSY;
 	}
-	keep_save();
+	/* kept bytes are saved as late as possible, before the first write
+	 * to their page: keep_save() */
+	memset(P->part_saved, 0, sizeof(P->part_saved));
 	/* A break below the snapshot's means heap pages were given back:
 	 * moving it up again maps fresh zero pages, untracked.  (Scoped: the
 	 * brk heap is glibc's, the engine's.) */
 	uintptr_t now = P->scoped ? P->brk0 : (uintptr_t)syscall(SYS_brk, 0);
 	bool shrunk = now < P->brk0;
+	if (shrunk)
+		keep_save(false);
 	if (now != P->brk0 && (uintptr_t)syscall(SYS_brk, P->brk0) != P->brk0) {
 		uffdbox__say(STDERR_FILENO,
 			     "uffdbox persist: cannot move the program break back to %#lx\n",
@@ -1582,6 +1647,7 @@ static ssize_t restore(void)
 	} else if (shrunk || vm_size() != P->vmsize0 || ++P->unseen >= LAYOUT_EVERY) {
 		full = P->unseen >= LAYOUT_EVERY;
 		P->unseen = 0;
+		keep_save(false); /* (bring_back() writes) */
 		int n = read_maps(P->cur, MAXMAP);
 		if (n < 0)
 			return n;
@@ -1611,13 +1677,19 @@ static ssize_t restore(void)
 			P->want[i] = ~(uint64_t)0;
 	}
 	if (!again && P->have_runs) {
-		rc = replaced() ? -EPERM : restore_from_runs(&total);
+		rc = -EPERM;
+		if (!replaced()) {
+			keep_save(true);
+			rc = restore_from_runs(&total);
+		}
 		if (rc == -EPERM)
 			again = true;
 		else if (rc < 0)
 			return rc;
 		done = rc == 1;
 	}
+	if (!done)
+		keep_save(false);
 	for (int i = 0; i < P->nsnap && !again && !done; i++) {
 		ssize_t c = uffdbox__snapshot_restore_some(P->snaps[i], P->want[i]);
 		/* -EPERM: PAGEMAP_SCAN met memory no longer registered (unmapped
