@@ -898,14 +898,6 @@ static void index_ranges(void)
 	}
 }
 
-/*
- * Which ranges replaced() looks at: those in the heap or in an anonymous
- * mapping of their own - what allocators replace in place (mmap MAP_FIXED
- * over memory they decommit).  Not a file's .data (replaced by another
- * mapping, the layout read every LAYOUT_EVERY restores differs) nor the
- * .bss right after it (no allocator's): each range checked costs a
- * syscall per restore.
- */
 /* [a, b) is covered by snapshotted ranges (P->rr: sorted, disjoint). */
 static bool snapshotted(uintptr_t a, uintptr_t b)
 {
@@ -933,6 +925,14 @@ static bool only_snapshotted(uintptr_t a, uintptr_t b)
 	return true;
 }
 
+/*
+ * Which ranges replaced() looks at: those in the heap or in an anonymous
+ * mapping of their own - what allocators replace in place (mmap MAP_FIXED
+ * over memory they decommit).  Not a file's .data (replaced by another
+ * mapping, the layout read every LAYOUT_EVERY restores differs) nor the
+ * .bss right after it (no allocator's): each range checked costs a
+ * syscall per restore.
+ */
 static void mark_checked(void)
 {
 	P->nchk = 0;
@@ -1530,9 +1530,9 @@ static void prescan(void)
  * chose).  One PAGEMAP_SCAN per group of them with nothing but
  * snapshotted memory or no mapping between (mark_checked(): the heap and
  * an allocator's chunk after it are one) asks for pages of mappings *not*
- * registered for async write protection: the registered ones are skipped whole, without a
- * page-table walk, so each costs about a syscall.  True on any failure
- * (the caller then rebuilds: slow, never wrong).
+ * registered for async write protection: the registered ones are skipped
+ * whole, without a page-table walk, so each costs about a syscall.  True
+ * on any failure (the caller then rebuilds: slow, never wrong).
  */
 static bool replaced(void)
 {
@@ -1622,8 +1622,6 @@ static ssize_t restore(void)
 	 * brk heap is glibc's, the engine's.) */
 	uintptr_t now = P->scoped ? P->brk0 : (uintptr_t)syscall(SYS_brk, 0);
 	bool shrunk = now < P->brk0;
-	if (shrunk)
-		keep_save(false);
 	if (now != P->brk0 && (uintptr_t)syscall(SYS_brk, P->brk0) != P->brk0) {
 		uffdbox__say(STDERR_FILENO,
 			     "uffdbox persist: cannot move the program break back to %#lx\n",
