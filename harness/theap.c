@@ -554,11 +554,10 @@ static void *map_and_note(void *addr, size_t len, int prot, int flags, int fd, o
 	if (__interceptor_mmap) /* a sanitizer's (it shadows the mapping) */
 		return __interceptor_mmap(addr, len, prot, flags, fd, off);
 	bool t = target(ra) && C->frozen && !C->quiet && !in_runtime(ra, false);
+	/* (syscall() returns -1 and sets errno, as mmap() does) */
 	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-	if (r < 0 && r > -4096) {
-		errno = -(int)r;
+	if (r == -1)
 		return MAP_FAILED;
-	}
 	if (t) {
 		if (C->nmaps < MAXMAPS) {
 			C->maps[C->nmaps].a = (uintptr_t)r;
@@ -591,11 +590,8 @@ EXPORT int munmap(void *addr, size_t len)
 {
 	if (__interceptor_munmap)
 		return __interceptor_munmap(addr, len);
-	long r = syscall(SYS_munmap, addr, len);
-	if (r < 0) {
-		errno = -(int)r;
+	if (syscall(SYS_munmap, addr, len) != 0)
 		return -1;
-	}
 	if (state == ON && C->nmaps)
 		forget((uintptr_t)addr, len);
 	return 0;
@@ -611,10 +607,8 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		va_end(ap);
 	}
 	void *p = (void *)syscall(SYS_mremap, old, old_len, new_len, flags, want);
-	if ((long)p < 0 && (long)p > -4096) {
-		errno = -(int)(long)p;
+	if (p == MAP_FAILED)
 		return MAP_FAILED;
-	}
 	if (state == ON)
 		for (int i = 0; i < C->nmaps; i++)
 			if (C->maps[i].a == (uintptr_t)old) {

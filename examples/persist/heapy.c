@@ -5,7 +5,8 @@
  * LLVMFuzzerInitialize and changed by every input.  Each input checks that
  * it starts from the setup's state (so, run twice in one process without
  * the reset, the second input aborts), that blocks are aligned and sized
- * as asked, and that contents survive realloc.  And one page mapped right
+ * as asked, that contents survive realloc, and that a failing mmap, munmap
+ * or mremap leaves the kernel's errno.  And one page mapped right
  * after the program's .bss, where ld.so keeps its link maps in some
  * processes: not the program's memory, so not put back - the count of
  * inputs it keeps is printed at exit.
@@ -75,9 +76,27 @@ static void check_aligned(void *p, size_t align, const char *how)
 		FAIL("%s gave %p, not aligned to %zu\n", how, p, align);
 }
 
+/* A failing mmap/munmap/mremap leaves the kernel's errno, not another. */
+static void check_errno(void)
+{
+	errno = 0;
+	if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, -1, 0) != MAP_FAILED || errno != EBADF)
+		FAIL("mmap with no descriptor: errno %d (%s), expected EBADF\n", errno,
+		     strerror(errno));
+	errno = 0;
+	if (munmap((void *)1, 4096) != -1 || errno != EINVAL)
+		FAIL("munmap of an unaligned address: errno %d (%s), expected EINVAL\n", errno,
+		     strerror(errno));
+	errno = 0;
+	if (mremap((void *)1, 4096, 8192, 0) != MAP_FAILED || errno != EINVAL)
+		FAIL("mremap of an unaligned address: errno %d (%s), expected EINVAL\n", errno,
+		     strerror(errno));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uffdbox_persist_auto();
+	check_errno();
 	if (!greeting || strcmp(greeting, "hello from the setup") != 0 || ntable || page)
 		FAIL("state leaked from an earlier input (greeting \"%s\", %zu entries)\n",
 		     greeting ? greeting : "(null)", ntable);
