@@ -56,6 +56,22 @@ void uffdbox__sb_land(struct uffdbox_sandbox *sb, uint32_t op, uint32_t mode, ui
 	uffdbox__tbl_read_unlock(sb);
 }
 
+/* uffdbox__sb_land for fault @f (or none): in the table lock @f already
+ * holds, which then ends. */
+static void land(struct uffdbox_sandbox *sb, struct sb_fault *f, uint32_t op, uint32_t mode,
+		 uintptr_t addr, size_t len, long result)
+{
+	if (!f || !f->locked) {
+		uffdbox__sb_land(sb, op, mode, addr, len, result);
+		return;
+	}
+	struct uffdbox_fsm_action a = {
+		.op = op, .mode = mode, .addr = addr, .len = len, .result = result};
+	uffdbox_fsm_apply(sb->fsm, &a);
+	f->locked = false;
+	uffdbox__tbl_read_unlock(sb);
+}
+
 uint32_t uffdbox__sb_thread_id(struct uffdbox_sandbox *sb, int32_t tid)
 {
 	return uffdbox__tid_logical(&sb->tids, tid);
@@ -218,6 +234,16 @@ static int settle(struct uffdbox_sandbox *sb, struct uffdbox_record *rec, long r
 	return 0;
 }
 
+/* The region has a page to drop at the next reset.  A flag, read before it
+ * is written: after the first fault of an input the line stays shared
+ * between the faulting threads, where an increment per fault wrote it
+ * every time. */
+static void mark_touched(struct sb_region *R)
+{
+	if (!atomic_load_explicit(&R->touched, memory_order_relaxed))
+		atomic_store_explicit(&R->touched, 1, memory_order_relaxed);
+}
+
 /* How inject() goes about it. */
 enum inject_how {
 	INJECT_RECORD, /* record, then map (the ioctl wakes the thread) */
@@ -281,7 +307,7 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 	}
 	if (buf)
 		release_scratch(R, slot);
-	uffdbox__sb_land(sb, op, wp ? UFFDBOX_FSM_MODE_WP : 0, (uintptr_t)dst, R->psz, r);
+	land(sb, f, op, wp ? UFFDBOX_FSM_MODE_WP : 0, (uintptr_t)dst, R->psz, r);
 	if (how == INJECT_PROBE) {
 		if (r == (ssize_t)R->psz)
 			record(sb, f, rec);
@@ -291,7 +317,7 @@ static int inject(struct uffdbox_sandbox *sb, struct sb_fault *f, int ri, uint64
 			return r == -EAGAIN ? -EAGAIN : 0;
 	}
 	if (r == (ssize_t)R->psz) {
-		atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
+		mark_touched(R);
 		return 1;
 	}
 	return settle(sb, rec, r, dst, R->psz);
@@ -421,11 +447,32 @@ static bool correct_stale(struct uffdbox_sandbox *sb, const struct sb_fault *f,
 }
 
 /*
+ * Whether claimed fault @c goes the plain way: contents injected from the
+ * region's own source (zeros, a pattern, a buffer), no callback, nothing
+ * held.  Such a fault keeps the table's read lock from its claim to its
+ * landing: one lock round trip per fault, not two.  The lock is a reader
+ * count and a writer waits for it to drop: what runs under it never waits
+ * on anything but the resolving ioctl, and calls no code of the user's.
+ */
+static bool plain_inject(const struct uffdbox_sandbox *sb, const struct uffdbox_fault *c)
+{
+	int ri = uffdbox__sb_region_of(sb, c);
+	if (ri < 0 || c->kind == UFFDBOX_FAULT_WP)
+		return false;
+	const struct uffdbox_policy *p = &sb->regions[ri].pol;
+	return (p->action == UFFDBOX_POLICY_INJECT || p->action == UFFDBOX_POLICY_INJECT_WP) &&
+	       !p->on_wp &&
+	       (p->source == UFFDBOX_SOURCE_ZERO || p->source == UFFDBOX_SOURCE_PATTERN ||
+		p->source == UFFDBOX_SOURCE_BUFFER);
+}
+
+/*
  * Classify @f with the fsm and, when it means a transition, claim the page:
  * returns the verdict, with *@c filled in.  ORDINARY comes back claimed
- * (this thread records and resolves it).
+ * (this thread records and resolves it), and with the table's read lock
+ * still held when it goes the plain way (f->locked).
  */
-static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct uffdbox_fault *c)
+static int decide(struct uffdbox_sandbox *sb, struct sb_fault *f, struct uffdbox_fault *c)
 {
 	uint64_t flags = (f->write ? UFFDBOX_MSG_PF_WRITE : 0) | (f->wp ? UFFDBOX_MSG_PF_WP : 0) |
 			 (f->minor ? UFFDBOX_MSG_PF_MINOR : 0);
@@ -438,6 +485,10 @@ static int decide(struct uffdbox_sandbox *sb, const struct sb_fault *f, struct u
 		v = f->sigbus && !f->wp ? uffdbox_fsm_classify_sigbus(sb->fsm, f->addr, f->write, c)
 					: uffdbox_fsm_classify(sb->fsm, f->addr, flags, c);
 		int won = v == UFFDBOX_VERDICT_ORDINARY ? uffdbox_fsm_claim(sb->fsm, c) : 1;
+		if (won == 1 && v == UFFDBOX_VERDICT_ORDINARY && plain_inject(sb, c)) {
+			f->locked = true;
+			return v;
+		}
 		uffdbox__tbl_read_unlock(sb);
 		if (won == 0)
 			continue; /* the page changed under us: look again */
@@ -474,7 +525,20 @@ static void wait_claim(struct uffdbox_sandbox *sb, const struct sb_fault *f,
 	}
 }
 
+static enum sb_outcome handle(struct uffdbox_sandbox *sb, struct sb_fault *f);
+
 enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_fault *f)
+{
+	f->locked = false;
+	enum sb_outcome o = handle(sb, f);
+	if (f->locked) { /* (every plain path lands; never left held) */
+		f->locked = false;
+		uffdbox__tbl_read_unlock(sb);
+	}
+	return o;
+}
+
+static enum sb_outcome handle(struct uffdbox_sandbox *sb, struct sb_fault *f)
 {
 	struct uffdbox_fault c;
 	int v = decide(sb, f, &c), ri;
@@ -567,7 +631,7 @@ enum sb_outcome uffdbox__sb_handle_fault(struct uffdbox_sandbox *sb, struct sb_f
 		ssize_t r = uffdbox_uffd_poison(sb->u, pg, R->psz, wake_flag(sb));
 		uffdbox__sb_land(sb, UFFDBOX_FSM_POISON, 0, (uintptr_t)pg, R->psz, r);
 		if (r == (ssize_t)R->psz) {
-			atomic_fetch_add_explicit(&R->touched, 1, memory_order_relaxed);
+			mark_touched(R);
 			return SB_DONE;
 		}
 		return settle(sb, &rec, r, pg, R->psz) == -EAGAIN ? SB_RETRY : SB_DONE;

@@ -719,7 +719,7 @@ int uffdbox_sandbox_log_get(const struct uffdbox_sandbox *sb, uint64_t seq,
 
 uint64_t uffdbox_sandbox_log_digest(const struct uffdbox_sandbox *sb)
 {
-	return atomic_load(&sb->log.digest);
+	return uffdbox__log_digest(&sb->log);
 }
 
 static const char *region_name(const void *arg, int region)

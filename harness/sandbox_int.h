@@ -45,7 +45,7 @@ struct sb_region {
 	bool can_zeropage;
 	struct uffdbox_policy pol;
 	int fid;		    /* its id in the sandbox's core/fsm */
-	_Atomic uint32_t touched;   /* pages mapped (or armed) since the last reset */
+	_Atomic uint32_t touched;   /* 1: a page mapped (or armed) since the last reset */
 	struct sb_scratch *scratch; /* the sandbox's pool for this page size */
 	uint64_t zero_digest;
 	/* Digest of every page the policy makes, when they are all alike (a
@@ -152,6 +152,8 @@ struct sb_fault {
 	int32_t tid;   /* kernel tid, 0 if unknown */
 	void *uc;      /* SYNC: the signal context (for the access's stack) */
 	uint64_t seq1; /* seq + 1 of its record once logged (retries amend it) */
+	bool locked;   /* pipeline.c: holds the table's read lock from its
+			* claim to its landing (the plain inject path) */
 };
 
 /* What handling a fault came to. */

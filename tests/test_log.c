@@ -2,6 +2,8 @@
 /* tests/test_log.c - the event log's own memory. */
 #include "test.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "log.h"
@@ -37,5 +39,99 @@ TEST_CASE(log_ring_resident_at_init, TMEM_NONE, 0)
 	if (got < warm / 4096 || got > warm / 4096 + 1)
 		test_fail(__FILE__, __LINE__, "%zu of %zu ring pages resident, expected %zu", got,
 			  big / 4096, warm / 4096);
+	uffdbox__log_fini(&log);
+}
+
+/* The digest is summed when read (harness/log.c): every record appended
+ * since the reset counts once, as last amended, whether the ring still
+ * holds it or it was overwritten (retired) - before or after its amend. */
+
+static struct uffdbox_record rec_of(uint64_t i, uint8_t res)
+{
+	return uffdbox__record(UFFDBOX_EV_MISSING, (int)(i % 5), i * 7, (uint32_t)i, 4096,
+			       UFFDBOX_ACCESS_WRITE, (uint32_t)(i % 3), res,
+			       i * 0x9e3779b97f4a7c15ull);
+}
+
+TEST_CASE(log_digest_counts_each_record_once, TMEM_NONE, 0)
+{
+	struct uffdbox__log log;
+	struct uffdbox_record kept[200];
+	uint64_t want = 0;
+
+	ASSERT_EQ(uffdbox__log_init(&log, 16, false), 0);
+	ASSERT_UEQ(uffdbox__log_digest(&log), 0);
+	for (uint64_t i = 0; i < 200; i++) {
+		kept[i] = rec_of(i, UFFDBOX_RES_ZERO);
+		ASSERT_UEQ(uffdbox__log_append(&log, &kept[i]), i);
+		/* Amend one still in the ring and one long overwritten. */
+		uint64_t back = i % 2 ? 3 : 40;
+		if (i >= back && i % 7 == 0) {
+			struct uffdbox_record n = kept[i - back];
+			n.resolution = UFFDBOX_RES_EXISTS;
+			n.digest = 0;
+			uffdbox__log_amend(&log, &kept[i - back], &n);
+			kept[i - back] = n;
+		}
+	}
+	for (int i = 0; i < 200; i++)
+		want += uffdbox__record_hash(&kept[i]);
+	ASSERT_UEQ(uffdbox__log_digest(&log), want);
+	/* The ring holds the last 16, as amended. */
+	struct uffdbox_record got;
+	ASSERT_EQ(uffdbox__log_get(&log, 199 - 3, &got), 0);
+	ASSERT_EQ(got.resolution, kept[199 - 3].resolution);
+	ASSERT_EQ(uffdbox__log_get(&log, 183, &got), -ENOENT);
+	uffdbox__log_reset(&log);
+	ASSERT_UEQ(uffdbox__log_digest(&log), 0);
+	struct uffdbox_record one = rec_of(1, UFFDBOX_RES_ZERO);
+	uffdbox__log_append(&log, &one);
+	ASSERT_UEQ(uffdbox__log_digest(&log), uffdbox__record_hash(&one));
+	uffdbox__log_fini(&log);
+}
+
+/* Threads appending and amending at once into a ring far smaller than
+ * what they write: overwrites race with amends of the same slot. */
+struct digest_worker {
+	struct uffdbox__log *log;
+	unsigned int id;
+	uint64_t sum;
+};
+
+static void *digest_work(void *arg)
+{
+	struct digest_worker *w = arg;
+	for (uint64_t i = 0; i < 20000; i++) {
+		struct uffdbox_record r = rec_of(i * 8 + w->id, UFFDBOX_RES_ZERO);
+		uffdbox__log_append(w->log, &r);
+		if (i % 3 == 0) {
+			struct uffdbox_record n = r;
+			n.resolution = UFFDBOX_RES_GONE;
+			uffdbox__log_amend(w->log, &r, &n);
+			r = n;
+		}
+		w->sum += uffdbox__record_hash(&r);
+	}
+	return NULL;
+}
+
+TEST_CASE(log_digest_concurrent_wrap_and_amend, TMEM_NONE, 0)
+{
+	struct uffdbox__log log;
+	struct digest_worker w[4];
+	pthread_t th[4];
+	uint64_t want = 0;
+
+	ASSERT_EQ(uffdbox__log_init(&log, 8, false), 0);
+	for (unsigned int i = 0; i < 4; i++) {
+		w[i] = (struct digest_worker){.log = &log, .id = i};
+		ASSERT_EQ(pthread_create(&th[i], NULL, digest_work, &w[i]), 0);
+	}
+	for (unsigned int i = 0; i < 4; i++) {
+		ASSERT_EQ(pthread_join(th[i], NULL), 0);
+		want += w[i].sum;
+	}
+	ASSERT_UEQ(atomic_load(&log.next), 80000);
+	ASSERT_UEQ(uffdbox__log_digest(&log), want);
 	uffdbox__log_fini(&log);
 }
