@@ -28,6 +28,7 @@
 
 #define FUZZ_MIN_PAGES	 16	    /* 64 KiB: libFuzzer's inputs rarely grow past it */
 #define FUZZ_PERSIST_CAP (1u << 20) /* AFL++'s largest test case (MAX_FILE) */
+#define FUZZ_MAX_INPUT	 (1u << 30) /* as UFFDBOX_FUZZ_MAX_LEN: no engine passes more */
 
 static struct {
 	struct uffdbox_sandbox *sb;
@@ -86,9 +87,10 @@ static void write_evidence(const char *why)
 	uint32_t thread = uffdbox__sb_thread_id(sb, (int32_t)syscall(SYS_gettid));
 	uffdbox__sb_record(sb, UFFDBOX_EV_CRASH, F.region, 0, 0, F.running ? F.cur_len : 0,
 			   UFFDBOX_ACCESS_NONE, thread, UFFDBOX_RES_ABORT, digest);
-	uffdbox__sb_write_report_log(sb);
-	uffdbox__say(STDERR_FILENO, "uffdbox: %s: event log of the input written to %s\n", why,
-		     F.log_path);
+	/* (a failure is said by the writer, with its cause) */
+	if (uffdbox__sb_write_report_log(sb) == 0)
+		uffdbox__say(STDERR_FILENO, "uffdbox: %s: event log of the input written to %s\n",
+			     why, F.log_path);
 }
 
 static const int fatal_sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGALRM};
@@ -239,7 +241,7 @@ static void make_sandbox(void)
 	const char *align = getenv("UFFDBOX_FUZZ_ALIGN");
 	const char *events = getenv("UFFDBOX_FUZZ_EVENTS");
 	const char *log = getenv("UFFDBOX_LOG");
-	char errbuf[256] = "";
+	char errbuf[1024] = ""; /* a denied userfaultfd's cause and fixes: ~600 bytes */
 
 	if (F.sb && forked)
 		forget_parent_sandbox(F.sb);
@@ -341,8 +343,27 @@ static void persist_prepare(size_t size)
 	F.persist_ready = true;
 }
 
+/* A call no input can make: say which, and stop (a fuzz harness has no
+ * caller to return an error to). */
+static _Noreturn void bad_call(const uint8_t *data, size_t size)
+{
+	if (!data)
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox_fuzz_input: data is NULL with size %zu: pass the engine's "
+			     "input buffer (NULL only with size 0)\n",
+			     size);
+	else
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox_fuzz_input: an input of %zu bytes, more than the %u that "
+			     "uffdbox places (a size from a failed read(), -1?)\n",
+			     size, FUZZ_MAX_INPUT);
+	abort();
+}
+
 const uint8_t *uffdbox_fuzz_input(const uint8_t *data, size_t size)
 {
+	if (__builtin_expect(size > FUZZ_MAX_INPUT || (!data && size), 0))
+		bad_call(data, size);
 	if (__builtin_expect(F.persist != 0, 0)) {
 		if (F.persist < 0) {
 			const char *v = getenv("UFFDBOX_PERSIST");

@@ -22,15 +22,32 @@ static struct uffdbox_sandbox *_Atomic guard_sb;
 extern void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
 static struct sigaction guard_old;
 
-void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)
+/* Why the report log could not be written, once per process (a guard hit
+ * writes it, then the crash evidence again). */
+static void unwritten(const char *path, int err)
+{
+	static atomic_int said;
+	if (!atomic_exchange(&said, 1))
+		uffdbox__say(STDERR_FILENO, "uffdbox: the event log could not be written to %s: %s\n",
+			     path, strerror(-err));
+}
+
+int uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)
 {
 	if (!sb->report_log[0])
-		return;
+		return 0;
 	FILE *f = fopen(sb->report_log, "we");
-	if (!f)
-		return;
-	uffdbox_sandbox_log_write(sb, f);
-	fclose(f);
+	if (!f) {
+		int err = -errno;
+		unwritten(sb->report_log, err);
+		return err;
+	}
+	int rc = uffdbox_sandbox_log_write(sb, f);
+	if (fclose(f) != 0 && rc >= 0)
+		rc = -errno;
+	if (rc < 0)
+		unwritten(sb->report_log, rc);
+	return rc < 0 ? rc : 0;
 }
 
 static void on_sigsegv(int sig, siginfo_t *si, void *ucv)

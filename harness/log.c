@@ -85,30 +85,9 @@ uint64_t uffdbox__record_hash(const struct uffdbox_record *rec)
 	return uffdbox__hash(w, sizeof(w), 0x75666664626f78ULL);
 }
 
-/*
- * Take slot @slot away from the record @seq it holds, once that record is
- * committed (its writer is a few stores away; the ring is never registered
- * memory, so it cannot fault there): false if the slot already moved on
- * (another thread took it first), or its writer never finished.
- */
-static bool slot_take(struct uffdbox__log *log, size_t slot, uint64_t seq)
-{
-	for (unsigned int spin = 0;; spin++) {
-		uint64_t c = seq + 1;
-		if (atomic_compare_exchange_weak_explicit(
-			    &log->commit[slot], &c, 0, memory_order_acquire, memory_order_relaxed))
-			return true;
-		if (c > seq + 1 || spin > 1000000)
-			return false;
-		if ((spin & 63) == 63)
-			sched_yield();
-	}
-}
-
 uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *rec)
 {
 	uint64_t seq = atomic_fetch_add_explicit(&log->next, 1, memory_order_relaxed);
-	size_t slot = seq & log->mask;
 
 	rec->seq = seq;
 	rec->ts_ns = 0;
@@ -118,14 +97,11 @@ uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *re
 		rec->ts_ns = (uint64_t)(now.tv_sec - log->t0.tv_sec) * 1000000000ULL +
 			     (uint64_t)(now.tv_nsec - log->t0.tv_nsec);
 	}
-	/* The ring wrapped: the record this one overwrites leaves the ring,
-	 * and its hash goes into `retired` (as it stands: an amend that comes
-	 * later finds the slot taken and adds its difference there). */
-	if (seq > log->mask && slot_take(log, slot, seq - log->mask - 1))
-		atomic_fetch_add_explicit(&log->retired, uffdbox__record_hash(&log->ring[slot]),
-					  memory_order_relaxed);
+	size_t slot = seq & log->mask;
+	atomic_store_explicit(&log->commit[slot], 0, memory_order_relaxed);
 	log->ring[slot] = *rec;
 	atomic_store_explicit(&log->commit[slot], seq + 1, memory_order_release);
+	atomic_fetch_add_explicit(&log->digest, uffdbox__record_hash(rec), memory_order_relaxed);
 	return seq;
 }
 
@@ -133,43 +109,15 @@ void uffdbox__log_amend(struct uffdbox__log *log, const struct uffdbox_record *o
 			const struct uffdbox_record *new)
 {
 	size_t slot = old->seq & log->mask;
-	uint64_t c = old->seq + 1;
 
-	/* Still in the ring: rewrite it there, and the digest reads it so. */
-	if (atomic_compare_exchange_strong_explicit(&log->commit[slot], &c, 0, memory_order_acquire,
-						    memory_order_relaxed)) {
-		log->ring[slot] = *new;
-		atomic_store_explicit(&log->commit[slot], old->seq + 1, memory_order_release);
-		return;
-	}
-	/* Overwritten (or being overwritten): its hash went into `retired` as
-	 * appended; the difference follows it there. */
-	atomic_fetch_add_explicit(&log->retired,
+	atomic_fetch_add_explicit(&log->digest,
 				  uffdbox__record_hash(new) - uffdbox__record_hash(old),
 				  memory_order_relaxed);
-}
-
-uint64_t uffdbox__log_digest(const struct uffdbox__log *log)
-{
-	uint64_t sum = 0;
-
-	/* A few tries for a stable view when appends race with the read;
-	 * once none is under way the first one is exact. */
-	for (int tries = 0; tries < 8; tries++) {
-		uint64_t n = atomic_load_explicit(&log->next, memory_order_acquire);
-		uint64_t ret = atomic_load_explicit(&log->retired, memory_order_acquire);
-		uint64_t first = n > log->mask + 1 ? n - log->mask - 1 : 0;
-		sum = ret;
-		for (uint64_t seq = first; seq < n; seq++) {
-			struct uffdbox_record r;
-			if (uffdbox__log_get(log, seq, &r) == 0)
-				sum += uffdbox__record_hash(&r);
-		}
-		if (atomic_load_explicit(&log->next, memory_order_acquire) == n &&
-		    atomic_load_explicit(&log->retired, memory_order_acquire) == ret)
-			break;
-	}
-	return sum;
+	if (atomic_load_explicit(&log->commit[slot], memory_order_acquire) != old->seq + 1)
+		return;
+	atomic_store_explicit(&log->commit[slot], 0, memory_order_relaxed);
+	log->ring[slot] = *new;
+	atomic_store_explicit(&log->commit[slot], old->seq + 1, memory_order_release);
 }
 
 void uffdbox__log_reset(struct uffdbox__log *log)
@@ -180,7 +128,7 @@ void uffdbox__log_reset(struct uffdbox__log *log)
 	for (size_t i = 0; i < used; i++)
 		atomic_store_explicit(&log->commit[i], 0, memory_order_relaxed);
 	atomic_store(&log->next, 0);
-	atomic_store(&log->retired, 0);
+	atomic_store(&log->digest, 0);
 	uffdbox__report_notes_reset();
 	clock_gettime(CLOCK_MONOTONIC, &log->t0);
 }

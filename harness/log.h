@@ -9,15 +9,6 @@
  * per-slot commit word.  The digest is the wrapping sum of each record's
  * hash; the sequence number is part of what is hashed, so the digest is
  * order-sensitive without any lock.
- *
- * The digest is summed when it is read, not as records arrive: an append
- * in a fault handler neither hashes nor adds to a shared word (that was an
- * eighth of uffdbox's own cost per SYNC fault).  A record is hashed from
- * the ring when the digest is read or, if it is overwritten first (the ring
- * wrapped), by the append that overwrites it, into `retired`.  Who rewrites
- * a slot - the append that overwrites it, or an amend - first takes it
- * with a compare-and-swap of its commit word, so each version of each
- * record is counted exactly once.
  */
 #ifndef UFFDBOX_HARNESS_LOG_H
 #define UFFDBOX_HARNESS_LOG_H
@@ -34,18 +25,21 @@ struct uffdbox__log {
 	_Atomic uint64_t *commit; /* seq + 1 once ring[seq & mask] is complete */
 	size_t mask;
 	_Atomic uint64_t next;
-	_Atomic uint64_t retired; /* hashes of records no longer in the ring */
+	_Atomic uint64_t digest;
 	bool timestamps;
 	struct timespec t0;
 };
 
 int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps);
 void uffdbox__log_fini(struct uffdbox__log *log);
-/* Fill rec->seq (and ts_ns) and store it.  Returns seq. */
+/* Fill rec->seq (and ts_ns), store it, fold it into the digest. Returns seq. */
 uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *rec);
 /* The wrapping sum of the hashes of every record appended since the last
- * reset (as amended): exact once no append or amend is under way. */
-uint64_t uffdbox__log_digest(const struct uffdbox__log *log);
+ * reset (as amended). */
+static inline uint64_t uffdbox__log_digest(const struct uffdbox__log *log)
+{
+	return atomic_load(&log->digest);
+}
 
 /* A record of one event, the fields every writer sets (the log fills in
  * seq and the timestamp on append). */

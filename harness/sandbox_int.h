@@ -96,18 +96,25 @@ struct sb_table_lock {
 };
 
 struct uffdbox_sandbox {
+	/* What every fault reads comes first, a few lines together, not
+	 * spread over the 1.8 MB of the struct (a fault's handler would
+	 * touch a page of it per field). */
 	struct uffdbox_uffd *u;
 	struct uffdbox_fsm *fsm; /* every page's state; decides every fault */
 	struct sb_table_lock tbl;
-	int16_t by_fid[SB_MAX_REGIONS]; /* fsm region id -> sandbox region */
 	enum uffdbox_transport transport;
 	bool busy_poll;
 	bool noncooperative;
 	bool signals; /* the signal backend: faults arrive as SIGSEGV (sync.c) */
 	unsigned int watchdog_ms;
+	const char *zeros; /* read-only zeros, as large as the largest page */
+	size_t zeros_len;
+	struct uffdbox__log log;
+	struct uffdbox__tids tids; /* logical thread ids, over tid_slots */
+	_Atomic int32_t tid_slots[SB_MAX_THREADS];
+	int16_t by_fid[SB_MAX_REGIONS]; /* fsm region id -> sandbox region */
 	struct sb_region regions[SB_MAX_REGIONS];
 	_Atomic int nregions;
-	struct uffdbox__log log;
 	char report_log[256];
 	bool guard_reports;
 	size_t quarantine_limit, quarantine_used;
@@ -116,12 +123,8 @@ struct uffdbox_sandbox {
 	int quarantine_n;
 	uintptr_t uau_sites[64];
 	_Atomic uint32_t uau_nsites;
-	_Atomic int32_t tid_slots[SB_MAX_THREADS];
-	struct uffdbox__tids tids;    /* logical thread ids, over tid_slots */
 	struct sb_scratch scratch[2]; /* base pages, huge pages */
 	int nspares;
-	const char *zeros; /* read-only zeros, as large as the largest page */
-	size_t zeros_len;
 
 	/* SERVED */
 	pthread_t thread;
@@ -214,7 +217,7 @@ void uffdbox__sb_record(struct uffdbox_sandbox *sb, uint8_t kind, int region, ui
 int uffdbox__guard_install(struct uffdbox_sandbox *sb);
 void uffdbox__guard_uninstall(struct uffdbox_sandbox *sb);
 /* Write the log to opts.report_log, if set (on the way to a crash). */
-void uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb);
+int uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb);
 int uffdbox__sync_install(struct uffdbox_sandbox *sb);
 void uffdbox__sync_uninstall(struct uffdbox_sandbox *sb);
 int uffdbox__served_start(struct uffdbox_sandbox *sb);

@@ -64,6 +64,35 @@ static void over_read_in_child(void *arg)
 	(void)p[50];
 }
 
+/* Calls no engine makes end with their reason, never hang: a size of -1
+ * (a failed read() passed on) once doubled the region's page count until
+ * it wrapped, for ever. */
+static void call_with(void *arg)
+{
+	const size_t *sz = arg;
+	uffdbox_fuzz_input(sz[0] ? input : NULL, sz[1]);
+	_exit(0);
+}
+
+TEST_CASE(fuzz_input_refuses_impossible_calls, TMEM_NONE, 0)
+{
+	static const struct {
+		size_t data, size;
+		const char *said;
+	} cases[] = {
+		{1, SIZE_MAX, "an input of 18446744073709551615 bytes, more than the 1073741824"},
+		{1, (size_t)1 << 40, "an input of 1099511627776 bytes, more than the"},
+		{0, 5, "data is NULL with size 5"},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char err[4096];
+		size_t arg[2] = {cases[k].data, cases[k].size};
+		int st = tfx_run_child(call_with, arg, err, sizeof(err));
+		ASSERT(TEST_DIED_OF(st, SIGABRT));
+		ASSERT_CONTAINS(err, cases[k].said);
+	}
+}
+
 TEST_CASE(fuzz_input_after_fork, TMEM_NONE, UFFD_FEATURE_SIGBUS)
 {
 	/* Events mode (a fault per page): see over_read_in_child(). */

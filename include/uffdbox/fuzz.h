@@ -66,10 +66,13 @@ extern "C" {
  * quarantine: a stale pointer into it is a use-after-unmap).  The copy
  * stays valid until the next call.
  *
- * Returns the copy, never NULL: a sandbox that cannot be created (no
- * userfaultfd, see the printed cause and fix) ends the process with
- * abort(), as a fuzz harness cannot go on without it.  Not thread-safe:
- * call it from the thread that runs the inputs.
+ * Returns the copy, never NULL.  Where userfaultfd is denied (a container's
+ * seccomp profile) the sandbox runs on the signal backend, with the same
+ * guard pages and reports (docs/backends.md).  A sandbox that cannot be
+ * created at all (UFFDBOX_BACKEND=uffd and no userfaultfd: see the printed
+ * cause and fix), data NULL with a non-zero size, or a size over 1 GiB
+ * ends the process with abort(), as a fuzz harness cannot go on.  Not
+ * thread-safe: call it from the thread that runs the inputs.
  */
 UFFDBOX_API const uint8_t *uffdbox_fuzz_input(const uint8_t *data, size_t size);
 

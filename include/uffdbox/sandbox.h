@@ -337,8 +337,7 @@ UFFDBOX_API uint64_t uffdbox_sandbox_log_count(const struct uffdbox_sandbox *sb)
 UFFDBOX_API int uffdbox_sandbox_log_get(const struct uffdbox_sandbox *sb, uint64_t seq,
 					struct uffdbox_record *out);
 /* Digest of every record appended since the last reset: equal logs, equal
- * digests.  Summed when called (O(records in the ring)); exact once no
- * fault is being handled. */
+ * digests. */
 UFFDBOX_API uint64_t uffdbox_sandbox_log_digest(const struct uffdbox_sandbox *sb);
 /* Write the records in the ring as JSON Lines (docs/event-log.md). Returns
  * records written or -errno. */
