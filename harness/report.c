@@ -365,9 +365,11 @@ static void frames_json(FILE *f, Dwfl *dwfl, const struct uffdbox__stack *s)
 		struct sym y = symbolize(dwfl, s->pc[i], i);
 		fputs(i ? ",{" : "{", f);
 		if (y.fn) {
+			char *dm = demangle(y.fn); /* as on stderr */
 			fputs("\"fn\":", f);
-			uffdbox__json_string(f, y.fn);
+			uffdbox__json_string(f, dm ? dm : y.fn);
 			fputc(',', f);
+			free(dm);
 		}
 		if (y.file) {
 			const char *slash = strrchr(y.file, '/');
