@@ -28,8 +28,9 @@ static void unwritten(const char *path, int err)
 {
 	static atomic_int said;
 	if (!atomic_exchange(&said, 1))
-		uffdbox__say(STDERR_FILENO, "uffdbox: the event log could not be written to %s: %s\n",
-			     path, strerror(-err));
+		uffdbox__say(STDERR_FILENO,
+			     "uffdbox: the event log could not be written to %s: %s\n", path,
+			     strerror(-err));
 }
 
 int uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)

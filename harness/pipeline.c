@@ -45,14 +45,21 @@ int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr)
 	return c.zone == UFFDBOX_ZONE_BODY ? uffdbox__sb_region_of(sb, &c) : -1;
 }
 
-void uffdbox__sb_land(struct uffdbox_sandbox *sb, uint32_t op, uint32_t mode, uintptr_t addr,
-		      size_t len, long result)
+/* Tell the fsm how an action on [addr, addr + len) came out.  The caller
+ * holds the table's read lock. */
+static void apply(struct uffdbox_sandbox *sb, uint32_t op, uint32_t mode, uintptr_t addr,
+		  size_t len, long result)
 {
 	struct uffdbox_fsm_action a = {
 		.op = op, .mode = mode, .addr = addr, .len = len, .result = result};
-
-	uffdbox__tbl_read_lock(sb);
 	uffdbox_fsm_apply(sb->fsm, &a);
+}
+
+void uffdbox__sb_land(struct uffdbox_sandbox *sb, uint32_t op, uint32_t mode, uintptr_t addr,
+		      size_t len, long result)
+{
+	uffdbox__tbl_read_lock(sb);
+	apply(sb, op, mode, addr, len, result);
 	uffdbox__tbl_read_unlock(sb);
 }
 
@@ -65,9 +72,7 @@ static void land(struct uffdbox_sandbox *sb, struct sb_fault *f, uint32_t op, ui
 		uffdbox__sb_land(sb, op, mode, addr, len, result);
 		return;
 	}
-	struct uffdbox_fsm_action a = {
-		.op = op, .mode = mode, .addr = addr, .len = len, .result = result};
-	uffdbox_fsm_apply(sb->fsm, &a);
+	apply(sb, op, mode, addr, len, result);
 	f->locked = false;
 	uffdbox__tbl_read_unlock(sb);
 }
