@@ -5,6 +5,7 @@
  * SIGSEGV before (libFuzzer, ASan, the program), or to the default action.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +38,15 @@ int uffdbox__sb_write_report_log(struct uffdbox_sandbox *sb)
 {
 	if (!sb->report_log[0])
 		return 0;
-	FILE *f = fopen(sb->report_log, "we");
+	/* open(2) first: its errno is the cause.  (fopen allocates, and frees
+	 * on failure: in a signal handler a sanitizer's report of that can
+	 * overwrite errno before it is read - TSan left ENOTTY.) */
+	int fd = open(sb->report_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
 		int err = -errno;
+		if (fd >= 0)
+			close(fd);
 		unwritten(sb->report_log, err);
 		return err;
 	}
