@@ -256,7 +256,7 @@ SHARED uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
  * concurrent lookups share no written line; initial-exec, so that a signal
  * handler's first use allocates nothing.
  */
-static __thread uint32_t hint __attribute__((tls_model("initial-exec")));
+static UFFDBOX__TLS uint32_t hint;
 
 /* The slot whose extent holds @addr, or NULL. */
 HOT struct fsm_slot *find_extent(const struct uffdbox_fsm *f, uint64_t addr)

@@ -49,6 +49,19 @@ static inline bool uffdbox__has_prefix(const char *s, const char *prefix)
 	return true;
 }
 
+/*
+ * UFFDBOX__TLS - a thread-local variable of the library: initial-exec, in
+ * the static TLS block.  The default model in a shared object (general
+ * dynamic) reaches the variable through __tls_get_addr(), a call per access
+ * - per fault, in the signal handlers - which, in a library loaded with
+ * dlopen(), allocates the thread's block on first use: malloc() in a signal
+ * handler that may have interrupted malloc().  Initial-exec needs a few
+ * bytes of glibc's static TLS surplus, which a dlopen()ed library may use.
+ * tests/tls_model.cmake checks the built shared objects for the dynamic
+ * model's relocations.
+ */
+#define UFFDBOX__TLS __thread __attribute__((tls_model("initial-exec")))
+
 /* offsetof the byte after @field: a struct version's size. */
 #define UFFDBOX__OFFSETOFEND(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 

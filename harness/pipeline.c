@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "internal.h"
 #include "sandbox_int.h"
 
 int uffdbox__sb_find(struct uffdbox_sandbox *sb, uintptr_t addr)
@@ -429,8 +430,8 @@ static bool correct_stale(struct uffdbox_sandbox *sb, const struct sb_fault *f,
 {
 	/* The same write refaulting on a present page: per thread, so a
 	 * signal handler needs no lock. */
-	static __thread uintptr_t last_addr;
-	static __thread unsigned int repeats;
+	static UFFDBOX__TLS uintptr_t last_addr;
+	static UFFDBOX__TLS unsigned int repeats;
 
 	if (!resident(c->page_addr)) {
 		/* [page, page + 1) intersects that page alone */

@@ -37,7 +37,7 @@ static bool segv_installed;
  * thread is the one that called fork(), whose cached value the atfork
  * handler clears.
  */
-static __thread int32_t cached_tid;
+static UFFDBOX__TLS int32_t cached_tid;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void forget_tid(void)
@@ -123,8 +123,8 @@ static void unresolved(struct uffdbox__sig *sig, uintptr_t addr)
 static _Atomic int segv_inside;
 
 /* The last LATE fault of this thread, and how many in a row. */
-static __thread uintptr_t late_addr;
-static __thread unsigned int late_n;
+static UFFDBOX__TLS uintptr_t late_addr;
+static UFFDBOX__TLS unsigned int late_n;
 
 static void on_sigsegv_in(int sig, siginfo_t *si, void *ucv);
 

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "preload.h"
 
 #define EXPORT	__attribute__((visibility("default")))
@@ -72,8 +73,8 @@ static int collect(struct dl_phdr_info *info, size_t size, void *arg)
 /* This thread's two lists, mapped at its first dlclose and kept (a thread
  * that calls dlclose once will call it again; 280 KiB of address space,
  * touched as far as it has objects). */
-static __thread struct obj *tl_before, *tl_after;
-static __thread int depth;
+static UFFDBOX__TLS struct obj *tl_before, *tl_after;
+static UFFDBOX__TLS int depth;
 
 static bool buffers(void)
 {

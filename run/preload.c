@@ -110,12 +110,12 @@ static struct {
 	char log_path[512];
 } g = {.uffd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .tids = {.cap = 256, .tid = g.tid_slots}};
 
-static __thread int in_hook;
+static UFFDBOX__TLS int in_hook;
 /* The stack of the munmap/mremap call being handled, for the quarantine
  * entries it creates. */
-static __thread const struct uffdbox__stack *cur_stack;
+static UFFDBOX__TLS const struct uffdbox__stack *cur_stack;
 /* What the released range was, when not a plain unmap. */
-static __thread const struct uffdbox__qinfo *cur_info;
+static UFFDBOX__TLS const struct uffdbox__qinfo *cur_info;
 
 /* libc's sigaction, for the signals we do not keep (ours is interposed). */
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
