@@ -22,8 +22,14 @@ int bench_series_init(struct bench_series *s, const char *name, unsigned int cap
 
 void bench_series_add(struct bench_series *s, double us)
 {
-	if (s->n < s->cap)
-		s->us[s->n++] = us;
+	/* One value per round: a paired comparison matches values by index,
+	 * so a surplus value would pair different rounds. */
+	if (s->n >= s->cap)
+		bench_die(BENCH_EXIT_FAIL,
+			  "series \"%s\": value %u, but room for %u: a variant measured twice in a "
+			  "round?",
+			  s->name, s->n + 1, s->cap);
+	s->us[s->n++] = us;
 }
 
 void bench_series_free(struct bench_series *s)
@@ -99,6 +105,10 @@ static double paired_median(const struct bench_series *u, const struct bench_ser
 {
 	struct bench_series r;
 	unsigned int n = u->n < b->n ? u->n : b->n;
+
+	if (u->n != b->n)
+		bench_die(BENCH_EXIT_FAIL, "paired series \"%s\" and \"%s\" have %u and %u rounds",
+			  u->name, b->name, u->n, b->n);
 	*min = *max = 0.0;
 	*n_out = 0;
 	if (!n || bench_series_init(&r, "paired", n) < 0)
