@@ -19,6 +19,9 @@
 /* Records whose memory a new log touches at once (see below). */
 #define POPULATE_RECORDS (64u * 1024)
 
+/* Records of the first part at most (see log.h). */
+#define LAZY_MAX (64u * 1024)
+
 int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps)
 {
 	size_t n = 1;
@@ -30,25 +33,27 @@ int uffdbox__log_init(struct uffdbox__log *log, size_t records, bool timestamps)
 	while (n < records)
 		n <<= 1;
 	memset(log, 0, sizeof(*log));
+	log->lazy = n < LAZY_MAX ? n : LAZY_MAX;
+	size_t slots = log->lazy + n;
 	/* Zeroed, and touched only as records arrive. */
-	log->ring = mmap(NULL, n * sizeof(*log->ring), PROT_READ | PROT_WRITE,
+	log->ring = mmap(NULL, slots * sizeof(*log->ring), PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (log->ring == MAP_FAILED)
 		return -errno;
-	log->commit = mmap(NULL, n * sizeof(*log->commit), PROT_READ | PROT_WRITE,
+	log->commit = mmap(NULL, slots * sizeof(*log->commit), PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (log->commit == MAP_FAILED) {
 		int err = -errno;
-		munmap(log->ring, n * sizeof(*log->ring));
+		munmap(log->ring, slots * sizeof(*log->ring));
 		return err;
 	}
 	/* Touched now, up to a bound, rather than as records arrive: a
 	 * record landing on a fresh page took a page fault of its own inside
 	 * the fault being recorded (one per 73 records, ~1 % of a SYNC fault
-	 * in `uffdbox-bench fault`).  Past the bound (a ring of over 64 Ki
-	 * records), the rest is touched on arrival; before Linux 5.14
-	 * (no MADV_POPULATE_WRITE) all of it is. */
-	size_t warm = n < POPULATE_RECORDS ? n : POPULATE_RECORDS;
+	 * in `uffdbox-bench fault`).  Past the bound (over 64 Ki slots), the
+	 * rest is touched on arrival; before Linux 5.14 (no
+	 * MADV_POPULATE_WRITE) all of it is. */
+	size_t warm = slots < POPULATE_RECORDS ? slots : POPULATE_RECORDS;
 	madvise(log->ring, warm * sizeof(*log->ring), MADV_POPULATE_WRITE);
 	madvise(log->commit, warm * sizeof(*log->commit), MADV_POPULATE_WRITE);
 	log->mask = n - 1;
@@ -64,8 +69,9 @@ void uffdbox__log_fini(struct uffdbox__log *log)
 {
 	if (!log->ring)
 		return;
-	munmap(log->ring, (log->mask + 1) * sizeof(*log->ring));
-	munmap((void *)log->commit, (log->mask + 1) * sizeof(*log->commit));
+	size_t slots = log->lazy + log->mask + 1;
+	munmap(log->ring, slots * sizeof(*log->ring));
+	munmap((void *)log->commit, slots * sizeof(*log->commit));
 	log->ring = NULL;
 }
 
@@ -97,22 +103,26 @@ uint64_t uffdbox__log_append(struct uffdbox__log *log, struct uffdbox_record *re
 		rec->ts_ns = (uint64_t)(now.tv_sec - log->t0.tv_sec) * 1000000000ULL +
 			     (uint64_t)(now.tv_nsec - log->t0.tv_nsec);
 	}
-	size_t slot = seq & log->mask;
+	size_t slot = uffdbox__log_slot(log, seq);
 	atomic_store_explicit(&log->commit[slot], 0, memory_order_relaxed);
 	log->ring[slot] = *rec;
 	atomic_store_explicit(&log->commit[slot], seq + 1, memory_order_release);
-	atomic_fetch_add_explicit(&log->digest, uffdbox__record_hash(rec), memory_order_relaxed);
+	/* (the first part is hashed when the digest is read) */
+	if (seq >= log->lazy)
+		atomic_fetch_add_explicit(&log->digest, uffdbox__record_hash(rec),
+					  memory_order_relaxed);
 	return seq;
 }
 
 void uffdbox__log_amend(struct uffdbox__log *log, const struct uffdbox_record *old,
 			const struct uffdbox_record *new)
 {
-	size_t slot = old->seq & log->mask;
+	size_t slot = uffdbox__log_slot(log, old->seq);
 
-	atomic_fetch_add_explicit(&log->digest,
-				  uffdbox__record_hash(new) - uffdbox__record_hash(old),
-				  memory_order_relaxed);
+	if (old->seq >= log->lazy)
+		atomic_fetch_add_explicit(&log->digest,
+					  uffdbox__record_hash(new) - uffdbox__record_hash(old),
+					  memory_order_relaxed);
 	if (atomic_load_explicit(&log->commit[slot], memory_order_acquire) != old->seq + 1)
 		return;
 	atomic_store_explicit(&log->commit[slot], 0, memory_order_relaxed);
@@ -120,11 +130,51 @@ void uffdbox__log_amend(struct uffdbox__log *log, const struct uffdbox_record *o
 	atomic_store_explicit(&log->commit[slot], old->seq + 1, memory_order_release);
 }
 
+/* Wait until slot @slot holds record @seq, complete: 0, or -ENOENT if it
+ * never does (overwritten, or a writer that died mid-way: a fork child
+ * whose parent's thread was appending).  Its writer, if alive, is a few
+ * stores away: the ring is never registered memory, so it cannot fault
+ * there. */
+static int wait_commit(const struct uffdbox__log *log, size_t slot, uint64_t seq)
+{
+	for (unsigned int spin = 0;
+	     atomic_load_explicit(&log->commit[slot], memory_order_acquire) != seq + 1; spin++) {
+		if ((seq >= log->lazy &&
+		     atomic_load_explicit(&log->next, memory_order_relaxed) - seq >
+			     log->mask + 1) ||
+		    spin > 1000000)
+			return -ENOENT;
+		if ((spin & 63) == 63)
+			sched_yield();
+	}
+	return 0;
+}
+
+uint64_t uffdbox__log_digest(const struct uffdbox__log *log)
+{
+	uint64_t n = atomic_load_explicit(&log->next, memory_order_acquire);
+	uint64_t d = atomic_load_explicit(&log->digest, memory_order_acquire);
+
+	if (n > log->lazy)
+		n = log->lazy;
+	for (uint64_t seq = 0; seq < n; seq++) {
+		struct uffdbox_record r;
+		/* (a record whose writer never finished is not counted, as
+		 * before it was hashed at its append's end) */
+		if (wait_commit(log, (size_t)seq, seq) < 0)
+			continue;
+		r = log->ring[seq];
+		d += uffdbox__record_hash(&r);
+	}
+	return d;
+}
+
 void uffdbox__log_reset(struct uffdbox__log *log)
 {
-	size_t used = atomic_load(&log->next);
-	if (used > log->mask + 1)
-		used = log->mask + 1;
+	/* Slots fill in order: the first part, then the going-round one. */
+	size_t used = atomic_load(&log->next), slots = log->lazy + log->mask + 1;
+	if (used > slots)
+		used = slots;
 	for (size_t i = 0; i < used; i++)
 		atomic_store_explicit(&log->commit[i], 0, memory_order_relaxed);
 	atomic_store(&log->next, 0);
@@ -136,21 +186,13 @@ void uffdbox__log_reset(struct uffdbox__log *log)
 int uffdbox__log_get(const struct uffdbox__log *log, uint64_t seq, struct uffdbox_record *out)
 {
 	uint64_t n = atomic_load_explicit(&log->next, memory_order_acquire);
-	size_t slot = seq & log->mask;
+	size_t slot = uffdbox__log_slot(log, seq);
 
+	/* The last mask + 1 records, wherever they are. */
 	if (seq >= n || n - seq > log->mask + 1)
 		return -ENOENT;
-	/* Counted but not yet committed: its writer is between taking the
-	 * sequence number and publishing the slot, a few stores away (the ring
-	 * is never registered memory, so it cannot fault there). Wait for it. */
-	for (unsigned int spin = 0;
-	     atomic_load_explicit(&log->commit[slot], memory_order_acquire) != seq + 1; spin++) {
-		if (atomic_load_explicit(&log->next, memory_order_relaxed) - seq > log->mask + 1 ||
-		    spin > 1000000)
-			return -ENOENT; /* overwritten, or a writer that died mid-way */
-		if ((spin & 63) == 63)
-			sched_yield();
-	}
+	if (wait_commit(log, slot, seq) < 0)
+		return -ENOENT;
 	*out = log->ring[slot];
 	/* Overwritten while copying? */
 	if (atomic_load_explicit(&log->commit[slot], memory_order_acquire) != seq + 1)
