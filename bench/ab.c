@@ -95,11 +95,7 @@ static char *copy_of(const char *path)
 
 static uint64_t touch(char *base, size_t first, size_t n)
 {
-	volatile char *p = base;
-	uint64_t t0 = bench_now_ns();
-	for (size_t i = first; i < first + n; i++)
-		p[i * page_size] = 1;
-	return bench_now_ns() - t0;
+	return bench_touch_pages(base, first, n, page_size);
 }
 
 static double round_raw(size_t pages)

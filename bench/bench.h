@@ -55,6 +55,18 @@ static inline uint64_t bench_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Write one byte to each of @n pages (@page_size bytes) from page @first of
+ * @base, in address order: each a first touch where nothing is mapped yet.
+ * Elapsed ns. */
+static inline uint64_t bench_touch_pages(char *base, size_t first, size_t n, size_t page_size)
+{
+	volatile char *p = base;
+	uint64_t t0 = bench_now_ns();
+	for (size_t i = first; i < first + n; i++)
+		p[i * page_size] = 1;
+	return bench_now_ns() - t0;
+}
+
 /* The per-round results of one variant, in microseconds per operation. */
 struct bench_series {
 	const char *name;

@@ -33,7 +33,8 @@ enum {
 };
 
 struct fsm_slot {
-	uint64_t start; /* body */
+	uint64_t lo, hi; /* extent [lo, hi), guards included (as its key) */
+	uint64_t start;	 /* body */
 	uint64_t pages;
 	uint64_t gb, ga; /* guard pages before / after */
 	uint8_t *state;
@@ -246,13 +247,16 @@ SHARED uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
 }
 
 /*
- * The key the calling thread's last lookup found.  Faults come in runs on
+ * The slot the calling thread's last lookup found.  Faults come in runs on
  * one region, and one compare with it spares the binary search: a dozen
  * cache lines of a 4,096-region table, each a TLB miss once the kernel's
- * fault path has flushed them (fault.regions_4096_vs_1: 1.83 -> 1.05).  A
- * hint, not state: any index, checked against the table before use, so the
- * answers are the same with or without it (the machine stays a function of
- * its table and pages; fuzz_fsm compares them).  Per thread, so that
+ * fault path has flushed them (fault.regions_4096_vs_1: 1.83 -> 1.05).  The
+ * slot, not its key: the slot holds its own extent, so a hit reads one line
+ * of the table, the one the page's state hangs from, where the key's line
+ * came first on the same dependent chain (~0.5 % of a SYNC fault,
+ * uffdbox-bench-ab).  A hint, not state: any index, checked against the
+ * table before use, so the answers are the same with or without it (the
+ * machine stays a function of its table and pages; fuzz_fsm compares them).  Per thread, so that
  * concurrent lookups share no written line; initial-exec, so that a signal
  * handler's first use allocates nothing.
  */
@@ -262,11 +266,14 @@ static UFFDBOX__TLS uint32_t hint;
 HOT struct fsm_slot *find_extent(const struct uffdbox_fsm *f, uint64_t addr)
 {
 	uint32_t h = hint;
-	if (h < f->n && f->keys[h].lo <= addr && addr < f->keys[h].hi)
-		return &f->slots[f->keys[h].slot];
+	if (h < f->max) {
+		struct fsm_slot *s = &f->slots[h];
+		if ((s->flags & SLOT_USED) && s->lo <= addr && addr < s->hi)
+			return s;
+	}
 	uint32_t k = first_after(f, addr);
 	if (k < f->n && f->keys[k].lo <= addr) {
-		hint = k;
+		hint = f->keys[k].slot;
 		return &f->slots[f->keys[k].slot];
 	}
 	return NULL;
@@ -372,7 +379,9 @@ int uffdbox_fsm_region_add(struct uffdbox_fsm *f, const struct uffdbox_fsm_regio
 		;
 
 	struct fsm_slot *s = &f->slots[slot];
-	*s = (struct fsm_slot){.start = o.start,
+	*s = (struct fsm_slot){.lo = lo,
+			       .hi = hi,
+			       .start = o.start,
 			       .pages = o.pages,
 			       .gb = o.guard_before,
 			       .ga = o.guard_after,
@@ -733,6 +742,8 @@ int uffdbox_fsm_remap(struct uffdbox_fsm *f, uint64_t from, uint64_t to, uint64_
 		key_remove(f, slot);
 		s->start = to;
 		s->gb = s->ga = 0;
+		s->lo = to;
+		s->hi = tend;
 		key_insert(f, to, tend, slot);
 		return sat(n);
 	}
