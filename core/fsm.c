@@ -256,9 +256,9 @@ SHARED uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
  * came first on the same dependent chain (~0.2 % of a SYNC fault,
  * uffdbox-bench-ab).  A hint, not state: any index, checked against the
  * table before use, so the answers are the same with or without it (the
- * machine stays a function of its table and pages; fuzz_fsm compares them).  Per thread, so that
- * concurrent lookups share no written line; initial-exec, so that a signal
- * handler's first use allocates nothing.
+ * machine stays a function of its table and pages; fuzz_fsm compares
+ * them).  Per thread, so that concurrent lookups share no written line;
+ * initial-exec, so that a signal handler's first use allocates nothing.
  */
 static UFFDBOX__TLS uint32_t hint;
 
