@@ -2,9 +2,9 @@
 /*
  * bench/ab.c - `uffdbox-bench-ab A.so B.so`: two builds of libuffdbox.so
  * against each other, and each against the raw SIGBUS handler, in one
- * process: what a change to the fault path is worth, to within about half a
- * per cent on this shared machine, where `uffdbox-bench fault` run after run
- * moves by several per cent.
+ * process: what a change to the fault path is worth, to about 1 % per run
+ * and better over the median of several, on this shared machine, where
+ * `uffdbox-bench fault` moves by several per cent from run to run.
  *
  * Both libraries are loaded with dlopen(RTLD_LOCAL | RTLD_DEEPBIND), so each
  * has its own globals (the SIGBUS handler's sandbox pointer among them) and
@@ -12,8 +12,15 @@
  * SYNC transport, one region, zeros, the same first touches as
  * `uffdbox-bench fault` - in an order that rotates through the six
  * permutations, so that no side always runs after the same one; a
- * comparison's ratio is the median of its per-round ratios.  The same file
- * given twice is copied, so that an A/A control loads two libraries.
+ * comparison's ratio is the median of its per-round ratios.
+ *
+ * Both libraries are loaded from fresh copies in /tmp, made at each run:
+ * two files of the same bytes, loaded from where they were built, gave B/A
+ * 0.985-0.991 in three runs - where a file's pages sit in physical memory
+ * (and so in the caches) is fixed for as long as it is in the page cache,
+ * and that favoured one side every time.  Fresh copies move that to each
+ * run, so that it averages out over several: take the median of a few
+ * runs.  (The same file given twice is also an A/A control.)
  *
  *   cmake --build build/default --target uffdbox_shared   # before
  *   cp build/default/libuffdbox.so.0.* /tmp/A.so
@@ -76,8 +83,8 @@ static void load(struct lib *l, const char *path)
 	l->strerror_ = sym(h, path, "uffdbox_strerror");
 }
 
-/* A copy of @path in a temporary file (the A/A control: dlopen of the same
- * file twice returns the library already loaded). */
+/* A copy of @path in a fresh temporary file (see the top of this file; and
+ * dlopen of one file twice would return the library already loaded). */
 static char *copy_of(const char *path)
 {
 	char *tmp = bench_strdup("/tmp/uffdbox-ab-XXXXXX.so");
@@ -184,16 +191,15 @@ int main(int argc, char **argv)
 	given[0] = path[0];
 	given[1] = path[1];
 
-	struct stat sa, sb;
-	char *copy = NULL;
-	if (stat(path[0], &sa) < 0 || stat(path[1], &sb) < 0)
-		bench_die(BENCH_EXIT_USAGE, "%s: %s", stat(path[0], &sa) < 0 ? path[0] : path[1],
-			  strerror(errno));
-	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
-		path[1] = copy = copy_of(path[1]);
+	char *copy[2];
 	struct lib lib[2];
-	load(&lib[0], path[0]);
-	load(&lib[1], path[1]);
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+		if (stat(path[i], &st) < 0)
+			bench_die(BENCH_EXIT_USAGE, "%s: %s", path[i], strerror(errno));
+		copy[i] = copy_of(path[i]);
+		load(&lib[i], copy[i]);
+	}
 
 	/* 0: raw, 1: A, 2: B; the six orders in turn. */
 	static const int order[6][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2},
@@ -213,9 +219,9 @@ int main(int argc, char **argv)
 			for (int v = 0; v < 3; v++)
 				bench_series_add(&s[v], us[v]);
 	}
-	if (copy) {
-		unlink(copy);
-		free(copy);
+	for (int i = 0; i < 2; i++) {
+		unlink(copy[i]);
+		free(copy[i]);
 	}
 
 	printf("ab: %u rounds x %zu first touches (SYNC, zeros); A = %s, B = %s\n", rounds, pages,

@@ -253,7 +253,7 @@ SHARED uint32_t first_after(const struct uffdbox_fsm *f, uint64_t addr)
  * fault path has flushed them (fault.regions_4096_vs_1: 1.83 -> 1.05).  The
  * slot, not its key: the slot holds its own extent, so a hit reads one line
  * of the table, the one the page's state hangs from, where the key's line
- * came first on the same dependent chain (~0.2 % of a SYNC fault,
+ * came first on the same dependent chain (~0.3 % of a SYNC fault,
  * uffdbox-bench-ab).  A hint, not state: any index, checked against the
  * table before use, so the answers are the same with or without it (the
  * machine stays a function of its table and pages; fuzz_fsm compares

@@ -25,7 +25,7 @@
  * input and are never overwritten before the reset; slots [lazy, lazy +
  * mask + 1) go round for every record after them.  A record of the first
  * part is hashed when the digest is read, not when it is appended (the
- * hash and its atomic add were ~0.6 % of a SYNC fault); a record of the
+ * hash and its atomic add were 0.6-0.7 % of a SYNC fault); a record of the
  * second part is hashed as it is appended, since it may be overwritten
  * before anyone reads the digest.
  */
