@@ -67,11 +67,13 @@ static void *sym(void *h, const char *path, const char *name)
 	return p;
 }
 
-static void load(struct lib *l, const char *path)
+/* Load @copy, the copy of @path (which messages name). */
+static void load(struct lib *l, const char *path, const char *copy)
 {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+	void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
 	if (!h)
-		bench_die(BENCH_EXIT_FAIL, "dlopen: %s", dlerror());
+		bench_die(BENCH_EXIT_FAIL, "%s: cannot be loaded (dlopen of its copy: %s)", path,
+			  dlerror());
 	l->path = path;
 	l->sandbox_new = sym(h, path, "uffdbox_sandbox_new");
 	l->add_region = sym(h, path, "uffdbox_sandbox_add_region");
@@ -85,6 +87,16 @@ static void load(struct lib *l, const char *path)
 
 /* A copy of @path in a fresh temporary file (see the top of this file; and
  * dlopen of one file twice would return the library already loaded). */
+static char *copies[2];
+
+/* The copies go whatever ends the run (bench_die exits). */
+static void remove_copies(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (copies[i])
+			unlink(copies[i]);
+}
+
 static char *copy_of(const char *path)
 {
 	char *tmp = bench_strdup("/tmp/uffdbox-ab-XXXXXX.so");
@@ -172,7 +184,7 @@ int main(int argc, char **argv)
 {
 	unsigned int rounds = 61;
 	size_t pages = 2048;
-	const char *path[2] = {NULL, NULL}, *given[2];
+	const char *path[2] = {NULL, NULL};
 	int np = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -188,17 +200,15 @@ int main(int argc, char **argv)
 	if (np != 2 || !rounds || !pages)
 		usage();
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	given[0] = path[0];
-	given[1] = path[1];
 
-	char *copy[2];
 	struct lib lib[2];
+	atexit(remove_copies);
 	for (int i = 0; i < 2; i++) {
 		struct stat st;
 		if (stat(path[i], &st) < 0)
 			bench_die(BENCH_EXIT_USAGE, "%s: %s", path[i], strerror(errno));
-		copy[i] = copy_of(path[i]);
-		load(&lib[i], copy[i]);
+		copies[i] = copy_of(path[i]);
+		load(&lib[i], path[i], copies[i]);
 	}
 
 	/* 0: raw, 1: A, 2: B; the six orders in turn. */
@@ -219,13 +229,9 @@ int main(int argc, char **argv)
 			for (int v = 0; v < 3; v++)
 				bench_series_add(&s[v], us[v]);
 	}
-	for (int i = 0; i < 2; i++) {
-		unlink(copy[i]);
-		free(copy[i]);
-	}
 
 	printf("ab: %u rounds x %zu first touches (SYNC, zeros); A = %s, B = %s\n", rounds, pages,
-	       given[0], given[1]);
+	       path[0], path[1]);
 	bench_table_header("us/fault");
 	for (int v = 0; v < 3; v++)
 		bench_table_row(&s[v]);
